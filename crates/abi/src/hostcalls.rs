@@ -1,0 +1,172 @@
+//! The host syscalls an oxbox kernel may issue: the container's whole view
+//! of the host kernel.
+//!
+//! Every rule names the syscall, the argument constraints the filter
+//! enforces, and why the kernel needs it. Anything absent is unreachable:
+//! the seccomp filter built from this list kills a process whose kernel
+//! text issues it, and traps the same call from guest text into the kernel.
+//! Guests never reach `mount`, `ptrace`, `bpf`, `keyctl`, `io_uring_*`,
+//! `userfaultfd`, `perf_event_open`, `unshare`, `setns`, module or `kexec`
+//! calls, `open_by_handle_at`, `process_vm_*`, or sockets.
+
+use syscalls::Sysno;
+
+/// A constraint on one argument of a host syscall.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgMatch {
+    /// The low 32 bits of argument `arg` (a C `int` in the syscall ABI, so
+    /// the host ignores the high bits) are one of `values`.
+    OneOf { arg: u8, values: &'static [u32] },
+    /// No bit of `mask` is set in the full 64-bit argument `arg`.
+    NoneOf { arg: u8, mask: u64 },
+}
+
+/// One allowed host syscall.
+#[derive(Clone, Copy, Debug)]
+pub struct HostRule {
+    pub sysno: Sysno,
+    /// Every constraint must hold for the call to be allowed.
+    pub args: &'static [ArgMatch],
+    /// Why the kernel needs this call.
+    pub why: &'static str,
+}
+
+const fn rule(sysno: Sysno, why: &'static str) -> HostRule {
+    HostRule { sysno, args: &[], why }
+}
+
+/// Terminal ioctls the kernel forwards for the guest's standard streams.
+pub const TTY_IOCTLS: &[u32] = &[
+    0x5401, // TCGETS
+    0x5402, // TCSETS
+    0x5403, // TCSETSW
+    0x5404, // TCSETSF
+    0x540f, // TIOCGPGRP
+    0x5410, // TIOCSPGRP
+    0x5413, // TIOCGWINSZ
+    0x5414, // TIOCSWINSZ
+    0x541b, // FIONREAD
+    0x5421, // FIONBIO
+    0x5429, // TIOCGSID
+    0x5450, // FIONCLEX
+    0x5451, // FIOCLEX
+];
+
+const ARCH_SET_FS: u32 = 0x1002;
+const ARCH_GET_FS: u32 = 0x1003;
+
+/// The allowlist, roughly in syscall-number order (the compiler sorts it).
+pub const HOST_RULES: &[HostRule] = &[
+    rule(Sysno::read, "guest read on host-backed descriptors"),
+    rule(Sysno::write, "guest write; the kernel log"),
+    rule(Sysno::close, "guest close; loader closes the executable"),
+    rule(Sysno::fstat, "guest fstat"),
+    rule(Sysno::lseek, "guest lseek"),
+    rule(Sysno::mmap, "guest mmap; ELF segments, kernel heap and stacks"),
+    rule(Sysno::mprotect, "guest mprotect; patching a syscall site"),
+    rule(Sysno::munmap, "guest munmap"),
+    rule(Sysno::rt_sigaction, "the kernel owns every host signal handler"),
+    rule(Sysno::rt_sigprocmask, "masking host signals around kernel work"),
+    rule(Sysno::rt_sigreturn, "return from the kernel's SIGSYS/SIGSEGV handlers"),
+    HostRule {
+        sysno: Sysno::ioctl,
+        args: &[ArgMatch::OneOf { arg: 1, values: TTY_IOCTLS }],
+        why: "terminal ioctls on the guest's descriptors",
+    },
+    rule(Sysno::pread64, "guest pread; loader reads ELF headers"),
+    rule(Sysno::pwrite64, "guest pwrite"),
+    rule(Sysno::readv, "guest readv"),
+    rule(Sysno::writev, "guest writev"),
+    rule(Sysno::sched_yield, "guest sched_yield"),
+    rule(Sysno::mremap, "guest mremap"),
+    rule(Sysno::msync, "guest msync"),
+    rule(Sysno::madvise, "guest madvise"),
+    rule(Sysno::dup, "guest dup"),
+    rule(Sysno::nanosleep, "guest nanosleep"),
+    rule(Sysno::getpid, "the kernel's own pid (guest pids are host pids in the container's namespace)"),
+    rule(Sysno::exit, "thread exit"),
+    rule(Sysno::kill, "guest kill inside the container's pid namespace"),
+    rule(Sysno::uname, "kernel release for the guest's uname"),
+    rule(Sysno::fcntl, "guest fcntl"),
+    rule(Sysno::flock, "guest flock"),
+    rule(Sysno::fsync, "guest fsync"),
+    rule(Sysno::fdatasync, "guest fdatasync"),
+    rule(Sysno::truncate, "guest truncate"),
+    rule(Sysno::ftruncate, "guest ftruncate; /proc snapshots"),
+    rule(Sysno::getcwd, "guest getcwd"),
+    rule(Sysno::chdir, "guest chdir"),
+    rule(Sysno::fchdir, "guest fchdir"),
+    rule(Sysno::fchmod, "guest fchmod"),
+    rule(Sysno::fchown, "guest fchown"),
+    rule(Sysno::umask, "guest umask"),
+    rule(Sysno::getrlimit, "resource limits for the initial stack"),
+    rule(Sysno::sysinfo, "guest sysinfo"),
+    rule(Sysno::getppid, "parent pid of the guest"),
+    rule(Sysno::sigaltstack, "the kernel's per-thread signal stack"),
+    rule(Sysno::statfs, "guest statfs"),
+    rule(Sysno::fstatfs, "guest fstatfs"),
+    HostRule {
+        sysno: Sysno::arch_prctl,
+        args: &[ArgMatch::OneOf { arg: 0, values: &[ARCH_SET_FS, ARCH_GET_FS] }],
+        why: "the guest's TLS base where the CPU lacks FSGSBASE",
+    },
+    rule(Sysno::gettid, "the calling thread's id"),
+    rule(Sysno::tgkill, "guest tgkill (abort, raise)"),
+    rule(Sysno::getdents64, "guest getdents64"),
+    rule(Sysno::clock_gettime, "time when the vDSO falls back"),
+    rule(Sysno::clock_getres, "guest clock_getres"),
+    rule(Sysno::clock_nanosleep, "guest clock_nanosleep"),
+    rule(Sysno::exit_group, "process exit"),
+    rule(Sysno::openat, "guest openat; loader opens executables"),
+    rule(Sysno::mkdirat, "guest mkdir"),
+    rule(Sysno::fchownat, "guest chown"),
+    rule(Sysno::newfstatat, "guest stat family"),
+    rule(Sysno::unlinkat, "guest unlink and rmdir"),
+    rule(Sysno::linkat, "guest link"),
+    rule(Sysno::symlinkat, "guest symlink"),
+    rule(Sysno::readlinkat, "guest readlink"),
+    rule(Sysno::fchmodat, "guest chmod"),
+    rule(Sysno::faccessat, "guest access"),
+    rule(Sysno::utimensat, "guest utimensat"),
+    rule(Sysno::fallocate, "guest fallocate"),
+    rule(Sysno::dup3, "guest dup2/dup3"),
+    rule(Sysno::pipe2, "guest pipe"),
+    HostRule {
+        sysno: Sysno::prlimit64,
+        args: &[ArgMatch::OneOf { arg: 0, values: &[0] }],
+        why: "guest getrlimit/setrlimit on itself",
+    },
+    rule(Sysno::renameat2, "guest rename"),
+    rule(Sysno::getrandom, "guest getrandom; AT_RANDOM"),
+    rule(Sysno::memfd_create, "contents of the kernel's /proc files"),
+    rule(Sysno::statx, "guest statx"),
+    rule(Sysno::close_range, "guest close_range below the kernel's descriptors"),
+    rule(Sysno::faccessat2, "guest faccessat2"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+
+    #[test]
+    fn each_syscall_has_one_rule() {
+        let unique: BTreeSet<_> = HOST_RULES.iter().map(|r| r.sysno).collect();
+        assert_eq!(unique.len(), HOST_RULES.len());
+    }
+
+    #[test]
+    fn dangerous_calls_are_never_allowed() {
+        let allowed: BTreeSet<_> = HOST_RULES.iter().map(|r| r.sysno).collect();
+        for bad in [
+            Sysno::mount, Sysno::umount2, Sysno::ptrace, Sysno::bpf, Sysno::keyctl,
+            Sysno::add_key, Sysno::io_uring_setup, Sysno::userfaultfd, Sysno::perf_event_open,
+            Sysno::unshare, Sysno::setns, Sysno::init_module, Sysno::finit_module,
+            Sysno::kexec_load, Sysno::open_by_handle_at, Sysno::process_vm_readv,
+            Sysno::process_vm_writev, Sysno::socket, Sysno::execve, Sysno::pivot_root,
+            Sysno::chroot, Sysno::sethostname, Sysno::settimeofday, Sysno::mknodat,
+        ] {
+            assert!(!allowed.contains(&bad), "{bad:?} must not be reachable");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Fixed addresses and descriptor numbers of the oxbox kernel.
+//!
+//! The kernel image is linked at [`KERNEL_BASE`], so its text occupies the
+//! same range in every container process and across `execve`; the seccomp
+//! filter can then tell kernel syscalls from guest ones by instruction
+//! pointer alone. Everything the kernel allocates for itself lives inside
+//! [`KERNEL_AREA`], which the guest can never map, unmap or protect.
+
+use core::ops::Range;
+
+/// Load address of the kernel image (`-Wl,--image-base`).
+pub const KERNEL_BASE: u64 = 0x7e00_0000_0000;
+/// Size of the area reserved for the kernel: image, heap and stacks.
+pub const KERNEL_AREA_SIZE: u64 = 1 << 34;
+/// The whole kernel area; guest memory calls that touch it fail.
+pub const KERNEL_AREA: Range<u64> = KERNEL_BASE..KERNEL_BASE + KERNEL_AREA_SIZE;
+/// Start of the kernel heap inside the kernel area.
+pub const KERNEL_HEAP_BASE: u64 = KERNEL_BASE + (1 << 32);
+/// Size of the kernel heap (reserved lazily: only touched pages cost memory).
+pub const KERNEL_HEAP_SIZE: u64 = 1 << 30;
+/// Start of the per-thread kernel stacks.
+pub const KERNEL_STACKS_BASE: u64 = KERNEL_BASE + (2 << 32);
+/// Size of one kernel stack, excluding its guard page.
+pub const KERNEL_STACK_SIZE: u64 = 256 << 10;
+
+/// Address of the slot table that patched syscall sites call through.
+///
+/// A patched site is `ff 14 25 <abs32>` (`call *abs32`), written over
+/// `b8 <imm32> 0f 05` (`mov $nr,%eax; syscall`). The upper 16 bits of every
+/// slot address are `0x050f`, so the last two bytes of the new instruction
+/// are `0f 05` again: a thread that had executed the old `mov` and resumes at
+/// the old `syscall` offset still finds a `syscall` instruction there, with
+/// the right number in `%eax`, and simply takes the trap path.
+pub const SLOT_TABLE_ADDR: u64 = 0x050f_0000;
+/// Number of slots; syscall numbers at or above it are never patched.
+pub const SLOT_COUNT: usize = 512;
+/// Bytes spanned by the slot table (one page).
+pub const SLOT_TABLE_SIZE: u64 = (SLOT_COUNT * 8) as u64;
+
+/// Descriptors at or above this number belong to the kernel; guest calls
+/// that name or would create them fail with `EBADF`.
+pub const RESERVED_FD_BASE: i32 = 1008;
+/// The kernel's log (the stderr of `oxbox` itself, not the guest's).
+pub const LOG_FD: i32 = 1023;
+
+/// Whether `[addr, addr+len)` touches memory the guest must not map, unmap,
+/// protect or pass to the kernel as a buffer.
+pub fn overlaps_kernel(addr: u64, len: u64) -> bool {
+    let end = addr.saturating_add(len);
+    let slot_page = SLOT_TABLE_ADDR..SLOT_TABLE_ADDR + 4096;
+    (addr < KERNEL_AREA.end && end > KERNEL_AREA.start)
+        || (addr < slot_page.end && end > slot_page.start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_addresses_end_in_syscall_opcode() {
+        for nr in 0..SLOT_COUNT as u64 {
+            let bytes = ((SLOT_TABLE_ADDR + nr * 8) as u32).to_le_bytes();
+            assert_eq!(&bytes[2..], &[0x0f, 0x05], "slot {nr}");
+        }
+    }
+
+    #[test]
+    fn kernel_regions_are_detected_at_their_edges() {
+        assert!(!overlaps_kernel(KERNEL_BASE - 4096, 4096));
+        assert!(overlaps_kernel(KERNEL_BASE - 4096, 4097));
+        assert!(overlaps_kernel(SLOT_TABLE_ADDR, 1));
+        assert!(!overlaps_kernel(0x40_0000, 0x1000));
+        assert!(overlaps_kernel(0, u64::MAX));
+    }
+}

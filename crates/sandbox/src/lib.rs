@@ -1,0 +1,1 @@
+//! placeholder: the sandbox crate is being written.
