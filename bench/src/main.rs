@@ -1,1 +1,183 @@
-fn main() {}
+//! `oxbox-bench`: runs each workload natively, under runc, crun, runsc and
+//! oxbox, and prints how they compare.
+//!
+//! ```text
+//! cargo run -p oxbox-bench --release -- [--quick] [--repeats N]
+//!     [--iterations N] [--runtimes native,runc,runsc,oxbox] [--json F]
+//! ```
+//!
+//! See `bench/README.md` for what is measured and how.
+
+mod bundle;
+mod docker_seccomp;
+mod harness;
+mod machine;
+mod oxbox_stats;
+mod report;
+mod runtime;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::docker_seccomp::{DockerProfile, KernelVersion, Target};
+use crate::harness::Plan;
+use crate::report::{Report, Settings};
+use crate::runtime::{Runner, RuntimeKind};
+
+/// Compare oxbox with native execution, runc (Docker's seccomp profile),
+/// crun and gVisor on syscall-heavy workloads.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A fast smoke run (few iterations, 2 repeats): checks the harness
+    /// works end to end; its numbers are not worth quoting.
+    #[arg(long)]
+    quick: bool,
+
+    /// Measured runs per workload and runtime (after one pilot run).
+    /// Default: 5, or 2 with --quick.
+    #[arg(long, value_name = "N")]
+    repeats: Option<usize>,
+
+    /// A fixed iteration count for every run, instead of calibrating each
+    /// runtime to --target-ms.
+    #[arg(long, value_name = "N")]
+    iterations: Option<u64>,
+
+    /// How long a calibrated run should take, in milliseconds.
+    /// Default: 300, or 20 with --quick.
+    #[arg(long, value_name = "MS")]
+    target_ms: Option<u64>,
+
+    /// Runtimes to compare, in table order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "native,runc,crun,runsc,oxbox"
+    )]
+    runtimes: Vec<RuntimeKind>,
+
+    /// Workloads to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// The oxbox binary [default: target/release/oxbox in the workspace].
+    #[arg(long, value_name = "PATH")]
+    oxbox: Option<PathBuf>,
+
+    /// Docker's seccomp profile, applied to the OCI runtimes.
+    #[arg(long, value_name = "PATH", default_value = docker_seccomp::DEFAULT_PROFILE_PATH)]
+    seccomp_profile: PathBuf,
+
+    /// Kill a run that takes longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    timeout: u64,
+
+    /// Keep the scratch directory (bundles, configs, each run's stdout
+    /// and stderr) and print where it is.
+    #[arg(long)]
+    keep_scratch: bool,
+
+    /// Print every run's result as it comes.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// The workspace the harness was built in: workloads are cached under its
+/// `target/bench/`, and oxbox is looked for in its `target/release/`.
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+
+    let workloads = if cli.workloads.is_empty() {
+        workload::ALL.iter().collect()
+    } else {
+        cli.workloads
+            .iter()
+            .map(|name| {
+                workload::by_name(name).with_context(|| format!("unknown workload {name:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let mut runtimes = cli.runtimes.clone();
+    runtimes.dedup();
+
+    let cache = root.join("target").join("bench");
+    let binaries = workloads
+        .iter()
+        .map(|w| w.build(&cache))
+        .collect::<Result<Vec<_>>>()?;
+
+    let seccomp = KernelVersion::running()
+        .and_then(|kernel| {
+            DockerProfile::load(&cli.seccomp_profile)?.to_oci(&Target::docker_amd64(kernel))
+        })
+        .map_err(|e| format!("{e:#}"));
+    let scratch = tempfile::Builder::new()
+        .prefix("oxbox-bench-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let oxbox = cli
+        .oxbox
+        .clone()
+        .unwrap_or_else(|| root.join("target/release/oxbox"));
+    let mut runner = Runner::new(
+        scratch.path().to_path_buf(),
+        seccomp,
+        oxbox,
+        Duration::from_secs(cli.timeout),
+    );
+    runner.keep_runs = cli.keep_scratch;
+
+    let plan = Plan {
+        workloads,
+        runtimes: runtimes.clone(),
+        repeats: cli.repeats.unwrap_or(if cli.quick { 2 } else { 5 }).max(1),
+        iterations: cli.iterations,
+        target: Duration::from_millis(cli.target_ms.unwrap_or(if cli.quick { 20 } else { 300 })),
+        max_iterations: cli.quick.then_some(100_000),
+        verbose: cli.verbose,
+    };
+
+    let mut machine = machine::describe(&root);
+    machine.versions = runtimes
+        .iter()
+        .filter_map(|&kind| Some((kind.to_string(), runner.version(kind)?)))
+        .collect();
+
+    let results = harness::run(&plan, &runner, &binaries);
+    let report = Report {
+        machine,
+        settings: Settings {
+            quick: cli.quick,
+            repeats: plan.repeats,
+            iterations: plan.iterations,
+            target_ms: plan.target.as_millis() as u64,
+            seccomp_profile: cli.seccomp_profile.display().to_string(),
+        },
+        workloads: results,
+    };
+    println!("{}", report.render_text());
+    if cli.keep_scratch {
+        eprintln!("scratch directory kept: {}", scratch.keep().display());
+    }
+    if let Some(path) = &cli.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("results written to {}", path.display());
+    }
+    Ok(())
+}

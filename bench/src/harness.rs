@@ -1,0 +1,222 @@
+//! The matrix: every workload on every runtime, repeated and interleaved.
+//!
+//! Runs are interleaved (repeat 1 of every cell, then repeat 2...) rather
+//! than grouped per runtime, so that a slow drift of the machine (thermal
+//! state, a build on the other core) spreads over all runtimes instead of
+//! biasing one; the runtime order also rotates between repeats.
+//!
+//! Each cell first makes a short pilot run. It checks the runtime works
+//! at all (a broken one is reported once, not `repeats` times) and sizes
+//! the real runs: runtimes differ by four orders of magnitude on getppid
+//! (gVisor's ptrace platform ~65 us, a patched call a few ns), so a fixed
+//! count is either too short for one or minutes long for the other.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::oxbox_stats::OxboxStats;
+use crate::report::{RuntimeResult, WorkloadResult};
+use crate::runtime::{Availability, Runner, RuntimeKind};
+use crate::workload::Workload;
+
+/// How long and how often to measure.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub workloads: Vec<&'static Workload>,
+    pub runtimes: Vec<RuntimeKind>,
+    pub repeats: usize,
+    /// Fixed iterations for every cell; `None` calibrates per cell.
+    pub iterations: Option<u64>,
+    /// The duration a calibrated run aims for.
+    pub target: Duration,
+    /// Caps calibrated counts below each workload's own maximum.
+    pub max_iterations: Option<u64>,
+    pub verbose: bool,
+}
+
+/// One workload's built binary and its results so far.
+struct Cell {
+    result: RuntimeResult,
+    iterations: u64,
+}
+
+/// Runs the plan; `binaries[i]` is the build of `plan.workloads[i]`.
+pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadResult> {
+    // Per workload, per runtime (in plan order).
+    let mut cells: Vec<Vec<Cell>> = plan
+        .workloads
+        .iter()
+        .zip(binaries)
+        .map(|(workload, binary)| {
+            plan.runtimes
+                .iter()
+                .map(|&kind| prepare(plan, runner, workload, binary, kind))
+                .collect()
+        })
+        .collect();
+
+    for repeat in 0..plan.repeats {
+        for (w, workload) in plan.workloads.iter().enumerate() {
+            let n = plan.runtimes.len();
+            for k in 0..n {
+                let cell = &mut cells[w][(k + repeat) % n];
+                if !cell.result.is_active() {
+                    continue;
+                }
+                let kind = cell.result.runtime;
+                match measure(runner, workload, &binaries[w], kind, cell.iterations) {
+                    Ok((value, wall, stats)) => {
+                        if plan.verbose {
+                            eprintln!(
+                                "  {} on {kind}, repeat {}: {value} {}",
+                                workload.name,
+                                repeat + 1,
+                                workload.unit
+                            );
+                        }
+                        cell.result.add_sample(value, wall, stats);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "  {} on {kind}, repeat {}: {e:#}",
+                            workload.name,
+                            repeat + 1
+                        );
+                        cell.result.add_failure(format!("{e:#}"));
+                    }
+                }
+            }
+        }
+    }
+
+    plan.workloads
+        .iter()
+        .zip(cells)
+        .map(|(workload, cells)| {
+            let mut result = WorkloadResult {
+                name: workload.name.to_string(),
+                description: workload.description.to_string(),
+                unit: workload.unit.to_string(),
+                runtimes: cells.into_iter().map(|c| c.result).collect(),
+            };
+            result.finish();
+            result
+        })
+        .collect()
+}
+
+/// Checks availability and calibrates one cell.
+fn prepare(
+    plan: &Plan,
+    runner: &Runner,
+    workload: &Workload,
+    binary: &std::path::Path,
+    kind: RuntimeKind,
+) -> Cell {
+    let skip = |result| Cell {
+        result,
+        iterations: 0,
+    };
+    match runner.availability(kind) {
+        Availability::Ready => {}
+        Availability::Skipped(why) => {
+            eprintln!("{} on {kind}: skipped ({why})", workload.name);
+            return skip(RuntimeResult::skipped(kind, why));
+        }
+        Availability::Broken(why) => {
+            eprintln!("{} on {kind}: {why}", workload.name);
+            return skip(RuntimeResult::failed(kind, why));
+        }
+    }
+    let max = plan
+        .max_iterations
+        .map_or(workload.iterations.max, |m| m.min(workload.iterations.max));
+    let pilot_iterations = workload.iterations.pilot.min(max).max(1);
+    eprintln!(
+        "{} on {kind}: pilot run, {pilot_iterations} iterations",
+        workload.name
+    );
+    let pilot = match measure(runner, workload, binary, kind, pilot_iterations) {
+        Ok((value, _, _)) => value,
+        Err(e) => {
+            eprintln!("{} on {kind}: {e:#}", workload.name);
+            return skip(RuntimeResult::failed(kind, format!("{e:#}")));
+        }
+    };
+    let iterations = plan
+        .iterations
+        .unwrap_or_else(|| calibrate(pilot, plan.target, pilot_iterations, max));
+    eprintln!(
+        "{} on {kind}: {pilot} {} in the pilot; {iterations} iterations per run",
+        workload.name, workload.unit
+    );
+    let mut result = RuntimeResult::new(kind);
+    result.iterations = Some(iterations);
+    Cell { result, iterations }
+}
+
+/// The iteration count that makes a run last about `target`, given the
+/// pilot's per-operation cost in nanoseconds.
+pub fn calibrate(ns_per_op: f64, target: Duration, min: u64, max: u64) -> u64 {
+    let wanted = if ns_per_op > 0.0 {
+        target.as_nanos() as f64 / ns_per_op
+    } else {
+        f64::INFINITY
+    };
+    // Round to two significant digits: reports read better with 1,100,000
+    // iterations than with 1,093,457.
+    let wanted = if wanted.is_finite() {
+        let magnitude = 10f64.powi(wanted.max(1.0).log10().floor() as i32 - 1);
+        ((wanted / magnitude).round() * magnitude) as u64
+    } else {
+        max
+    };
+    wanted.clamp(min, max.max(min))
+}
+
+/// One run: the workload's measurement, the run's wall-clock time and,
+/// under oxbox, its counters.
+fn measure(
+    runner: &Runner,
+    workload: &Workload,
+    binary: &std::path::Path,
+    kind: RuntimeKind,
+    iterations: u64,
+) -> Result<(f64, Duration, Option<OxboxStats>)> {
+    let output = runner.run(kind, workload, binary, iterations)?;
+    let value = (workload.parse)(&output.stdout)?;
+    let stats = (kind == RuntimeKind::Oxbox)
+        .then(|| OxboxStats::parse(&output.stderr))
+        .flatten();
+    Ok((value, output.wall, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn calibration_aims_at_the_target_duration() {
+        // 200 ns/op for 0.3 s: 1.5 M iterations.
+        assert_eq!(
+            calibrate(200.0, SECOND * 3 / 10, 1_000, 10_000_000),
+            1_500_000
+        );
+        // 65 us/op: a few thousand.
+        assert_eq!(
+            calibrate(65_000.0, SECOND * 3 / 10, 1_000, 10_000_000),
+            4_600
+        );
+    }
+
+    #[test]
+    fn calibration_is_clamped() {
+        assert_eq!(calibrate(1.0, SECOND, 1_000, 10_000_000), 10_000_000);
+        assert_eq!(calibrate(0.0, SECOND, 1_000, 10_000_000), 10_000_000);
+        assert_eq!(calibrate(1e9, SECOND, 1_000, 10_000_000), 1_000);
+    }
+}

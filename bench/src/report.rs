@@ -1,0 +1,595 @@
+//! Results: aggregation over repeats, the text table and the JSON file.
+//!
+//! Medians, not means: a run that lands on a noisy moment (a host
+//! interrupt, the other core's build) moves a mean but not a median. The
+//! minimum is shown beside it as the best the runtime can do. Ratios are
+//! taken between medians, always against runc, because "how much faster
+//! than what Docker users get" is the question the benchmark answers.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::oxbox_stats::{OxboxStats, SyscallCounts, Totals, fraction};
+use crate::runtime::RuntimeKind;
+
+/// The whole run, as written to `--json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub workloads: Vec<WorkloadResult>,
+}
+
+/// Where the numbers come from.
+#[derive(Debug, Serialize, Default)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    /// Version line of each runtime's binary, when it has one.
+    pub versions: Vec<(String, String)>,
+    pub gcc: Option<String>,
+    /// The workspace commit the harness was built from.
+    pub commit: Option<String>,
+    /// Seconds since the Unix epoch at the start of the run.
+    pub started_at: u64,
+}
+
+/// How the run was configured.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub quick: bool,
+    pub repeats: usize,
+    /// A fixed iteration count, or `None` when calibrated per runtime.
+    pub iterations: Option<u64>,
+    pub target_ms: u64,
+    pub seccomp_profile: String,
+}
+
+/// One workload across all runtimes.
+#[derive(Debug, Serialize)]
+pub struct WorkloadResult {
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    pub runtimes: Vec<RuntimeResult>,
+}
+
+/// Whether a runtime produced numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+/// One cell of the matrix: a workload on a runtime, over all repeats.
+#[derive(Debug, Serialize)]
+pub struct RuntimeResult {
+    pub runtime: RuntimeKind,
+    pub status: Status,
+    /// Why it was skipped or failed, or a remark about the setup.
+    pub note: Option<String>,
+    pub iterations: Option<u64>,
+    /// One value per successful run, in run order.
+    pub samples: Vec<f64>,
+    /// Wall-clock time of each successful run in milliseconds, start-up
+    /// and teardown included.
+    pub wall_ms: Vec<f64>,
+    /// The error of each failed run.
+    pub failures: Vec<String>,
+    pub summary: Option<Summary>,
+    /// runc's median / this median: how many times faster than runc.
+    pub speedup_vs_runc: Option<f64>,
+    /// This median / native's median: the runtime's overhead.
+    pub vs_native: Option<f64>,
+    pub oxbox: Option<InterceptionSummary>,
+    #[serde(skip)]
+    oxbox_runs: Vec<OxboxStats>,
+}
+
+/// Median, min and max of the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub runs: usize,
+}
+
+/// oxbox's interception counters, summed over the runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct InterceptionSummary {
+    pub patched: u64,
+    pub trapped: u64,
+    /// The most patched sites a run reported (a per-run count, not summed).
+    pub sites: u64,
+    pub patched_fraction: Option<f64>,
+    /// Per-syscall counters, summed over the runs.
+    pub syscalls: Vec<SyscallCounts>,
+    /// Runs whose stderr had no `oxbox-stats` lines.
+    pub runs_without_stats: usize,
+}
+
+impl RuntimeResult {
+    pub fn new(runtime: RuntimeKind) -> Self {
+        Self {
+            runtime,
+            status: Status::Ok,
+            note: runtime.remark().map(str::to_string),
+            iterations: None,
+            samples: Vec::new(),
+            wall_ms: Vec::new(),
+            failures: Vec::new(),
+            summary: None,
+            speedup_vs_runc: None,
+            vs_native: None,
+            oxbox: None,
+            oxbox_runs: Vec::new(),
+        }
+    }
+
+    pub fn skipped(runtime: RuntimeKind, why: String) -> Self {
+        Self {
+            status: Status::Skipped,
+            note: Some(why),
+            ..Self::new(runtime)
+        }
+    }
+
+    pub fn failed(runtime: RuntimeKind, why: String) -> Self {
+        Self {
+            status: Status::Failed,
+            failures: vec![why],
+            ..Self::new(runtime)
+        }
+    }
+
+    /// Whether more runs should be attempted.
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    /// Records one successful run.
+    pub fn add_sample(&mut self, value: f64, wall: Duration, stats: Option<OxboxStats>) {
+        self.samples.push(value);
+        self.wall_ms.push(wall.as_secs_f64() * 1e3);
+        if self.runtime == RuntimeKind::Oxbox {
+            self.oxbox_runs.push(stats.unwrap_or_default());
+        }
+    }
+
+    /// Records one failed run.
+    pub fn add_failure(&mut self, error: String) {
+        self.failures.push(error);
+    }
+
+    /// Computes the summary once all runs are in.
+    fn finish(&mut self) {
+        self.summary = summarize(&self.samples);
+        if self.summary.is_none() && self.status == Status::Ok {
+            self.status = Status::Failed;
+        }
+        if self.runtime == RuntimeKind::Oxbox && !self.oxbox_runs.is_empty() {
+            self.oxbox = Some(summarize_interception(&self.oxbox_runs));
+        }
+    }
+}
+
+/// Median, min and max, or `None` without samples.
+pub fn summarize(samples: &[f64]) -> Option<Summary> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    Some(Summary {
+        median: median_of_sorted(&sorted),
+        min: sorted[0],
+        max: sorted[sorted.len() - 1],
+        runs: sorted.len(),
+    })
+}
+
+/// The middle value, or the mean of the two middle values.
+fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if !sorted.len().is_multiple_of(2) {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+fn summarize_interception(runs: &[OxboxStats]) -> InterceptionSummary {
+    let mut syscalls: Vec<SyscallCounts> = Vec::new();
+    let mut total = Totals::default();
+    for run in runs {
+        let t = run.totals();
+        total.patched += t.patched;
+        total.trapped += t.trapped;
+        total.sites = total.sites.max(t.sites);
+        for s in &run.syscalls {
+            match syscalls.iter_mut().find(|x| x.nr == s.nr) {
+                Some(x) => {
+                    x.patched += s.patched;
+                    x.trapped += s.trapped;
+                }
+                None => syscalls.push(s.clone()),
+            }
+        }
+    }
+    InterceptionSummary {
+        patched: total.patched,
+        trapped: total.trapped,
+        sites: total.sites,
+        patched_fraction: fraction(total.patched, total.trapped),
+        syscalls,
+        runs_without_stats: runs.iter().filter(|r| **r == OxboxStats::default()).count(),
+    }
+}
+
+impl WorkloadResult {
+    /// Summarizes every runtime and computes the ratios between them.
+    pub fn finish(&mut self) {
+        for r in &mut self.runtimes {
+            r.finish();
+        }
+        let median_of = |kind| {
+            self.runtimes
+                .iter()
+                .find(|r| r.runtime == kind)
+                .and_then(|r| r.summary)
+                .map(|s| s.median)
+        };
+        let runc = median_of(RuntimeKind::Runc);
+        let native = median_of(RuntimeKind::Native);
+        for r in &mut self.runtimes {
+            let Some(s) = r.summary else { continue };
+            r.speedup_vs_runc = runc.and_then(|runc| ratio(runc, s.median));
+            r.vs_native = native.and_then(|native| ratio(s.median, native));
+        }
+    }
+
+    fn row(&self, kind: RuntimeKind) -> Option<&RuntimeResult> {
+        self.runtimes.iter().find(|r| r.runtime == kind)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+/// The issue's targets for oxbox on getppid.
+const TARGET_SPEEDUP: f64 = 25.0;
+const TARGET_PATCHED: f64 = 0.90;
+
+impl Report {
+    /// The human-readable report: machine, one table per workload, and
+    /// where oxbox stands against its targets.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "machine: {} ({} cores), kernel {}",
+            m.cpu, m.cores, m.kernel
+        );
+        for (name, version) in &m.versions {
+            let _ = writeln!(out, "  {name}: {version}");
+        }
+        if let Some(gcc) = &m.gcc {
+            let _ = writeln!(out, "  gcc: {gcc}");
+        }
+        if let Some(commit) = &m.commit {
+            let _ = writeln!(out, "  oxbox commit: {commit}");
+        }
+        let s = &self.settings;
+        let iterations = match s.iterations {
+            Some(n) => format!("{n} iterations"),
+            None => format!("iterations calibrated to ~{} ms per run", s.target_ms),
+        };
+        let _ = writeln!(
+            out,
+            "settings: {} repeats, {iterations}{}",
+            s.repeats,
+            if s.quick { ", quick mode" } else { "" }
+        );
+        for w in &self.workloads {
+            out.push('\n');
+            out.push_str(&w.render_table());
+            out.push_str(&w.render_targets());
+        }
+        out
+    }
+}
+
+impl WorkloadResult {
+    fn render_table(&self) -> String {
+        let header = [
+            "runtime".to_string(),
+            format!("median {}", self.unit),
+            "min".to_string(),
+            "runs".to_string(),
+            "runc/X".to_string(),
+            "X/native".to_string(),
+            "patched".to_string(),
+            "note".to_string(),
+        ];
+        let mut rows = vec![header];
+        for r in &self.runtimes {
+            let (median, min) = match r.summary {
+                Some(s) => (format_value(s.median), format_value(s.min)),
+                None => ("-".into(), "-".into()),
+            };
+            let attempted = r.samples.len() + r.failures.len();
+            let runs = if r.status == Status::Skipped {
+                "-".to_string()
+            } else {
+                format!("{}/{}", r.samples.len(), attempted)
+            };
+            let patched = r
+                .oxbox
+                .as_ref()
+                .map(|o| match o.patched_fraction {
+                    Some(f) => format!("{:.3}%", f * 100.0),
+                    None => "no stats".into(),
+                })
+                .unwrap_or_else(|| "-".into());
+            rows.push([
+                r.runtime.to_string(),
+                median,
+                min,
+                runs,
+                r.speedup_vs_runc.map_or("-".into(), format_ratio),
+                r.vs_native.map_or("-".into(), format_ratio),
+                patched,
+                note_of(r),
+            ]);
+        }
+        let columns = rows[0].len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                rows.iter()
+                    .map(|row| row[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = format!("{}: {}\n", self.name, self.description);
+        for row in &rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let w = widths[c];
+                // Names and notes left-aligned, numbers right-aligned.
+                if c == 0 || c == columns - 1 {
+                    let _ = write!(line, "{cell:<w$}");
+                } else {
+                    let _ = write!(line, "{cell:>w$}");
+                }
+                if c + 1 < columns {
+                    line.push_str("  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn render_targets(&self) -> String {
+        if self.name != "getppid" {
+            return String::new();
+        }
+        let Some(oxbox) = self.row(RuntimeKind::Oxbox) else {
+            return String::new();
+        };
+        let met = |ok: bool| if ok { "met" } else { "not met" };
+        let speed = match oxbox.speedup_vs_runc {
+            Some(x) => format!("{} ({})", format_ratio(x), met(x >= TARGET_SPEEDUP)),
+            None => "not measured".into(),
+        };
+        let patched = match oxbox.oxbox.as_ref().and_then(|o| o.patched_fraction) {
+            Some(f) => format!("{:.3}% ({})", f * 100.0, met(f > TARGET_PATCHED)),
+            None => "not measured".into(),
+        };
+        format!(
+            "targets: oxbox >= {TARGET_SPEEDUP}x faster than runc: {speed}; \
+             > {:.0}% of syscalls patched: {patched}\n",
+            TARGET_PATCHED * 100.0
+        )
+    }
+}
+
+/// The note column: the failure if there are only failures, else the
+/// remark, plus how many runs failed.
+fn note_of(r: &RuntimeResult) -> String {
+    let mut parts = Vec::new();
+    match r.status {
+        Status::Skipped => parts.push(format!("skipped: {}", r.note.as_deref().unwrap_or(""))),
+        Status::Failed => {
+            parts.push(format!(
+                "error: {}",
+                r.failures
+                    .first()
+                    .map_or("no successful run", String::as_str)
+            ));
+        }
+        Status::Ok => {
+            if let Some(note) = &r.note {
+                parts.push(note.clone());
+            }
+            if !r.failures.is_empty() {
+                parts.push(format!(
+                    "{} run(s) failed: {}",
+                    r.failures.len(),
+                    r.failures[0]
+                ));
+            }
+            if let Some(o) = &r.oxbox
+                && o.runs_without_stats > 0
+            {
+                parts.push(format!(
+                    "{} run(s) printed no oxbox-stats",
+                    o.runs_without_stats
+                ));
+            }
+        }
+    }
+    parts.join("; ")
+}
+
+/// A measurement with as many digits as are meaningful.
+pub fn format_value(v: f64) -> String {
+    if v < 100.0 {
+        format!("{v:.2}")
+    } else if v < 10_000.0 {
+        format!("{v:.1}")
+    } else {
+        group_thousands(v.round() as u64)
+    }
+}
+
+/// A ratio such as `1.26x`, `43.1x` or `0.0042x`.
+pub fn format_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.1}x")
+    } else if r >= 0.1 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.4}x")
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let s = summarize(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.runs), (2.0, 1.0, 3.0, 3));
+        assert_eq!(summarize(&[4.0, 1.0, 3.0, 2.0]).unwrap().median, 2.5);
+        assert_eq!(summarize(&[7.0]).unwrap().median, 7.0);
+        assert!(summarize(&[]).is_none());
+    }
+
+    #[test]
+    fn median_ignores_an_outlier() {
+        let s = summarize(&[200.0, 210.0, 205.0, 9_000.0, 207.0]).unwrap();
+        assert_eq!(s.median, 207.0);
+    }
+
+    fn workload(rows: Vec<RuntimeResult>) -> WorkloadResult {
+        WorkloadResult {
+            name: "getppid".into(),
+            description: "test".into(),
+            unit: "ns/op".into(),
+            runtimes: rows,
+        }
+    }
+
+    fn measured(kind: RuntimeKind, samples: &[f64]) -> RuntimeResult {
+        let mut r = RuntimeResult::new(kind);
+        for &s in samples {
+            r.add_sample(s, Duration::ZERO, None);
+        }
+        r
+    }
+
+    #[test]
+    fn ratios_are_against_runc_and_native_medians() {
+        let mut w = workload(vec![
+            measured(RuntimeKind::Native, &[200.0, 220.0, 210.0]),
+            measured(RuntimeKind::Runc, &[280.0]),
+            measured(RuntimeKind::Oxbox, &[7.0]),
+        ]);
+        w.finish();
+        let oxbox = w.row(RuntimeKind::Oxbox).unwrap();
+        assert_eq!(oxbox.speedup_vs_runc, Some(40.0));
+        assert_eq!(oxbox.vs_native, Some(7.0 / 210.0));
+        assert_eq!(w.row(RuntimeKind::Runc).unwrap().speedup_vs_runc, Some(1.0));
+    }
+
+    #[test]
+    fn without_runc_there_is_no_speedup() {
+        let mut w = workload(vec![
+            measured(RuntimeKind::Native, &[200.0]),
+            RuntimeResult::skipped(RuntimeKind::Runc, "runc needs root".into()),
+        ]);
+        w.finish();
+        assert_eq!(w.row(RuntimeKind::Native).unwrap().speedup_vs_runc, None);
+        let text = w.render_table();
+        assert!(text.contains("skipped: runc needs root"), "{text}");
+    }
+
+    #[test]
+    fn a_runtime_with_only_failures_shows_its_error() {
+        let mut oxbox = RuntimeResult::new(RuntimeKind::Oxbox);
+        oxbox.add_failure("exit status: 1: ENOSYS".into());
+        let mut w = workload(vec![oxbox]);
+        w.finish();
+        let row = w.row(RuntimeKind::Oxbox).unwrap();
+        assert_eq!(row.status, Status::Failed);
+        assert!(row.summary.is_none());
+        let text = w.render_table();
+        assert!(text.contains("error: exit status: 1: ENOSYS"), "{text}");
+        assert!(w.render_targets().contains("not measured"));
+    }
+
+    #[test]
+    fn oxbox_counters_are_summed_over_runs() {
+        let stats = OxboxStats::parse(
+            "oxbox-stats syscall=getppid nr=110 patched=99 trapped=1\n\
+             oxbox-stats total patched=99 trapped=1 sites=1\n",
+        );
+        let mut r = RuntimeResult::new(RuntimeKind::Oxbox);
+        r.add_sample(6.0, Duration::ZERO, stats.clone());
+        r.add_sample(6.5, Duration::ZERO, stats);
+        r.add_sample(7.0, Duration::ZERO, None);
+        r.finish();
+        let o = r.oxbox.unwrap();
+        assert_eq!((o.patched, o.trapped, o.sites), (198, 2, 1));
+        assert_eq!(o.patched_fraction, Some(0.99));
+        assert_eq!(o.syscalls[0].patched, 198);
+        assert_eq!(o.runs_without_stats, 1);
+    }
+
+    #[test]
+    fn values_and_ratios_are_formatted_for_reading() {
+        assert_eq!(format_value(6.123), "6.12");
+        assert_eq!(format_value(219.478), "219.5");
+        assert_eq!(format_value(64_732.4), "64,732");
+        assert_eq!(format_value(1_234_567.0), "1,234,567");
+        assert_eq!(format_ratio(43.14), "43.1x");
+        assert_eq!(format_ratio(1.264), "1.26x");
+        assert_eq!(format_ratio(0.004_26), "0.0043x");
+    }
+
+    #[test]
+    fn targets_report_met_and_not_met() {
+        let mut oxbox = measured(RuntimeKind::Oxbox, &[10.0]);
+        oxbox.oxbox_runs =
+            vec![OxboxStats::parse("oxbox-stats total patched=95 trapped=5 sites=1\n").unwrap()];
+        let mut w = workload(vec![measured(RuntimeKind::Runc, &[200.0]), oxbox]);
+        w.finish();
+        let t = w.render_targets();
+        assert!(t.contains("20.0x (not met)"), "{t}");
+        assert!(t.contains("95.000% (met)"), "{t}");
+    }
+}
