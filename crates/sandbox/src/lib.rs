@@ -1,1 +1,30 @@
-//! placeholder: the sandbox crate is being written.
+//! Host-side container setup for oxbox.
+//!
+//! A container is described by a [`ContainerSpec`]; [`run`] creates its
+//! namespaces, assembles and pivots into its root, gives up every
+//! privilege, and execs the oxbox kernel image as its first process, then
+//! stays outside as the monitor until that process exits.
+//!
+//! - [`spec`]: the validated request (rootfs, environment, hostname...);
+//! - [`mounts`]: the mount plan, computed as data, and its executor;
+//! - [`namespaces`], [`caps`]: namespaces, user mapping, capabilities;
+//! - [`init`]: the ordered setup of the container's first process;
+//! - [`launch`], [`signals`]: fork, exec of the kernel, signal forwarding;
+//! - [`host`]: the host calls behind a trait, faked in tests.
+//!
+//! Unsafe code is limited to the few calls with no safe wrapper (fork,
+//! capset, ioctl, close_range, dup3), each with its justification.
+
+pub mod caps;
+pub mod error;
+pub mod host;
+pub mod init;
+pub mod launch;
+pub mod mounts;
+pub mod namespaces;
+pub mod signals;
+pub mod spec;
+
+pub use error::{Error, Result, one_line};
+pub use launch::{SETUP_FAILED, run};
+pub use spec::{ContainerSpec, Options, Rootfs};

@@ -1,0 +1,109 @@
+//! What the container's first process does to itself before it becomes the
+//! kernel: the order of the setup, written once over [`HostSys`].
+//!
+//! The order matters and is tested: namespaces before anything that must
+//! stay private (hostname, loopback, mounts); mounts and the pivot before
+//! the working directory, which is a path in the new root; and the
+//! privileges last, because every step before needs them.
+
+use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::host::HostSys;
+use crate::mounts::{self, MountStep};
+use crate::namespaces::CONTAINER_NAMESPACES;
+
+/// The setup of one container's first process.
+#[derive(Clone, Debug)]
+pub struct InitPlan<'a> {
+    /// The container's hostname.
+    pub hostname: &'a str,
+    /// The mount plan, ending with the pivot into the new root.
+    pub mounts: &'a [MountStep],
+    /// The working directory, inside the new root.
+    pub workdir: &'a Path,
+}
+
+/// Sets up the calling process as a container's first process, up to (not
+/// including) the exec of the kernel image.
+pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
+    host.unshare(CONTAINER_NAMESPACES).map_err(|e| Error::sys("unshare namespaces", e))?;
+    host.set_hostname(plan.hostname).map_err(|e| Error::sys("set hostname", e))?;
+    host.loopback_up().map_err(|e| Error::sys("bring loopback interface up", e))?;
+    mounts::apply(host, plan.mounts)?;
+    enter_workdir(host, plan.workdir)?;
+    host.set_no_new_privs().map_err(|e| Error::sys("set no_new_privs", e))?;
+    host.drop_capabilities().map_err(|e| Error::sys("drop capabilities", e))
+}
+
+/// Enters the working directory, creating it if it is missing, as Docker
+/// does; on a read-only root the creation fails and so does the container.
+fn enter_workdir(host: &mut impl HostSys, dir: &Path) -> Result<()> {
+    match host.chdir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            host.mkdir_all(dir).map_err(|e| Error::path("create working directory", dir, e))?;
+            host.chdir(dir).map_err(|e| Error::path("enter working directory", dir, e))
+        }
+        Err(e) => Err(Error::path("enter working directory", dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::FakeHost;
+    use crate::host::FileKind;
+
+    const PIVOT: &[MountStep] = &[];
+
+    fn plan(workdir: &Path) -> InitPlan<'_> {
+        InitPlan { hostname: "box", mounts: PIVOT, workdir }
+    }
+
+    #[test]
+    fn setup_runs_in_order_and_drops_privileges_last() {
+        let mut host = FakeHost::default();
+        prepare(&mut host, &plan(Path::new("/"))).unwrap();
+        let names: Vec<&str> = host.calls.iter().map(|c| c.split('(').next().unwrap()).collect();
+        assert_eq!(names, ["unshare", "sethostname", "loopback_up", "chdir", "no_new_privs", "drop_capabilities"]);
+        assert!(host.calls[0].contains("CLONE_NEWNS") && host.calls[0].contains("CLONE_NEWNET"));
+    }
+
+    #[test]
+    fn missing_workdir_is_created_then_entered() {
+        let mut host = FakeHost::default();
+        prepare(&mut host, &plan(Path::new("/work/dir"))).unwrap();
+        assert_eq!(host.calls_named("chdir"), ["chdir(/work/dir)", "chdir(/work/dir)"]);
+        assert_eq!(host.calls_named("mkdir_all"), ["mkdir_all(/work/dir)"]);
+    }
+
+    #[test]
+    fn existing_workdir_is_entered_without_mkdir() {
+        let mut host = FakeHost::default();
+        host.files.insert("/srv".into(), FileKind::Dir);
+        prepare(&mut host, &plan(Path::new("/srv"))).unwrap();
+        assert!(host.calls_named("mkdir").is_empty());
+    }
+
+    #[test]
+    fn workdir_on_read_only_root_fails_before_privileges_are_dropped() {
+        let mut host = FakeHost::default();
+        host.failures.insert("mkdir_all(/work".into(), libc::EROFS);
+        let err = prepare(&mut host, &plan(Path::new("/work"))).unwrap_err();
+        assert_eq!(
+            crate::error::one_line(&err),
+            "create working directory /work: Read-only file system (os error 30)"
+        );
+        assert!(host.calls_named("drop_capabilities").is_empty());
+    }
+
+    #[test]
+    fn hostname_failure_is_reported() {
+        let mut host = FakeHost::default();
+        host.failures.insert("sethostname(box".into(), libc::EPERM);
+        let err = prepare(&mut host, &plan(Path::new("/"))).unwrap_err();
+        assert!(crate::error::one_line(&err).starts_with("set hostname: Operation not permitted"));
+    }
+}

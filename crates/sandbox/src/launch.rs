@@ -1,0 +1,301 @@
+//! Starting a container: the monitor, and the exec of the kernel image.
+//!
+//! ```text
+//! oxbox (monitor)            opens the kernel image, plans the mounts,
+//!   [unshare user ns]        when unprivileged,
+//!   unshare pid ns, fork ──> pid 1 of the container: init::prepare
+//!   reads the setup pipe       (namespaces, mounts, pivot, workdir,
+//!   forwards signals           privileges), then execveat(kernel image)
+//!   exits with pid 1's status
+//! ```
+//!
+//! The child reports a setup failure as one line on a close-on-exec pipe
+//! and exits; end of file without a message means the exec succeeded.
+//! From then on, a failure to start the guest is the kernel's to report (on
+//! its log descriptor) and its exit status is passed on unchanged.
+
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitPidFlag;
+use nix::unistd::ForkResult;
+use oxbox_abi::boot::KERNEL_ARGV0;
+use oxbox_abi::layout::LOG_FD;
+
+use crate::error::{Error, Result, one_line};
+use crate::host::RealHost;
+use crate::init::{self, InitPlan};
+use crate::mounts::{self, PlanContext};
+use crate::namespaces;
+use crate::signals::{self, SignalMask};
+use crate::spec::{ContainerSpec, Rootfs};
+
+/// Exit status of a container that could not be set up (Docker's 125).
+pub const SETUP_FAILED: i32 = 125;
+
+/// Runs `spec` to completion; returns the exit code oxbox must exit with.
+///
+/// Must be called while the process is single-threaded: it forks, and the
+/// child runs arbitrary Rust code before it execs.
+pub fn run(spec: &ContainerSpec) -> Result<i32> {
+    ensure_single_threaded()?;
+    let kernel = open_kernel(&spec.kernel)?;
+    let argv = kernel_argv(spec)?;
+    let envp = spec.env.iter().map(|e| cstring(e)).collect::<Result<Vec<_>>>()?;
+    let user_namespace = !nix::unistd::geteuid().is_root();
+    let scratch = match &spec.rootfs {
+        Rootfs::Host => Some(ScratchDir::create()?),
+        Rootfs::Dir { .. } => None,
+    };
+    let root = match (&spec.rootfs, &scratch) {
+        (Rootfs::Dir { path, .. }, _) => path.clone(),
+        (Rootfs::Host, Some(scratch)) => scratch.0.clone(),
+        (Rootfs::Host, None) => unreachable!("the host root is assembled in a scratch directory"),
+    };
+    let ctx = PlanContext { root, user_namespace, tty: host_tty_usable() };
+    let mount_plan = mounts::plan(&spec.rootfs, &ctx);
+    tracing::debug!(?ctx, steps = mount_plan.len(), "mount plan ready");
+    let plan = InitPlan { hostname: &spec.hostname, mounts: &mount_plan, workdir: &spec.workdir };
+
+    if user_namespace {
+        namespaces::enter_user_namespace()?;
+    }
+    let mask = SignalMask::block()?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::sys("unshare pid namespace", e))?;
+    let (report_rx, report_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
+    let (report_rx, report_tx) = (off_log_fd(report_rx)?, off_log_fd(report_tx)?);
+
+    // SAFETY: the process is single-threaded (checked above), so the child
+    // cannot inherit a lock held by another thread; it only runs the setup
+    // below and then execs or exits.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
+        ForkResult::Child => {
+            drop(report_rx);
+            let error = start_container(&kernel, &argv, &envp, &plan, &mask);
+            let mut report = File::from(report_tx);
+            let _ = report.write_all(one_line(&error).as_bytes());
+            // SAFETY: _exit ends the process at once and has no
+            // preconditions. It also skips the monitor's destructors (the
+            // scratch directory), which are not the child's to run.
+            unsafe { libc::_exit(SETUP_FAILED) }
+        }
+        ForkResult::Parent { child } => {
+            drop(report_tx);
+            drop(kernel);
+            let message = read_report(report_rx);
+            drop(scratch);
+            match message {
+                Ok(message) if message.is_empty() => {
+                    tracing::debug!(pid = child.as_raw(), "kernel image started");
+                    mask.forward_until_exit(child)
+                }
+                Ok(message) => {
+                    let _ = signals::reap(child, WaitPidFlag::empty());
+                    Err(Error::Setup(message))
+                }
+                Err(e) => {
+                    let _ = signals::reap(child, WaitPidFlag::empty());
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// The container's first process, after the fork: set up, then become the
+/// kernel. Returns only on failure.
+fn start_container(kernel: &OwnedFd, argv: &[CString], envp: &[CString], plan: &InitPlan<'_>, mask: &SignalMask) -> Error {
+    // Die with the monitor rather than run unsupervised.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        return Error::sys("set parent-death signal", e);
+    }
+    if let Err(e) = init::prepare(&mut RealHost, plan) {
+        return e;
+    }
+    if let Err(e) = mask.restore() {
+        return e;
+    }
+    if let Err(e) = prepare_descriptors() {
+        return e;
+    }
+    match nix::unistd::execveat(kernel, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
+        Err(e) => Error::sys("execveat the kernel image", e),
+    }
+}
+
+/// Opens the kernel image for `execveat`, before the pivot hides it.
+fn open_kernel(path: &Path) -> Result<OwnedFd> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| Error::KernelImage { path: path.to_owned(), source })?;
+    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !is_file {
+        let source = std::io::Error::from_raw_os_error(libc::EACCES);
+        return Err(Error::KernelImage { path: path.to_owned(), source });
+    }
+    off_log_fd(file.into())
+}
+
+/// `[KERNEL_ARGV0, boot record, CMD, ARGS...]`: the kernel finds its boot
+/// record in `argv[1]` and the guest's command line after it.
+pub fn kernel_argv(spec: &ContainerSpec) -> Result<Vec<CString>> {
+    let record = spec.boot_record().encode().map_err(|_| Error::Hostname(spec.hostname.clone()))?;
+    [KERNEL_ARGV0, record.as_str()]
+        .into_iter()
+        .chain(spec.command.iter().map(String::as_str))
+        .map(cstring)
+        .collect()
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::NulByte(s.to_owned()))
+}
+
+/// Moves a descriptor off [`LOG_FD`], which the child overwrites with its
+/// stderr just before the exec.
+fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
+    if fd.as_raw_fd() != LOG_FD {
+        return Ok(fd);
+    }
+    // try_clone is F_DUPFD_CLOEXEC from 3: the lowest free descriptor,
+    // which cannot be LOG_FD while `fd` holds it.
+    fd.try_clone().map_err(|e| Error::sys("move descriptor", e))
+}
+
+/// Leaves exactly stdin, stdout, stderr and the kernel's log descriptor
+/// open across the exec: everything from 3 up becomes close-on-exec, then
+/// stderr is duplicated onto [`LOG_FD`] without it.
+fn prepare_descriptors() -> Result<()> {
+    // The kernel keeps its descriptors at the top of a 1024-entry table.
+    let needed = LOG_FD as u64 + 1;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::sys("getrlimit", e))?;
+    if soft < needed {
+        setrlimit(Resource::RLIMIT_NOFILE, needed.min(hard), hard).map_err(|e| Error::sys("setrlimit", e))?;
+    }
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on
+    // descriptors; it takes integer arguments and touches no memory.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
+        return Err(Error::sys("close_range", std::io::Error::last_os_error()));
+    }
+    // SAFETY: dup3 takes descriptor numbers. Replacing whatever sits at
+    // LOG_FD is intended: every descriptor this process still needs was
+    // moved off it (`off_log_fd`).
+    if unsafe { libc::dup3(libc::STDERR_FILENO, LOG_FD, 0) } < 0 {
+        let error = std::io::Error::last_os_error();
+        // With no stderr, the kernel has no log: nothing to pass on.
+        if error.raw_os_error() != Some(libc::EBADF) {
+            return Err(Error::sys("duplicate stderr onto the log descriptor", error));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the child's setup report until end of file.
+fn read_report(fd: OwnedFd) -> Result<String> {
+    let mut message = String::new();
+    File::from(fd).read_to_string(&mut message).map_err(|e| Error::sys("read the setup report", e))?;
+    Ok(message)
+}
+
+/// Whether the host's `/dev/tty` can be opened (there is a controlling
+/// terminal), so that the container gets one too.
+fn host_tty_usable() -> bool {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+/// `fork` in a multi-threaded process leaves the child with the other
+/// threads' locks held; refuse rather than risk a deadlock.
+fn ensure_single_threaded() -> Result<()> {
+    let threads = fs::read_dir("/proc/self/task").map_err(|e| Error::path("read", "/proc/self/task", e))?.count();
+    if threads != 1 {
+        let source = std::io::Error::other(format!("{threads} threads running"));
+        return Err(Error::sys("the monitor must be single-threaded to fork", source));
+    }
+    Ok(())
+}
+
+/// An empty directory where the host root is assembled, removed when the
+/// container has pivoted away from it (or failed to).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> Result<Self> {
+        let base = std::env::temp_dir();
+        let mut attempt = 0;
+        loop {
+            let path = base.join(format!("oxbox-root-{}-{attempt}", std::process::id()));
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Self(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+                Err(e) => return Err(Error::path("create scratch directory", path, e)),
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir(&self.0) {
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove scratch directory");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Options;
+    use oxbox_abi::boot::BootRecord;
+
+    #[test]
+    fn kernel_argv_is_argv0_record_then_command() {
+        let options = Options {
+            command: vec!["ls".into(), "-l".into()],
+            hostname: Some("box".into()),
+            kernel: "/k".into(),
+            ..Options::default()
+        };
+        let spec = ContainerSpec::from_options(options, |_| None).unwrap();
+        let argv = kernel_argv(&spec).unwrap();
+        assert_eq!(argv[0].to_str().unwrap(), KERNEL_ARGV0);
+        assert_eq!(BootRecord::decode(argv[1].to_str().unwrap()).unwrap(), spec.boot_record());
+        assert_eq!(argv[2].to_str().unwrap(), "ls");
+        assert_eq!(argv[3].to_str().unwrap(), "-l");
+    }
+
+    #[test]
+    fn missing_kernel_image_names_its_path() {
+        let err = open_kernel(Path::new("/nonexistent/oxbox-kernel")).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.contains("/nonexistent/oxbox-kernel") && line.contains("No such file"), "{line}");
+    }
+
+    #[test]
+    fn a_directory_is_not_a_kernel_image() {
+        assert!(open_kernel(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn scratch_directory_is_removed_on_drop() {
+        let scratch = ScratchDir::create().unwrap();
+        let path = scratch.0.clone();
+        assert!(path.is_dir());
+        drop(scratch);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,558 @@
+//! The container's mount table, computed as data and then performed.
+//!
+//! [`plan`] turns the rootfs choice into a list of [`MountStep`]s without
+//! touching the host; [`apply`] performs them through [`HostSys`]. The one
+//! step that depends on the host's state at run time, making a whole tree
+//! read-only, is expanded by [`readonly_remounts`], again a pure function of
+//! the `/proc/self/mountinfo` text read at that moment.
+//!
+//! The resulting root holds the rootfs (or the host's root), a fresh tmpfs
+//! on `/dev` with the host's harmless character devices bind-mounted onto
+//! empty files (the kernel decides what the guest sees under `/dev`; these
+//! are what it opens), and, for the host root, a fresh writable tmpfs on
+//! `/tmp`. Nothing is mounted on `/proc` or `/sys`: the kernel answers
+//! `/proc` itself, and the host's must not be reachable.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use crate::error::{Error, Result};
+use crate::host::{FileKind, HostSys};
+use crate::spec::Rootfs;
+
+/// Host devices bind-mounted into every container's `/dev`.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+/// Stacked mounts detached from one path at most, against a runaway loop.
+const MAX_STACKED_MOUNTS: usize = 64;
+
+/// One mount-table operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountStep {
+    /// `MS_REC|MS_PRIVATE` on `/`: nothing done afterwards propagates to
+    /// the host, and `pivot_root` accepts the tree.
+    MakeRootPrivate,
+    /// Bind `source` on `target` (with its submounts if `recursive`).
+    Bind {
+        /// What to bind.
+        source: PathBuf,
+        /// Where.
+        target: PathBuf,
+        /// `MS_REC`.
+        recursive: bool,
+    },
+    /// Detach every mount stacked at `target`, with their submounts; a
+    /// path where nothing is mounted is left alone.
+    Detach {
+        /// The mount point.
+        target: PathBuf,
+    },
+    /// Create directory `path` (mode 0755) unless it exists; refuse
+    /// anything that is not a directory, a symlink included, so a mount
+    /// cannot be redirected outside the root.
+    EnsureDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Mount a fresh tmpfs.
+    Tmpfs {
+        /// Where.
+        target: PathBuf,
+        /// Mode of its root directory.
+        mode: u32,
+        /// `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`, `MS_RDONLY`.
+        flags: MsFlags,
+        /// Extra tmpfs options, such as a size.
+        options: Option<&'static str>,
+    },
+    /// Create an empty file to bind a device onto.
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Make every mount at or under `root` read-only, except those at or
+    /// under the paths in `except`. Expanded at run time by
+    /// [`readonly_remounts`].
+    ReadOnlyTree {
+        /// Top of the tree.
+        root: PathBuf,
+        /// Subtrees left alone (they are replaced or detached anyway).
+        except: Vec<PathBuf>,
+    },
+    /// Remount the mount at `target` read-only, keeping the flags in
+    /// `flags` (which a user namespace may have locked).
+    RemountReadOnly {
+        /// The mount point.
+        target: PathBuf,
+        /// Flags to keep, from `mountinfo`.
+        flags: MsFlags,
+    },
+    /// Make `new_root` the root and drop the old one.
+    PivotRoot {
+        /// The new root, a mount point.
+        new_root: PathBuf,
+    },
+}
+
+/// Facts about the host that shape the mount plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanContext {
+    /// Where the root is assembled: the rootfs directory, or for the host
+    /// root an empty scratch directory.
+    pub root: PathBuf,
+    /// The container runs in a user namespace: mounts inherited from the
+    /// host are locked to their parents and cannot be detached, only
+    /// covered.
+    pub user_namespace: bool,
+    /// The host's `/dev/tty` can be opened, so the container gets one.
+    pub tty: bool,
+}
+
+/// The mount steps that build the container's root, ending with the pivot.
+pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
+    let root = &ctx.root;
+    let at = |rel: &str| root.join(rel);
+    let mut steps = vec![MountStep::MakeRootPrivate];
+    match rootfs {
+        Rootfs::Host => {
+            steps.push(MountStep::Bind { source: "/".into(), target: root.clone(), recursive: true });
+            let hidden = ["proc", "sys", "dev", "tmp"].map(at);
+            if !ctx.user_namespace {
+                steps.extend(hidden.iter().map(|p| MountStep::Detach { target: p.clone() }));
+            }
+            steps.push(MountStep::ReadOnlyTree { root: root.clone(), except: hidden.to_vec() });
+            if ctx.user_namespace {
+                // Locked host mounts stay below; cover them with empty,
+                // read-only file systems.
+                for dir in ["proc", "sys"] {
+                    steps.push(MountStep::Tmpfs {
+                        target: at(dir),
+                        mode: 0o555,
+                        flags: MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        options: Some("size=4k"),
+                    });
+                }
+            }
+            dev_steps(root, ctx.tty, &mut steps);
+            steps.push(MountStep::Tmpfs {
+                target: at("tmp"),
+                mode: 0o1777,
+                flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                options: None,
+            });
+        }
+        Rootfs::Dir { read_only, .. } => {
+            // pivot_root needs the new root to be a mount point.
+            steps.push(MountStep::Bind { source: root.clone(), target: root.clone(), recursive: true });
+            steps.push(MountStep::EnsureDir { path: at("dev") });
+            if *read_only {
+                steps.push(MountStep::ReadOnlyTree { root: root.clone(), except: vec![at("dev")] });
+            }
+            dev_steps(root, ctx.tty, &mut steps);
+        }
+    }
+    steps.push(MountStep::PivotRoot { new_root: root.clone() });
+    steps
+}
+
+/// The `/dev` tmpfs and the device binds onto it, as runc does.
+fn dev_steps(root: &Path, tty: bool, steps: &mut Vec<MountStep>) {
+    let dev = root.join("dev");
+    steps.push(MountStep::Tmpfs {
+        target: dev.clone(),
+        mode: 0o755,
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        options: Some("size=65536k"),
+    });
+    let tty_dev = tty.then_some("tty");
+    for name in DEVICES.iter().copied().chain(tty_dev) {
+        let target = dev.join(name);
+        steps.push(MountStep::CreateFile { path: target.clone() });
+        steps.push(MountStep::Bind { source: Path::new("/dev").join(name), target, recursive: false });
+    }
+}
+
+/// One line of `/proc/self/mountinfo`, the fields the sandbox needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountInfo {
+    /// Mount point, relative to the reader's root, unescaped.
+    pub mount_point: PathBuf,
+    /// Per-mount options (`rw,nosuid,relatime`...).
+    pub options: String,
+}
+
+/// Parses `/proc/self/mountinfo`; malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let mount_point = fields.nth(4)?;
+            let options = fields.next()?;
+            Some(MountInfo { mount_point: unescape(mount_point).into(), options: options.to_owned() })
+        })
+        .collect()
+}
+
+/// Undoes the kernel's octal escapes (`\040` for a space) in mountinfo paths.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(digits)) => {
+                out.push(digits.iter().fold(0u8, |acc, d| acc.wrapping_mul(8) + (d - b'0')));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Flags a read-only bind remount must repeat: a user namespace locks
+/// them, and a remount that changes a locked flag fails with `EPERM`.
+fn kept_flags(options: &str) -> MsFlags {
+    let mut flags = MsFlags::empty();
+    let mut atime = MsFlags::MS_STRICTATIME;
+    for option in options.split(',') {
+        match option {
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "noatime" => atime = MsFlags::MS_NOATIME,
+            "relatime" => atime = MsFlags::MS_RELATIME,
+            _ => {}
+        }
+    }
+    flags | atime
+}
+
+/// The remounts that make every mount at or under `root` read-only (a
+/// remount of the top bind alone leaves its submounts writable), skipping
+/// the subtrees in `except`.
+pub fn readonly_remounts(mountinfo: &str, root: &Path, except: &[PathBuf]) -> Vec<MountStep> {
+    let mut steps: Vec<MountStep> = Vec::new();
+    for mount in parse_mountinfo(mountinfo) {
+        let inside = mount.mount_point.starts_with(root);
+        let excepted = except.iter().any(|e| mount.mount_point.starts_with(e));
+        let seen = steps
+            .iter()
+            .any(|s| matches!(s, MountStep::RemountReadOnly { target, .. } if *target == mount.mount_point));
+        if inside && !excepted && !seen {
+            steps.push(MountStep::RemountReadOnly { target: mount.mount_point, flags: kept_flags(&mount.options) });
+        }
+    }
+    steps
+}
+
+/// Performs `steps` in order.
+pub fn apply(host: &mut impl HostSys, steps: &[MountStep]) -> Result<()> {
+    for step in steps {
+        apply_one(host, step)?;
+    }
+    Ok(())
+}
+
+fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
+    tracing::debug!(?step, "mount step");
+    match step {
+        MountStep::MakeRootPrivate => host
+            .mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
+            .map_err(|e| Error::path("make mounts private at", "/", e)),
+        MountStep::Bind { source, target, recursive } => {
+            let flags = if *recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
+            host.mount(Some(source), target, None, flags, None)
+                .map_err(|e| Error::path("bind-mount onto", target, e))
+        }
+        MountStep::Detach { target } => {
+            for _ in 0..MAX_STACKED_MOUNTS {
+                match host.unmount_detach(target) {
+                    Ok(()) => continue,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => return Ok(()),
+                    Err(e) => return Err(Error::path("detach mounts at", target, e)),
+                }
+            }
+            Ok(())
+        }
+        MountStep::EnsureDir { path } => match host.file_kind(path).map_err(|e| Error::path("stat", path, e))? {
+            Some(FileKind::Dir) => Ok(()),
+            None => host.mkdir(path, 0o755).map_err(|e| Error::path("create directory", path, e)),
+            Some(_) => Err(Error::path("mount point", path, io::Error::from_raw_os_error(libc::ENOTDIR))),
+        },
+        MountStep::Tmpfs { target, mode, flags, options } => {
+            let data = match options {
+                Some(options) => format!("mode={mode:o},{options}"),
+                None => format!("mode={mode:o}"),
+            };
+            host.mount(Some(Path::new("tmpfs")), target, Some("tmpfs"), *flags, Some(&data))
+                .map_err(|e| Error::path("mount tmpfs on", target, e))
+        }
+        MountStep::CreateFile { path } => {
+            host.create_file(path).map_err(|e| Error::path("create mount point", path, e))
+        }
+        MountStep::ReadOnlyTree { root, except } => {
+            let mountinfo = host.read_mountinfo().map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+            apply(host, &readonly_remounts(&mountinfo, root, except))
+        }
+        MountStep::RemountReadOnly { target, flags } => {
+            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | *flags;
+            match host.mount(None, target, None, flags, None) {
+                Ok(()) => Ok(()),
+                // A mount the sandbox cannot reach (covered by a later mount,
+                // or behind a directory its credentials cannot search) is
+                // unreachable for the guest too.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EACCES)) => {
+                    tracing::debug!(target = %target.display(), error = %e, "mount not reachable, left as is");
+                    Ok(())
+                }
+                Err(e) => Err(Error::path("remount read-only", target, e)),
+            }
+        }
+        MountStep::PivotRoot { new_root } => {
+            // pivot_root(".", ".") stacks the old root on top of the new
+            // one; detaching "." then drops it, with no directory needed
+            // for it inside the container.
+            host.chdir(new_root).map_err(|e| Error::path("enter new root", new_root, e))?;
+            host.pivot_root(Path::new("."), Path::new("."))
+                .map_err(|e| Error::path("pivot_root to", new_root, e))?;
+            host.unmount_detach(Path::new(".")).map_err(|e| Error::path("detach old root", "/", e))?;
+            host.chdir(Path::new("/")).map_err(|e| Error::path("enter new root", "/", e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::FakeHost;
+
+    fn host_ctx(user_namespace: bool) -> PlanContext {
+        PlanContext { root: "/tmp/oxbox-root".into(), user_namespace, tty: false }
+    }
+
+    fn dir_rootfs(read_only: bool) -> Rootfs {
+        Rootfs::Dir { path: "/srv/rootfs".into(), read_only }
+    }
+
+    fn dir_ctx() -> PlanContext {
+        PlanContext { root: "/srv/rootfs".into(), user_namespace: false, tty: false }
+    }
+
+    fn position(steps: &[MountStep], wanted: impl Fn(&MountStep) -> bool) -> usize {
+        steps.iter().position(wanted).expect("step missing")
+    }
+
+    #[test]
+    fn host_plan_starts_private_and_ends_with_pivot() {
+        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        assert_eq!(steps[0], MountStep::MakeRootPrivate);
+        assert_eq!(
+            steps[1],
+            MountStep::Bind { source: "/".into(), target: "/tmp/oxbox-root".into(), recursive: true }
+        );
+        assert_eq!(steps.last(), Some(&MountStep::PivotRoot { new_root: "/tmp/oxbox-root".into() }));
+    }
+
+    #[test]
+    fn host_plan_detaches_proc_sys_dev_tmp_before_read_only() {
+        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        for dir in ["proc", "sys", "dev", "tmp"] {
+            let target = Path::new("/tmp/oxbox-root").join(dir);
+            let detach = position(&steps, |s| *s == MountStep::Detach { target: target.clone() });
+            assert!(detach < ro, "{dir}");
+        }
+    }
+
+    #[test]
+    fn host_plan_mounts_writable_tmp_and_dev_after_read_only() {
+        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        let tmp = position(&steps, |s| {
+            matches!(s, MountStep::Tmpfs { target, mode: 0o1777, flags, .. }
+                if target.ends_with("tmp") && !flags.contains(MsFlags::MS_RDONLY))
+        });
+        let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("dev")));
+        assert!(ro < dev && ro < tmp);
+    }
+
+    #[test]
+    fn host_plan_in_user_namespace_covers_proc_and_sys() {
+        let steps = plan(&Rootfs::Host, &host_ctx(true));
+        assert!(!steps.iter().any(|s| matches!(s, MountStep::Detach { .. })));
+        for dir in ["proc", "sys"] {
+            assert!(steps.iter().any(|s| matches!(s, MountStep::Tmpfs { target, flags, .. }
+                if target.ends_with(dir) && flags.contains(MsFlags::MS_RDONLY))));
+        }
+    }
+
+    #[test]
+    fn dev_is_noexec_nosuid_tmpfs_with_bound_devices() {
+        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        assert!(steps.contains(&MountStep::Tmpfs {
+            target: "/tmp/oxbox-root/dev".into(),
+            mode: 0o755,
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            options: Some("size=65536k"),
+        }));
+        for name in DEVICES {
+            let target = Path::new("/tmp/oxbox-root/dev").join(name);
+            let create = position(&steps, |s| *s == MountStep::CreateFile { path: target.clone() });
+            let bind = position(&steps, |s| {
+                *s == MountStep::Bind { source: Path::new("/dev").join(name), target: target.clone(), recursive: false }
+            });
+            assert_eq!(create + 1, bind, "{name}");
+        }
+        assert!(!steps.iter().any(|s| matches!(s, MountStep::CreateFile { path } if path.ends_with("tty"))));
+    }
+
+    #[test]
+    fn tty_is_bound_only_when_available() {
+        let ctx = PlanContext { tty: true, ..host_ctx(false) };
+        let steps = plan(&Rootfs::Host, &ctx);
+        assert!(steps.iter().any(|s| matches!(s, MountStep::Bind { source, .. } if source == Path::new("/dev/tty"))));
+    }
+
+    #[test]
+    fn nothing_is_mounted_on_proc_or_sys() {
+        for (rootfs, ctx) in [(Rootfs::Host, host_ctx(false)), (dir_rootfs(false), dir_ctx())] {
+            for step in plan(&rootfs, &ctx) {
+                if let MountStep::Bind { target, .. } = &step {
+                    assert!(!target.ends_with("proc") && !target.ends_with("sys"), "{step:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writable_rootfs_plan_binds_itself_and_is_never_read_only() {
+        let steps = plan(&dir_rootfs(false), &dir_ctx());
+        assert_eq!(
+            steps[1],
+            MountStep::Bind { source: "/srv/rootfs".into(), target: "/srv/rootfs".into(), recursive: true }
+        );
+        assert_eq!(steps[2], MountStep::EnsureDir { path: "/srv/rootfs/dev".into() });
+        assert!(!steps.iter().any(|s| matches!(s, MountStep::ReadOnlyTree { .. })));
+        assert!(!steps.iter().any(|s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("tmp"))));
+    }
+
+    #[test]
+    fn read_only_rootfs_plan_creates_dev_first_then_remounts() {
+        let steps = plan(&dir_rootfs(true), &dir_ctx());
+        let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
+        let ro = position(&steps, |s| {
+            *s == MountStep::ReadOnlyTree { root: "/srv/rootfs".into(), except: vec!["/srv/rootfs/dev".into()] }
+        });
+        let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
+        assert!(ensure < ro && ro < dev);
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+23 22 0:5 / /dev rw,nosuid - devtmpfs devtmpfs rw
+60 22 254:0 / /tmp/oxbox-root rw,relatime shared:1 - ext4 /dev/vda rw
+61 60 0:40 / /tmp/oxbox-root/mnt/with\\040space ro,nosuid,nodev,noatime - tmpfs x ro
+62 60 0:41 / /tmp/oxbox-root/proc rw,nosuid,nodev,noexec - proc proc rw
+63 62 0:42 / /tmp/oxbox-root/proc/sys/fs/binfmt_misc rw - binfmt_misc b rw
+64 60 0:43 / /tmp/oxbox-root/tmpfoo rw - tmpfs t rw
+65 60 0:44 / /tmp/oxbox-root/tmpfoo rw,nodiratime - tmpfs t rw
+bad line
+";
+
+    #[test]
+    fn mountinfo_fields_are_parsed_and_unescaped() {
+        let mounts = parse_mountinfo(MOUNTINFO);
+        assert_eq!(mounts.len(), 8);
+        assert_eq!(mounts[3].mount_point, Path::new("/tmp/oxbox-root/mnt/with space"));
+        assert_eq!(mounts[3].options, "ro,nosuid,nodev,noatime");
+    }
+
+    #[test]
+    fn readonly_remounts_cover_submounts_keep_locked_flags_and_skip_exceptions() {
+        let root = Path::new("/tmp/oxbox-root");
+        let steps = readonly_remounts(MOUNTINFO, root, &[root.join("proc")]);
+        assert_eq!(
+            steps,
+            [
+                MountStep::RemountReadOnly { target: root.into(), flags: MsFlags::MS_RELATIME },
+                MountStep::RemountReadOnly {
+                    target: root.join("mnt/with space"),
+                    flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME,
+                },
+                MountStep::RemountReadOnly { target: root.join("tmpfoo"), flags: MsFlags::MS_STRICTATIME },
+            ]
+        );
+    }
+
+    #[test]
+    fn applying_detach_unmounts_every_stacked_mount_then_stops() {
+        let mut host = FakeHost::default();
+        host.mounted.insert("/r/proc".into(), 2);
+        apply(&mut host, &[MountStep::Detach { target: "/r/proc".into() }]).unwrap();
+        assert_eq!(host.calls, ["umount(/r/proc)"; 3]);
+    }
+
+    #[test]
+    fn applying_read_only_tree_remounts_from_mountinfo() {
+        let mut host = FakeHost { mountinfo: MOUNTINFO.into(), ..FakeHost::default() };
+        let root = PathBuf::from("/tmp/oxbox-root");
+        host.remount_failures.insert(root.join("tmpfoo"), libc::ENOENT);
+        let step = MountStep::ReadOnlyTree { root: root.clone(), except: vec![root.join("proc")] };
+        apply(&mut host, &[step]).unwrap();
+        let remounts = host.calls_named("mount(");
+        assert_eq!(remounts.len(), 2);
+        assert!(remounts[0].contains("MS_RDONLY") && remounts[0].contains("MS_REMOUNT"));
+        assert!(remounts[0].contains("MS_BIND") && remounts[0].contains("MS_RELATIME"));
+    }
+
+    #[test]
+    fn a_failing_remount_is_reported_with_its_path() {
+        let mut host = FakeHost::default();
+        host.remount_failures.insert("/r".into(), libc::EPERM);
+        let step = MountStep::RemountReadOnly { target: "/r".into(), flags: MsFlags::empty() };
+        let err = apply(&mut host, &[step]).unwrap_err();
+        assert_eq!(crate::error::one_line(&err), "remount read-only /r: Operation not permitted (os error 1)");
+    }
+
+    #[test]
+    fn ensure_dir_creates_missing_and_refuses_symlinks() {
+        let mut host = FakeHost::default();
+        apply(&mut host, &[MountStep::EnsureDir { path: "/r/dev".into() }]).unwrap();
+        assert_eq!(host.calls, ["mkdir(/r/dev,755)"]);
+
+        let mut host = FakeHost::default();
+        host.files.insert("/r/dev".into(), FileKind::Symlink);
+        let err = apply(&mut host, &[MountStep::EnsureDir { path: "/r/dev".into() }]).unwrap_err();
+        assert!(crate::error::one_line(&err).contains("Not a directory"));
+        assert!(host.calls.is_empty());
+    }
+
+    #[test]
+    fn pivot_uses_dot_dot_and_detaches_the_old_root() {
+        let mut host = FakeHost::default();
+        host.files.insert("/r".into(), FileKind::Dir);
+        host.mounted.insert(".".into(), 1);
+        apply(&mut host, &[MountStep::PivotRoot { new_root: "/r".into() }]).unwrap();
+        assert_eq!(host.calls, ["chdir(/r)", "pivot_root(.,.)", "umount(.)", "chdir(/)"]);
+    }
+
+    #[test]
+    fn whole_host_plan_runs_against_the_fake() {
+        let ctx = host_ctx(false);
+        let mut host = FakeHost { mountinfo: MOUNTINFO.into(), ..FakeHost::default() };
+        host.files.insert(ctx.root.clone(), FileKind::Dir);
+        host.mounted.insert(".".into(), 1);
+        apply(&mut host, &plan(&Rootfs::Host, &ctx)).unwrap();
+        let tmpfs = host.calls_named("mount(/tmp/oxbox-root/tmp,tmpfs,tmpfs");
+        assert_eq!(tmpfs.len(), 1);
+        assert!(tmpfs[0].contains("mode=1777"));
+        assert_eq!(host.created.len(), DEVICES.len());
+    }
+}
