@@ -199,6 +199,40 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// The whole pipeline on the one runtime every machine has: gcc build,
+    /// pilot, calibration, repeats, parsing. No timing is asserted.
+    #[test]
+    fn getppid_runs_natively_end_to_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let workload = &crate::workload::GETPPID;
+        let binary = workload.build(&tmp.path().join("cache")).unwrap();
+        let runner = Runner::new(
+            tmp.path().join("scratch"),
+            Err("not needed".into()),
+            PathBuf::from("/nonexistent/oxbox"),
+            Duration::from_secs(60),
+        );
+        let plan = Plan {
+            workloads: vec![workload],
+            runtimes: vec![RuntimeKind::Native, RuntimeKind::Oxbox],
+            repeats: 3,
+            iterations: None,
+            target: Duration::from_millis(5),
+            max_iterations: Some(10_000),
+            verbose: false,
+        };
+        let results = run(&plan, &runner, &[binary]);
+        let native = &results[0].runtimes[0];
+        assert_eq!(native.status, crate::report::Status::Ok);
+        assert_eq!(native.samples.len(), 3);
+        assert!(native.samples.iter().all(|&ns| ns > 0.0));
+        assert!(native.iterations.unwrap() <= 10_000);
+        // A missing oxbox binary is reported, never measured.
+        let oxbox = &results[0].runtimes[1];
+        assert_eq!(oxbox.status, crate::report::Status::Failed);
+        assert!(oxbox.summary.is_none());
+    }
+
     #[test]
     fn calibration_aims_at_the_target_duration() {
         // 200 ns/op for 0.3 s: 1.5 M iterations.

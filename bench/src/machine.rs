@@ -19,7 +19,7 @@ pub fn describe(workspace: &Path) -> Machine {
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into()),
-        versions: Vec::new(),
+        versions: Default::default(),
         gcc: output_line(Command::new("gcc").arg("--version")),
         commit: output_line(Command::new("git").arg("-C").arg(workspace).args([
             "rev-parse",

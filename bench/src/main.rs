@@ -18,6 +18,7 @@ mod runtime;
 mod workload;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -81,6 +82,12 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
 
+    /// Exit with an error unless these runtimes produced numbers (CI uses
+    /// `--require native` to catch a broken harness without depending on
+    /// runc or oxbox working).
+    #[arg(long, value_delimiter = ',', value_name = "RUNTIMES")]
+    require: Vec<RuntimeKind>,
+
     /// Keep the scratch directory (bundles, configs, each run's stdout
     /// and stderr) and print where it is.
     #[arg(long)]
@@ -98,8 +105,19 @@ fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("oxbox-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the benchmark; a runtime that fails is a row of the report, not an
+/// error: only a broken harness (or `--require`) fails the process.
+fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
 
     let workloads = if cli.workloads.is_empty() {
@@ -179,5 +197,24 @@ fn main() -> Result<()> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("results written to {}", path.display());
     }
-    Ok(())
+    let missing: Vec<String> = cli
+        .require
+        .iter()
+        .filter(|&&kind| {
+            !report.workloads.iter().all(|w| {
+                w.runtimes
+                    .iter()
+                    .any(|r| r.runtime == kind && r.status == report::Status::Ok)
+            })
+        })
+        .map(|kind| kind.to_string())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "oxbox-bench: required runtime(s) produced no result: {}",
+            missing.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! taken between medians, always against runc, because "how much faster
 //! than what Docker users get" is the question the benchmark answers.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ pub struct Machine {
     pub cores: usize,
     pub kernel: String,
     /// Version line of each runtime's binary, when it has one.
-    pub versions: Vec<(String, String)>,
+    pub versions: BTreeMap<String, String>,
     pub gcc: Option<String>,
     /// The workspace commit the harness was built from.
     pub commit: Option<String>,
