@@ -154,6 +154,7 @@ fn prepare(
     );
     let mut result = RuntimeResult::new(kind);
     result.iterations = Some(iterations);
+    result.note = runner.remark(kind);
     Cell { result, iterations }
 }
 

@@ -72,7 +72,7 @@ pub enum Status {
 pub struct RuntimeResult {
     pub runtime: RuntimeKind,
     pub status: Status,
-    /// Why it was skipped or failed, or a remark about the setup.
+    /// Why it was skipped, or a remark about the runtime's setup.
     pub note: Option<String>,
     pub iterations: Option<u64>,
     /// One value per successful run, in run order.
@@ -120,7 +120,7 @@ impl RuntimeResult {
         Self {
             runtime,
             status: Status::Ok,
-            note: runtime.remark().map(str::to_string),
+            note: None,
             iterations: None,
             samples: Vec::new(),
             wall_ms: Vec::new(),
@@ -327,7 +327,7 @@ impl WorkloadResult {
                 None => ("-".into(), "-".into()),
             };
             let attempted = r.samples.len() + r.failures.len();
-            let runs = if r.status == Status::Skipped {
+            let runs = if r.samples.is_empty() && r.status != Status::Ok {
                 "-".to_string()
             } else {
                 format!("{}/{}", r.samples.len(), attempted)

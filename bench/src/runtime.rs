@@ -82,7 +82,7 @@ impl RuntimeKind {
     }
 
     /// A remark printed with every result of this runtime.
-    pub fn remark(self) -> Option<&'static str> {
+    fn remark(self) -> Option<&'static str> {
         match self {
             Self::Runsc => Some("ptrace platform; runsc ignores OCI seccomp without --oci-seccomp"),
             Self::Runc | Self::Crun => Some("Docker default seccomp profile"),
@@ -139,6 +139,8 @@ pub struct Runner {
     is_root: bool,
     /// Keep each run's bundle and output files, for debugging.
     pub keep_runs: bool,
+    /// Run crun where the cgroup v2 mount of a hybrid host is hidden.
+    crun_hides_unified: bool,
     counter: AtomicU32,
 }
 
@@ -159,6 +161,7 @@ impl Runner {
             timeout,
             is_root: is_root(),
             keep_runs: false,
+            crun_hides_unified: hybrid_unified_has_controllers(),
             counter: AtomicU32::new(0),
         }
     }
@@ -185,12 +188,29 @@ impl Runner {
                 if !self.is_root {
                     return Availability::Skipped(format!("{command} needs root"));
                 }
+                if kind == RuntimeKind::Crun
+                    && self.crun_hides_unified
+                    && find_in_path("unshare").is_none()
+                {
+                    return Availability::Skipped(
+                        "crun on a hybrid cgroup host needs unshare(1)".into(),
+                    );
+                }
                 if let Err(why) = &self.seccomp {
                     return Availability::Skipped(format!("no Docker seccomp profile: {why}"));
                 }
                 Availability::Ready
             }
         }
+    }
+
+    /// What a reader of this runtime's numbers should know about its setup.
+    pub fn remark(&self, kind: RuntimeKind) -> Option<String> {
+        let mut remark = kind.remark()?.to_string();
+        if kind == RuntimeKind::Crun && self.crun_hides_unified {
+            remark.push_str("; cgroup2 'unified' mount hidden (crun rejects hybrid cgroups)");
+        }
+        Some(remark)
     }
 
     /// The runtime's version line, for the machine report.
@@ -265,7 +285,11 @@ impl Runner {
                 let program = kind.oci_command().expect("OCI runtime");
                 let root = self.scratch.join(format!("root-{program}"));
                 let global = kind.oci_global_args(&root);
-                let mut c = Command::new(program);
+                let mut c = if kind == RuntimeKind::Crun && self.crun_hides_unified {
+                    hiding_unified_cgroup(program)
+                } else {
+                    Command::new(program)
+                };
                 c.args(&global)
                     .arg("run")
                     .arg("--bundle")
@@ -304,6 +328,29 @@ impl Runner {
             wall,
         })
     }
+}
+
+/// Where a hybrid host (cgroup v1 controllers under `/sys/fs/cgroup`)
+/// mounts its cgroup v2 hierarchy.
+const HYBRID_UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// crun 1.8 refuses to start on a hybrid host whose v2 hierarchy holds any
+/// controller ("cgroups in hybrid mode not supported, drop all controllers
+/// from cgroupv2"), where runc simply uses v1. Whether this host is one.
+fn hybrid_unified_has_controllers() -> bool {
+    fs::read_to_string(format!("{HYBRID_UNIFIED}/cgroup.controllers"))
+        .is_ok_and(|c| !c.trim().is_empty())
+}
+
+/// `program ARGS...` started in a private mount namespace without the v2
+/// mount, so crun sees a plain v1 host. Only cgroup setup differs; the
+/// container's syscall path, the thing measured, does not.
+fn hiding_unified_cgroup(program: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(format!("umount {HYBRID_UNIFIED} && exec \"$0\" \"$@\""))
+        .arg(program);
+    c
 }
 
 /// Spawns `command` and waits for it, killing it after `timeout`.
