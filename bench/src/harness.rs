@@ -234,6 +234,53 @@ mod tests {
         assert!(oxbox.summary.is_none());
     }
 
+    /// The oxbox plumbing against a stand-in that checks the command line
+    /// oxbox is promised (`do --rootfs R --stats -- /getppid N`) and
+    /// prints what the real kernel prints.
+    #[test]
+    fn oxbox_row_carries_result_and_patched_fraction() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let fake = tmp.path().join("oxbox");
+        std::fs::write(
+            &fake,
+            r#"#!/bin/sh
+[ "$1" = do ] && [ "$2" = --rootfs ] && [ "$4" = --stats ] && [ "$5" = -- ] || exit 9
+[ -x "$3$6" ] && [ "$OXBOX_STATS" = 1 ] || exit 8
+echo ns_per_op=5.5
+echo "oxbox-stats syscall=getppid nr=110 patched=$(($7 - 1)) trapped=1" >&2
+echo "oxbox-stats total patched=$(($7 - 1)) trapped=1 sites=1" >&2
+"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let guest = tmp.path().join("guest");
+        std::fs::write(&guest, "").unwrap();
+        std::fs::set_permissions(&guest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let runner = Runner::new(
+            tmp.path().join("scratch"),
+            Err("not needed".into()),
+            fake,
+            Duration::from_secs(60),
+        );
+        let plan = Plan {
+            workloads: vec![&crate::workload::GETPPID],
+            runtimes: vec![RuntimeKind::Oxbox],
+            repeats: 2,
+            iterations: Some(1000),
+            target: Duration::from_millis(5),
+            max_iterations: None,
+            verbose: false,
+        };
+        let results = run(&plan, &runner, &[guest]);
+        let oxbox = &results[0].runtimes[0];
+        assert_eq!(oxbox.failures, Vec::<String>::new());
+        assert_eq!(oxbox.samples, [5.5, 5.5]);
+        let counters = oxbox.oxbox.as_ref().unwrap();
+        assert_eq!((counters.patched, counters.trapped), (1998, 2));
+        assert_eq!(counters.patched_fraction, Some(0.999));
+    }
+
     #[test]
     fn calibration_aims_at_the_target_duration() {
         // 200 ns/op for 0.3 s: 1.5 M iterations.
