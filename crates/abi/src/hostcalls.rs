@@ -112,6 +112,7 @@ pub const HOST_RULES: &[HostRule] = &[
     },
     rule(Sysno::gettid, "the calling thread's id"),
     rule(Sysno::tgkill, "guest tgkill (abort, raise)"),
+    rule(Sysno::sched_getaffinity, "guest sched_getaffinity on itself (nproc)"),
     rule(Sysno::getdents64, "guest getdents64"),
     rule(Sysno::clock_gettime, "time when the vDSO falls back"),
     rule(Sysno::clock_getres, "guest clock_getres"),

@@ -1,0 +1,269 @@
+//! How control enters the kernel.
+//!
+//! Two doors for guest syscalls (the image's `_start` lives in the kernel
+//! image crate):
+//! - patched sites: a guest `mov $nr,%eax; syscall` rewritten into
+//!   `call *slot[nr]` lands in a per-number stub (`mov $nr,%eax; jmp
+//!   oxbox_patched_entry`), which switches to the thread's kernel stack
+//!   through `%gs`, saves what a `syscall` instruction would preserve and
+//!   calls the kernel with a [`SyscallFrame`].
+//! - the SIGSYS trap, for sites not (yet) patched: see [`crate::signals`].
+//!
+//! Both paths end in the dispatcher the kernel registers at boot.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use oxbox_abi::layout::{SLOT_COUNT, SLOT_TABLE_ADDR, SLOT_TABLE_SIZE};
+
+use crate::cpu::{CTX_GUEST_RSP, CTX_KSTACK_TOP};
+use crate::host::{self, Errno};
+
+/// A guest syscall as the kernel sees it: number, six arguments, result.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SyscallFrame {
+    pub nr: u64,
+    pub args: [u64; 6],
+    /// The value returned to the guest in `%rax` (a negative errno on error).
+    pub ret: u64,
+}
+
+/// Which door a syscall came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A patched `call *slot[nr]` site.
+    Patched,
+    /// A trapped `syscall` instruction; `site_end` is the address right after it.
+    Trapped { site_end: u64 },
+}
+
+/// The kernel's dispatcher: serves `frame` and stores its result in it.
+pub type Dispatcher = fn(&mut SyscallFrame, Entry);
+
+/// The registered dispatcher, as an address (0 until [`set_dispatcher`]).
+static DISPATCHER: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers the kernel's dispatcher. Call once, before any guest code runs.
+pub fn set_dispatcher(dispatcher: Dispatcher) {
+    DISPATCHER.store(dispatcher as usize, Ordering::Release);
+}
+
+/// Hands a syscall to the kernel's dispatcher.
+pub(crate) fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
+    let address = DISPATCHER.load(Ordering::Acquire);
+    assert!(address != 0, "guest syscall before the kernel registered its dispatcher");
+    // SAFETY: the only non-zero value ever stored is a `Dispatcher`.
+    let dispatcher: Dispatcher = unsafe { core::mem::transmute::<usize, Dispatcher>(address) };
+    dispatcher(frame, entry);
+}
+
+unsafe extern "C" {
+    fn oxbox_slot_stubs();
+    fn oxbox_enter_guest(entry: u64, sp: u64) -> !;
+}
+
+// One stub per syscall number, 16 bytes apart, then the common entry.
+// The frame built on the kernel stack (lowest address first) is a
+// SyscallFrame { nr, rdi, rsi, rdx, r10, r8, r9, ret } followed by the
+// sixteen XMM registers, which the kernel's Rust code may clobber but a
+// `syscall` instruction preserves. rcx and r11 are clobbered, as by
+// `syscall`; rbx, rbp and r12-r15 are preserved by the Rust ABI.
+global_asm!(
+    ".balign 16",
+    ".globl oxbox_slot_stubs",
+    "oxbox_slot_stubs:",
+    ".set oxbox_nr, 0",
+    ".rept {count}",
+    "    movl $oxbox_nr, %eax",
+    "    jmp oxbox_patched_entry",
+    "    .balign 16",
+    "    .set oxbox_nr, oxbox_nr + 1",
+    ".endr",
+    "",
+    "oxbox_patched_entry:",
+    "    mov %rsp, %gs:{guest_rsp}",
+    "    mov %gs:{kstack_top}, %rsp",
+    "    sub $256, %rsp",
+    "    movdqu %xmm0, 0(%rsp)",
+    "    movdqu %xmm1, 16(%rsp)",
+    "    movdqu %xmm2, 32(%rsp)",
+    "    movdqu %xmm3, 48(%rsp)",
+    "    movdqu %xmm4, 64(%rsp)",
+    "    movdqu %xmm5, 80(%rsp)",
+    "    movdqu %xmm6, 96(%rsp)",
+    "    movdqu %xmm7, 112(%rsp)",
+    "    movdqu %xmm8, 128(%rsp)",
+    "    movdqu %xmm9, 144(%rsp)",
+    "    movdqu %xmm10, 160(%rsp)",
+    "    movdqu %xmm11, 176(%rsp)",
+    "    movdqu %xmm12, 192(%rsp)",
+    "    movdqu %xmm13, 208(%rsp)",
+    "    movdqu %xmm14, 224(%rsp)",
+    "    movdqu %xmm15, 240(%rsp)",
+    "    push $0",
+    "    push %r9",
+    "    push %r8",
+    "    push %r10",
+    "    push %rdx",
+    "    push %rsi",
+    "    push %rdi",
+    "    push %rax",
+    "    mov %rsp, %rdi",
+    "    cld",
+    "    call {patched}",
+    "    add $8, %rsp",
+    "    pop %rdi",
+    "    pop %rsi",
+    "    pop %rdx",
+    "    pop %r10",
+    "    pop %r8",
+    "    pop %r9",
+    "    pop %rax",
+    "    movdqu 0(%rsp), %xmm0",
+    "    movdqu 16(%rsp), %xmm1",
+    "    movdqu 32(%rsp), %xmm2",
+    "    movdqu 48(%rsp), %xmm3",
+    "    movdqu 64(%rsp), %xmm4",
+    "    movdqu 80(%rsp), %xmm5",
+    "    movdqu 96(%rsp), %xmm6",
+    "    movdqu 112(%rsp), %xmm7",
+    "    movdqu 128(%rsp), %xmm8",
+    "    movdqu 144(%rsp), %xmm9",
+    "    movdqu 160(%rsp), %xmm10",
+    "    movdqu 176(%rsp), %xmm11",
+    "    movdqu 192(%rsp), %xmm12",
+    "    movdqu 208(%rsp), %xmm13",
+    "    movdqu 224(%rsp), %xmm14",
+    "    movdqu 240(%rsp), %xmm15",
+    "    mov %gs:{guest_rsp}, %rsp",
+    "    ret",
+    "",
+    // Starts the guest: empty registers (rdx = 0: no atexit function for
+    // the guest's libc to register), its stack, its entry point.
+    ".globl oxbox_enter_guest",
+    "oxbox_enter_guest:",
+    "    mov %rsi, %rsp",
+    "    mov %rdi, %r11",
+    "    xor %eax, %eax",
+    "    xor %ebx, %ebx",
+    "    xor %ecx, %ecx",
+    "    xor %edx, %edx",
+    "    xor %esi, %esi",
+    "    xor %edi, %edi",
+    "    xor %ebp, %ebp",
+    "    xor %r8d, %r8d",
+    "    xor %r9d, %r9d",
+    "    xor %r10d, %r10d",
+    "    xor %r12d, %r12d",
+    "    xor %r13d, %r13d",
+    "    xor %r14d, %r14d",
+    "    xor %r15d, %r15d",
+    "    jmp *%r11",
+    count = const SLOT_COUNT,
+    guest_rsp = const CTX_GUEST_RSP,
+    kstack_top = const CTX_KSTACK_TOP,
+    patched = sym patched_syscall,
+    options(att_syntax)
+);
+
+/// Called by the patched-site entry with the frame it built.
+extern "C" fn patched_syscall(frame: &mut SyscallFrame) {
+    dispatch(frame, Entry::Patched);
+}
+
+
+
+/// Maps the slot table at its fixed address, fills it with the stub
+/// addresses and makes it read-only.
+pub fn install_slot_table() -> Result<(), Errno> {
+    use host::Prot;
+    host::map_anonymous_at(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ | Prot::WRITE)?;
+    let stubs = oxbox_slot_stubs as *const () as u64;
+    for nr in 0..SLOT_COUNT as u64 {
+        let slot = (SLOT_TABLE_ADDR + nr * 8) as *mut u64;
+        // SAFETY: the slot lies in the page mapped just above, which nothing
+        // else uses yet.
+        unsafe { slot.write(stubs + nr * 16) };
+    }
+    // SAFETY: the page is the kernel's slot table, no Rust reference to it exists.
+    unsafe {
+        rustix::mm::mprotect(SLOT_TABLE_ADDR as *mut _, SLOT_TABLE_SIZE as usize, rustix::mm::MprotectFlags::READ)?;
+    }
+    Ok(())
+}
+
+/// Jumps to the guest's entry point with the given stack; never returns.
+pub fn enter_guest(entry: u64, sp: u64) -> ! {
+    // SAFETY: the loader mapped the guest image containing `entry` and built
+    // the initial stack at `sp`; from here on the guest runs.
+    unsafe { oxbox_enter_guest(entry, sp) }
+}
+
+/// The stack the host built for the kernel image at exec: `argc`, `argv`,
+/// `envp` and the auxiliary vector, all left untouched by the kernel.
+#[derive(Clone, Copy)]
+pub struct InitialStack {
+    sp: *const u64,
+}
+
+impl InitialStack {
+    /// # Safety
+    /// `sp` must be the stack pointer the host passed to `_start`, and that
+    /// stack must stay mapped and unmodified while this value is used.
+    pub unsafe fn new(sp: *const u64) -> Self {
+        Self { sp }
+    }
+
+    fn word(&self, index: usize) -> u64 {
+        // SAFETY: callers only index within argc, argv, envp and auxv, all
+        // of which the host laid out contiguously from `sp` (see `new`).
+        unsafe { self.sp.add(index).read() }
+    }
+
+    fn string(address: u64) -> &'static [u8] {
+        // SAFETY: argv and envp entries point to NUL-terminated strings in
+        // the same host-built stack, which stays mapped for the process.
+        unsafe { core::ffi::CStr::from_ptr(address as *const core::ffi::c_char) }.to_bytes()
+    }
+
+    pub fn argc(&self) -> usize {
+        self.word(0) as usize
+    }
+
+    pub fn arg(&self, i: usize) -> Option<&'static [u8]> {
+        (i < self.argc()).then(|| Self::string(self.word(1 + i)))
+    }
+
+    pub fn env(&self) -> impl Iterator<Item = &'static [u8]> + '_ {
+        let start = self.argc() + 2;
+        (start..).map(|i| self.word(i)).take_while(|p| *p != 0).map(Self::string)
+    }
+
+    /// The auxiliary vector entries, without the final AT_NULL.
+    pub fn auxv(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let start = self.argc() + 2 + self.env().count() + 1;
+        (0..).map(move |i| (self.word(start + 2 * i), self.word(start + 2 * i + 1))).take_while(|(k, _)| *k != 0)
+    }
+}
+
+/// The address range of the executable segment described by the
+/// program headers at `phdr` (`AT_PHDR`, `AT_PHNUM` of the kernel image).
+pub fn text_range(phdr: u64, phnum: u64) -> Option<core::ops::Range<u64>> {
+    const PT_LOAD: u32 = 1;
+    const PF_X: u32 = 1;
+    (0..phnum).find_map(|i| {
+        let entry = (phdr + i * 56) as *const u8;
+        // SAFETY: AT_PHDR/AT_PHNUM from the host describe the kernel image's
+        // own program headers, mapped with the image for its whole life.
+        let (kind, flags, vaddr, memsz) = unsafe {
+            (
+                (entry as *const u32).read_unaligned(),
+                (entry.add(4) as *const u32).read_unaligned(),
+                (entry.add(16) as *const u64).read_unaligned(),
+                (entry.add(40) as *const u64).read_unaligned(),
+            )
+        };
+        (kind == PT_LOAD && flags & PF_X != 0).then_some(vaddr..vaddr + memsz)
+    })
+}

@@ -1,0 +1,105 @@
+//! From the image's `_start` to the guest's first instruction.
+//!
+//! The runtime `execveat`s the kernel image with
+//! `[oxbox-kernel, <boot record>, guest argv...]` and the guest's
+//! environment (see `oxbox_abi::boot`). Boot then: reads the record, sets
+//! up the kernel's own thread context, handlers and slot table, installs
+//! the seccomp filter, loads the guest and jumps to it. A failure to start
+//! the guest ends the process with a message on the runtime's stderr and
+//! exit status 127 (not found) or 126 (not executable), as shells and
+//! Docker report them.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use oxbox_abi::boot::BootRecord;
+use oxbox_abi::hostcalls::HOST_RULES;
+use oxbox_abi::{Errno, seccomp};
+use oxbox_hal::entry::{self, InitialStack};
+use oxbox_hal::{cpu, host, signals};
+
+use crate::loader::{self, stack};
+use crate::{log, mm, stats, syscall, task};
+
+/// Exit status when the kernel cannot start at all (bad boot record, host
+/// refusing a setup call): the runtime's own failure code, like Docker's.
+const EXIT_RUNTIME_FAILURE: i32 = 125;
+
+fn fatal(status: i32, message: &str) -> ! {
+    log::write_raw(&alloc::format!("oxbox: {message}\n"));
+    host::exit_group(status)
+}
+
+fn must<T, E: core::fmt::Debug>(what: &str, result: Result<T, E>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => fatal(EXIT_RUNTIME_FAILURE, &alloc::format!("kernel setup failed: {what}: {e:?}")),
+    }
+}
+
+/// Boots the kernel and runs the guest; never returns.
+pub fn start(initial: InitialStack) -> ! {
+    let record = initial.arg(1).and_then(|r| core::str::from_utf8(r).ok()).map(BootRecord::decode);
+    let record = match record {
+        Some(Ok(record)) => record,
+        _ => fatal(
+            EXIT_RUNTIME_FAILURE,
+            "this is the oxbox kernel image; it runs inside containers started by `oxbox do` and cannot be run directly",
+        ),
+    };
+    log::set_level(record.log_level);
+    if record.stats {
+        stats::enable();
+    }
+    let auxv: Vec<(u64, u64)> = initial.auxv().collect();
+    let aux = |key: u64| auxv.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v);
+    cpu::set_hwcap2(aux(stack::AT_HWCAP2));
+
+    must("kernel stack", cpu::init_main_thread());
+    must("signal handlers", signals::install_kernel_handlers());
+    entry::set_dispatcher(syscall::dispatch);
+    must("slot table", entry::install_slot_table());
+
+    let uts = host::uname();
+    let text = |s: &core::ffi::CStr| String::from_utf8_lossy(s.to_bytes()).into_owned();
+    let pid = must("getpid", syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6])) as i32;
+    let ppid = must("getppid", syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6])) as i32;
+    task::init(
+        task::Container { hostname: record.hostname.into(), uid: record.uid, gid: record.gid, release: text(uts.release()), version: text(uts.version()) },
+        pid,
+        ppid,
+    );
+    syscall::fs::refresh_cwd();
+    if aux(stack::AT_SYSINFO_EHDR) != 0 {
+        let vdso = aux(stack::AT_SYSINFO_EHDR);
+        mm::vma::VMAS.lock().insert(vdso, mm::vma::Vma { end: vdso + 2 * mm::PAGE_SIZE, prot: 5, shared: false, offset: 0, name: "[vdso]".into() });
+    }
+
+    let text_range = entry::text_range(aux(stack::AT_PHDR), aux(stack::AT_PHNUM));
+    let filter = must("seccomp filter", seccomp::compile(HOST_RULES, must("kernel text range", text_range.ok_or("no executable segment"))));
+    must("seccomp install", host::install_seccomp(&filter));
+
+    let argv: Vec<Vec<u8>> = (2..initial.argc()).filter_map(|i| initial.arg(i)).map(<[u8]>::to_vec).collect();
+    let envp: Vec<Vec<u8>> = initial.env().map(<[u8]>::to_vec).collect();
+    if argv.is_empty() {
+        fatal(EXIT_RUNTIME_FAILURE, "no command given");
+    }
+    let host_aux = loader::HostAux {
+        hwcap: aux(stack::AT_HWCAP),
+        hwcap2: aux(stack::AT_HWCAP2),
+        vdso: aux(stack::AT_SYSINFO_EHDR),
+        minsigstksz: aux(stack::AT_MINSIGSTKSZ),
+        uid: record.uid,
+        gid: record.gid,
+    };
+    let loaded = loader::find_program(&argv[0], &envp).and_then(|path| loader::load(&path, argv.clone(), &envp, &host_aux));
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => fatal(if e.errno == Errno::ENOENT { 127 } else { 126 }, &e.message),
+    };
+    let join = |items: &[Vec<u8>]| items.iter().flat_map(|a| a.iter().copied().chain([0])).collect::<Vec<u8>>();
+    task::set_image(task::Image { exe: loaded.exe.clone(), cmdline: join(&loaded.argv), environ: join(&envp) });
+    mm::brk::init(loaded.brk_start);
+    crate::kdebug!("starting {} at {:#x}", loaded.exe, loaded.entry);
+    entry::enter_guest(loaded.entry, loaded.sp)
+}

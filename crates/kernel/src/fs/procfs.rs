@@ -1,0 +1,247 @@
+//! The kernel's `/proc`.
+//!
+//! The guest never sees the host's procfs. Every entry here is computed by
+//! the kernel from its own state: identity from [`crate::task`], mappings
+//! from [`crate::mm::vma`], descriptors from [`super::fdtable`]. Files are
+//! handed to the guest as sealed memory files holding a snapshot taken at
+//! open, so reads, seeks and polls on them need no kernel involvement.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use oxbox_abi::layout::RESERVED_FD_BASE;
+use oxbox_hal::host;
+
+use super::stat::{S_IFDIR, S_IFLNK, S_IFREG, SynthStat};
+use super::{fdtable, path};
+use crate::{Errno, task};
+
+/// What a `/proc` path names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A directory; the components are its canonical path under `/proc`.
+    Dir(Vec<String>),
+    /// A regular file and its contents.
+    File(Vec<u8>),
+    /// A symbolic link and its target.
+    Link(String),
+}
+
+/// Directory entry types for `getdents64`.
+pub const DT_DIR: u8 = 4;
+pub const DT_REG: u8 = 8;
+pub const DT_LNK: u8 = 10;
+
+const ROOT_FILES: &[&str] = &["filesystems", "meminfo", "mounts", "uptime", "version"];
+const PID_FILES: &[&str] = &["cmdline", "comm", "environ", "maps", "mounts", "stat", "status"];
+const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
+
+/// Replaces a leading `self` with the pid, so both name the same node.
+fn canonical(parts: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = parts.to_vec();
+    if out.first().is_some_and(|p| p == "self") {
+        out[0] = task::pid().to_string();
+    }
+    out
+}
+
+fn is_own_pid(name: &str) -> bool {
+    name.parse::<i32>().is_ok_and(|p| p == task::pid())
+}
+
+/// Looks up a path under `/proc` (components after `proc`), following a
+/// leading `self` link as the host would for intermediate components.
+pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
+    if parts.len() == 1 && parts[0] == "self" && !follow_last {
+        return Ok(Node::Link(task::pid().to_string()));
+    }
+    let parts = canonical(parts);
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let node = match names.as_slice() {
+        [] => Node::Dir(parts.clone()),
+        [name] if ROOT_FILES.contains(name) => Node::File(root_file(name)),
+        [pid] if is_own_pid(pid) => Node::Dir(parts.clone()),
+        [pid, "fd"] if is_own_pid(pid) => Node::Dir(parts.clone()),
+        [pid, name] if is_own_pid(pid) && PID_FILES.contains(name) => Node::File(pid_file(name)),
+        [pid, name] if is_own_pid(pid) && PID_LINKS.contains(name) => Node::Link(pid_link(name)),
+        [pid, "fd", n] if is_own_pid(pid) => Node::Link(fd_link(n.parse().map_err(|_| Errno::ENOENT)?)?),
+        _ => return Err(Errno::ENOENT),
+    };
+    Ok(node)
+}
+
+/// The entries of a directory node, with their types, `.` and `..` first.
+pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
+    let parts = canonical(parts);
+    let names: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let mut out = vec![(".".to_string(), DT_DIR), ("..".to_string(), DT_DIR)];
+    match names.as_slice() {
+        [] => {
+            out.extend(ROOT_FILES.iter().map(|n| (n.to_string(), DT_REG)));
+            out.push(("self".into(), DT_LNK));
+            out.push((task::pid().to_string(), DT_DIR));
+        }
+        [pid] if is_own_pid(pid) => {
+            out.push(("fd".into(), DT_DIR));
+            out.extend(PID_FILES.iter().map(|n| (n.to_string(), DT_REG)));
+            out.extend(PID_LINKS.iter().map(|n| (n.to_string(), DT_LNK)));
+        }
+        [pid, "fd"] if is_own_pid(pid) => out.extend(open_fds().into_iter().map(|fd| (fd.to_string(), DT_LNK))),
+        _ => return Err(Errno::ENOTDIR),
+    }
+    Ok(out)
+}
+
+/// The attributes `stat` reports for a node.
+pub fn stat_of(node: &Node, parts: &[String]) -> SynthStat {
+    // A stable inode number per path, so `find` and `ls -i` behave.
+    let ino = parts.iter().flat_map(|p| p.bytes().chain([b'/'])).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    match node {
+        Node::Dir(_) => SynthStat { ino, mode: S_IFDIR | 0o555, nlink: 2, size: 0 },
+        Node::File(_) => SynthStat { ino, mode: S_IFREG | 0o444, nlink: 1, size: 0 },
+        Node::Link(target) => SynthStat { ino, mode: S_IFLNK | 0o777, nlink: 1, size: target.len() as u64 },
+    }
+}
+
+/// Descriptors open in this process, found by asking the host about each
+/// number below the reserved range (the guest cannot read the host's
+/// `/proc/self/fd`, and neither does the kernel).
+fn open_fds() -> Vec<i32> {
+    const F_GETFD: u64 = 1;
+    (0..RESERVED_FD_BASE).filter(|fd| host::forward(syscalls::Sysno::fcntl as usize, [*fd as u64, F_GETFD, 0, 0, 0, 0]).is_ok()).collect()
+}
+
+/// What `/proc/self/fd/N` links to.
+fn fd_link(fd: i32) -> Result<String, Errno> {
+    if !(0..RESERVED_FD_BASE).contains(&fd) {
+        return Err(Errno::ENOENT);
+    }
+    if let Some(path) = fdtable::path_of(fd) {
+        return Ok(path);
+    }
+    let st = host::fstat(host::borrow_fd(fd)).map_err(|_| Errno::ENOENT)?;
+    let kind = st.st_mode & 0o170000;
+    Ok(match kind {
+        0o010000 => format!("pipe:[{}]", st.st_ino),
+        0o140000 => format!("socket:[{}]", st.st_ino),
+        0o020000 => describe_char_device(st.st_rdev),
+        _ => format!("anon_inode:[{}]", st.st_ino),
+    })
+}
+
+fn describe_char_device(rdev: u64) -> String {
+    let (major, minor) = (((rdev >> 8) & 0xfff) as u32, ((rdev & 0xff) | ((rdev >> 12) & 0xfff00)) as u32);
+    match (major, minor) {
+        (1, 3) => "/dev/null".into(),
+        (1, 5) => "/dev/zero".into(),
+        (1, 7) => "/dev/full".into(),
+        (1, 8) => "/dev/random".into(),
+        (1, 9) => "/dev/urandom".into(),
+        (5, 0) => "/dev/tty".into(),
+        (136..=143, n) => format!("/dev/pts/{}", (major - 136) * 256 + n),
+        _ => format!("/dev/char/{major}:{minor}"),
+    }
+}
+
+fn pid_link(name: &str) -> String {
+    match name {
+        "exe" => task::with_image(|i| i.exe.clone()),
+        "cwd" => path::cwd(),
+        _ => "/".into(),
+    }
+}
+
+fn comm() -> String {
+    let exe = task::with_image(|i| i.exe.clone());
+    let base = exe.rsplit('/').next().unwrap_or("");
+    base.chars().take(15).collect()
+}
+
+fn pid_file(name: &str) -> Vec<u8> {
+    let (pid, ppid) = (task::pid(), task::ppid());
+    let c = task::container();
+    match name {
+        "cmdline" => task::with_image(|i| i.cmdline.clone()),
+        "environ" => task::with_image(|i| i.environ.clone()),
+        "comm" => format!("{}\n", comm()).into_bytes(),
+        "maps" => crate::mm::vma::VMAS.lock().render().into_bytes(),
+        "mounts" => root_file("mounts"),
+        "stat" => format!(
+            "{pid} ({}) R {ppid} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+            comm()
+        )
+        .into_bytes(),
+        _ => format!(
+            "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+             Uid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nFDSize:\t64\nGroups:\t\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
+             NSpgid:\t{pid}\nNSsid:\t{pid}\nThreads:\t1\nSigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+             SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
+             CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n\
+             NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n",
+            comm(),
+            u = c.uid,
+            g = c.gid
+        )
+        .into_bytes(),
+    }
+}
+
+fn root_file(name: &str) -> Vec<u8> {
+    let info = sysinfo();
+    match name {
+        "version" => {
+            let c = task::container();
+            format!("Linux version {} (oxbox) {}\n", c.release, c.version).into_bytes()
+        }
+        "uptime" => format!("{}.00 0.00\n", info.uptime).into_bytes(),
+        "meminfo" => {
+            let kib = |pages: u64| pages * info.unit / 1024;
+            format!(
+                "MemTotal:       {:>8} kB\nMemFree:        {:>8} kB\nMemAvailable:   {:>8} kB\nBuffers:        {:>8} kB\n\
+                 Cached:         {:>8} kB\nSwapTotal:      {:>8} kB\nSwapFree:       {:>8} kB\nShmem:          {:>8} kB\n",
+                kib(info.total),
+                kib(info.free),
+                kib(info.free + info.buffers),
+                kib(info.buffers),
+                0,
+                kib(info.swap_total),
+                kib(info.swap_free),
+                kib(info.shared),
+            )
+            .into_bytes()
+        }
+        "mounts" => b"oxbox / oxbox rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /dev tmpfs rw,nosuid 0 0\n".to_vec(),
+        _ => b"nodev\tproc\nnodev\ttmpfs\n".to_vec(),
+    }
+}
+
+/// The host's `sysinfo`, decoded.
+struct SysInfo {
+    uptime: u64,
+    total: u64,
+    free: u64,
+    shared: u64,
+    buffers: u64,
+    swap_total: u64,
+    swap_free: u64,
+    unit: u64,
+}
+
+fn sysinfo() -> SysInfo {
+    let mut raw = [0u8; 112];
+    let _ = crate::syscall::misc::host_sysinfo(&mut raw);
+    let word = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
+    let unit = u32::from_le_bytes(raw[104..108].try_into().expect("4 bytes")).max(1) as u64;
+    SysInfo {
+        uptime: word(0),
+        total: word(32),
+        free: word(40),
+        shared: word(48),
+        buffers: word(56),
+        swap_total: word(64),
+        swap_free: word(72),
+        unit,
+    }
+}

@@ -1,0 +1,608 @@
+//! File syscalls.
+//!
+//! Host-backed descriptors and paths go to the host; the kernel checks
+//! descriptor numbers against its reserved range, keeps guest buffers out
+//! of its own memory, copies path strings in once (so the guest cannot
+//! change them between the kernel's routing decision and the host's use)
+//! and answers `/proc` and the synthetic `/dev` names itself.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use oxbox_abi::Sysno;
+use oxbox_abi::layout::RESERVED_FD_BASE;
+use oxbox_hal::host;
+
+use super::{Call, host_call};
+use crate::error::HostResultExt;
+use crate::fs::fdtable::{self, guest_fd};
+use crate::fs::path::{self, Route};
+use crate::fs::procfs::{self, Node};
+use crate::fs::stat::SynthStat;
+use crate::fs::devfs;
+use crate::mm::user;
+use crate::{Errno, SysResult};
+
+pub const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_REMOVEDIR: u64 = 0x200;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_EXCL: u64 = 0o200;
+const O_TRUNC: u64 = 0o1000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_NOFOLLOW: u64 = 0o400000;
+const O_CLOEXEC: u64 = 0o2000000;
+
+const F_DUPFD: u64 = 0;
+const F_GETFD: u64 = 1;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+
+/// A path argument copied into kernel memory, NUL-terminated for the host,
+/// with where it leads.
+struct PathArg {
+    cstr: Vec<u8>,
+    route: Route,
+    /// The host descriptor the path is relative to.
+    dirfd: i32,
+}
+
+impl PathArg {
+    fn ptr(&self) -> u64 {
+        self.cstr.as_ptr() as u64
+    }
+
+    fn text(&self) -> &str {
+        core::str::from_utf8(&self.cstr[..self.cstr.len() - 1]).unwrap_or("")
+    }
+
+    fn is_empty(&self) -> bool {
+        self.cstr.len() == 1
+    }
+}
+
+/// Reads and routes the path argument at `addr`, relative to `dirfd`.
+fn path_at(dirfd_raw: u64, addr: u64, allow_empty: bool) -> Result<PathArg, Errno> {
+    let dirfd = dirfd_raw as i32;
+    if dirfd != AT_FDCWD {
+        guest_fd(dirfd_raw)?;
+    }
+    let mut cstr = user::read_path(addr)?;
+    if cstr.is_empty() && !allow_empty {
+        return Err(Errno::ENOENT);
+    }
+    let route = if dirfd == AT_FDCWD || cstr.first() == Some(&b'/') {
+        path::route(&cstr)
+    } else if let Some(base) = fdtable::with_synthetic_dir(dirfd, |d| d.parts.join("/")) {
+        let text = core::str::from_utf8(&cstr).map_err(|_| Errno::ENOENT)?;
+        path::route_components(path::normalize(&alloc::format!("/{base}"), text))
+    } else {
+        Route::Host
+    };
+    cstr.push(0);
+    Ok(PathArg { cstr, route, dirfd })
+}
+
+/// A path relative to the current directory (the legacy, non-`*at` calls).
+fn path_arg(addr: u64) -> Result<PathArg, Errno> {
+    path_at(AT_FDCWD as u64, addr, false)
+}
+
+/// The absolute form of a host path, for `/proc/self/fd` links.
+fn absolute(p: &PathArg) -> String {
+    if p.text().starts_with('/') || p.dirfd != AT_FDCWD {
+        // Paths relative to another descriptor: best effort via its path.
+        let base = if p.dirfd == AT_FDCWD { String::new() } else { fdtable::path_of(p.dirfd).unwrap_or_default() };
+        if p.text().starts_with('/') {
+            return String::from(p.text());
+        }
+        return alloc::format!("/{}", path::normalize(&base, p.text()).join("/"));
+    }
+    alloc::format!("/{}", path::normalize(&path::cwd(), p.text()).join("/"))
+}
+
+/// The synthetic node a routed path names: `/proc` entries and the
+/// descriptor links of `/dev`.
+fn synthetic_node(route: &Route, follow: bool) -> Result<(Node, Vec<String>), Errno> {
+    match route {
+        Route::Proc(parts) => Ok((procfs::lookup(parts, follow)?, parts.clone())),
+        Route::Dev(parts) if parts.len() == 1 && parts[0] == "fd" => {
+            let proc_fd: Vec<String> = ["self".into(), "fd".into()].into();
+            if follow { Ok((procfs::lookup(&proc_fd, true)?, proc_fd)) } else { Ok((Node::Link("/proc/self/fd".into()), parts.clone())) }
+        }
+        Route::Dev(parts) => {
+            let fd = devfs::descriptor(parts).ok_or(Errno::ENOENT)?;
+            if follow {
+                let proc_fd: Vec<String> = ["self".into(), "fd".into(), alloc::format!("{fd}")].into();
+                Ok((procfs::lookup(&proc_fd, true)?, proc_fd))
+            } else {
+                Ok((Node::Link(devfs::link_target(parts).ok_or(Errno::ENOENT)?), parts.clone()))
+            }
+        }
+        Route::Host => Err(Errno::ENOENT),
+    }
+}
+
+/// Checks a buffer argument and forwards the call: read, write, pread, pwrite.
+pub fn sys_rw(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    if fdtable::is_synthetic_dir(fd) {
+        return Err(if call.nr == Sysno::read as u64 || call.nr == Sysno::pread64 as u64 { Errno::EISDIR } else { Errno::EBADF });
+    }
+    user::check_buffer(call.arg(1), call.arg(2))?;
+    call.forward()
+}
+
+/// readv, writev, preadv, pwritev (and the `2` forms).
+pub fn sys_rw_vectored(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    if fdtable::is_synthetic_dir(fd) {
+        return Err(Errno::EISDIR);
+    }
+    user::read_iovecs(call.arg(1), call.arg(2))?;
+    call.forward()
+}
+
+/// Calls whose first argument is a descriptor and that take no pointer the
+/// host could write into kernel memory: fsync, ftruncate, fchmod, flock...
+pub fn sys_fd_plain(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    if fdtable::is_synthetic_dir(fd) {
+        return Err(Errno::EINVAL);
+    }
+    call.forward()
+}
+
+/// fstatfs: a descriptor and an output buffer.
+pub fn sys_fstatfs(call: &Call) -> SysResult {
+    guest_fd(call.arg(0))?;
+    user::check_buffer(call.arg(1), 120)?;
+    call.forward()
+}
+
+pub fn sys_close(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    let result = call.forward();
+    fdtable::closed(fd);
+    result
+}
+
+pub fn sys_close_range(call: &Call) -> SysResult {
+    let (first, last) = (call.arg(0) as u32, call.arg(1) as u32);
+    if first > last {
+        return Err(Errno::EINVAL);
+    }
+    if first >= RESERVED_FD_BASE as u32 {
+        return Ok(0);
+    }
+    let last = last.min(RESERVED_FD_BASE as u32 - 1);
+    let result = host_call(Sysno::close_range, [first as u64, last as u64, call.arg(2), 0, 0, 0]);
+    const CLOSE_RANGE_CLOEXEC: u64 = 4;
+    if result.is_ok() && call.arg(2) & CLOSE_RANGE_CLOEXEC == 0 {
+        fdtable::closed_range(first as i32, last as i32);
+    }
+    result
+}
+
+pub fn sys_fstat(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    if let Some(parts) = fdtable::with_synthetic_dir(fd, |d| d.parts.clone()) {
+        let st = SynthStat { ino: fd as u64, mode: crate::fs::stat::S_IFDIR | 0o555, nlink: 2, size: 0 };
+        let _ = parts;
+        user::copy_out(call.arg(1), &st.to_stat())?;
+        return Ok(0);
+    }
+    user::check_buffer(call.arg(1), 144)?;
+    call.forward()
+}
+
+pub fn sys_lseek(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    const SEEK_SET: u64 = 0;
+    if let Some(result) = fdtable::with_synthetic_dir(fd, |d| {
+        if call.arg(2) == SEEK_SET {
+            d.position = call.arg(1) as usize;
+            Ok(call.arg(1))
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }) {
+        return result;
+    }
+    call.forward()
+}
+
+pub fn sys_ioctl(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    let request = call.arg(1) as u32;
+    if fdtable::is_synthetic_dir(fd) || !oxbox_abi::hostcalls::TTY_IOCTLS.contains(&request) {
+        return Err(Errno::ENOTTY);
+    }
+    // Terminal structures are at most 60 bytes (struct termios).
+    user::check_buffer(call.arg(2), 64)?;
+    host_call(Sysno::ioctl, [fd as u64, request as u64, call.arg(2), 0, 0, 0])
+}
+
+pub fn sys_fcntl(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    match call.arg(1) {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            if call.arg(2) >= RESERVED_FD_BASE as u64 {
+                return Err(Errno::EINVAL);
+            }
+            let new = fdtable::adopt(call.forward()? as i32)?;
+            fdtable::duplicated(fd, new);
+            Ok(new as u64)
+        }
+        // Record locks (F_GETLK, F_SETLK, F_SETLKW and the OFD forms) take a struct flock.
+        5..=7 | 36..=38 => {
+            user::check_buffer(call.arg(2), 32)?;
+            call.forward()
+        }
+        _ => call.forward(),
+    }
+}
+
+pub fn sys_dup(call: &Call) -> SysResult {
+    let old = guest_fd(call.arg(0))?;
+    let new = fdtable::adopt(call.forward()? as i32)?;
+    fdtable::duplicated(old, new);
+    Ok(new as u64)
+}
+
+/// dup2 and dup3.
+pub fn sys_dup2(call: &Call) -> SysResult {
+    let old = guest_fd(call.arg(0))?;
+    let new = guest_fd(call.arg(1))?;
+    let is_dup3 = call.nr == Sysno::dup3 as u64;
+    if old == new {
+        if is_dup3 {
+            return Err(Errno::EINVAL);
+        }
+        // dup2 to itself only checks that the descriptor is open.
+        host_call(Sysno::fcntl, [old as u64, F_GETFD, 0, 0, 0, 0])?;
+        return Ok(new as u64);
+    }
+    let flags = if is_dup3 { call.arg(2) } else { 0 };
+    host_call(Sysno::dup3, [old as u64, new as u64, flags, 0, 0, 0])?;
+    fdtable::duplicated(old, new);
+    Ok(new as u64)
+}
+
+/// pipe and pipe2.
+pub fn sys_pipe(call: &Call) -> SysResult {
+    let flags = if call.nr == Sysno::pipe2 as u64 { call.arg(1) } else { 0 };
+    let mut fds = [0i32; 2];
+    host_call(Sysno::pipe2, [fds.as_mut_ptr() as u64, flags, 0, 0, 0, 0])?;
+    if let Err(e) = fds.iter().try_for_each(|fd| fdtable::adopt(*fd).map(drop)) {
+        for fd in fds.iter().filter(|fd| **fd < RESERVED_FD_BASE) {
+            let _ = host_call(Sysno::close, [*fd as u64, 0, 0, 0, 0, 0]);
+        }
+        return Err(e);
+    }
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&fds[0].to_le_bytes());
+    bytes[4..].copy_from_slice(&fds[1].to_le_bytes());
+    if let Err(e) = user::copy_out(call.arg(0), &bytes) {
+        for fd in fds {
+            let _ = host_call(Sysno::close, [fd as u64, 0, 0, 0, 0, 0]);
+        }
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_getdents64(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    let (buf, size) = (call.arg(1), call.arg(2) as usize);
+    let Some(dir) = fdtable::with_synthetic_dir(fd, |d| d.clone()) else {
+        user::check_buffer(buf, size as u64)?;
+        return call.forward();
+    };
+    let entries = procfs::list(&dir.parts[1..])?;
+    let mut out = Vec::new();
+    let mut position = dir.position;
+    for (i, (name, kind)) in entries.iter().enumerate().skip(dir.position) {
+        let reclen = (19 + name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > size {
+            break;
+        }
+        let start = out.len();
+        out.extend_from_slice(&(i as u64 + 1000).to_le_bytes());
+        out.extend_from_slice(&(i as u64 + 1).to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        out.push(*kind);
+        out.extend_from_slice(name.as_bytes());
+        out.resize(start + reclen, 0);
+        position = i + 1;
+    }
+    if out.is_empty() && position < entries.len() {
+        return Err(Errno::EINVAL);
+    }
+    user::copy_out(buf, &out)?;
+    fdtable::with_synthetic_dir(fd, |d| d.position = position);
+    Ok(out.len() as u64)
+}
+
+/// open, creat and openat.
+pub fn sys_open(call: &Call) -> SysResult {
+    let (p, flags, mode) = match call.nr {
+        n if n == Sysno::openat as u64 => (path_at(call.arg(0), call.arg(1), false)?, call.arg(2), call.arg(3)),
+        n if n == Sysno::creat as u64 => (path_arg(call.arg(0))?, O_CREAT | 1 | O_TRUNC, call.arg(1)),
+        _ => (path_arg(call.arg(0))?, call.arg(1), call.arg(2)),
+    };
+    if p.route == Route::Host {
+        let fd = fdtable::adopt(host_call(Sysno::openat, [p.dirfd as u64, p.ptr(), flags, mode, 0, 0])? as i32)?;
+        fdtable::record_path(fd, absolute(&p));
+        return Ok(fd as u64);
+    }
+    open_synthetic(&p.route, flags)
+}
+
+fn open_synthetic(route: &Route, flags: u64) -> SysResult {
+    if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
+        return Err(Errno::EEXIST);
+    }
+    let writing = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+    let cloexec = flags & O_CLOEXEC != 0;
+    match synthetic_node(route, flags & O_NOFOLLOW == 0)? {
+        (Node::Dir(_), parts) => {
+            if writing {
+                return Err(Errno::EISDIR);
+            }
+            let fd = placeholder_fd(b"", cloexec)?;
+            let mut full: Vec<String> = Vec::with_capacity(parts.len() + 1);
+            full.push("proc".into());
+            full.extend(procfs_canonical(&parts));
+            fdtable::register_synthetic_dir(fd, full);
+            Ok(fd as u64)
+        }
+        (Node::File(contents), _) => {
+            if flags & O_DIRECTORY != 0 {
+                return Err(Errno::ENOTDIR);
+            }
+            if writing {
+                return Err(Errno::EACCES);
+            }
+            Ok(placeholder_fd(&contents, cloexec)? as u64)
+        }
+        (Node::Link(_), _) if flags & O_NOFOLLOW != 0 => Err(Errno::ELOOP),
+        (Node::Link(target), parts) => open_link(&parts, &target, flags),
+    }
+}
+
+/// `/proc` paths whose first component is `self` name the pid's directory.
+fn procfs_canonical(parts: &[String]) -> Vec<String> {
+    let mut out = parts.to_vec();
+    if out.first().is_some_and(|p| p == "self") {
+        out[0] = alloc::format!("{}", crate::task::pid());
+    }
+    out
+}
+
+/// Opens what a `/proc` link leads to: a descriptor link reopens (dups)
+/// that descriptor; `exe`, `cwd` and `root` open their host paths.
+fn open_link(parts: &[String], target: &str, flags: u64) -> SysResult {
+    if let [_, fd_dir, n] = parts
+        && fd_dir == "fd"
+    {
+        let fd = n.parse::<i32>().map_err(|_| Errno::ENOENT)?;
+        let cmd = if flags & O_CLOEXEC != 0 { F_DUPFD_CLOEXEC } else { F_DUPFD };
+        let new = fdtable::adopt(host_call(Sysno::fcntl, [fd as u64, cmd, 0, 0, 0, 0])? as i32)?;
+        fdtable::duplicated(fd, new);
+        return Ok(new as u64);
+    }
+    if !target.starts_with('/') {
+        return Err(Errno::ENOENT);
+    }
+    let mut cstr: Vec<u8> = target.as_bytes().to_vec();
+    cstr.push(0);
+    let fd = fdtable::adopt(host_call(Sysno::openat, [AT_FDCWD as u64, cstr.as_ptr() as u64, flags, 0, 0, 0])? as i32)?;
+    fdtable::record_path(fd, target.into());
+    Ok(fd as u64)
+}
+
+/// A sealed memory file holding `contents`, placed below the reserved range.
+fn placeholder_fd(contents: &[u8], cloexec: bool) -> Result<i32, Errno> {
+    let owned = host::sealed_memfd(c"oxbox-proc", contents).host()?;
+    let fd = fdtable::adopt(host::IntoRawFd::into_raw_fd(owned))?;
+    if !cloexec {
+        const F_SETFD: u64 = 2;
+        host_call(Sysno::fcntl, [fd as u64, F_SETFD, 0, 0, 0, 0])?;
+    }
+    Ok(fd)
+}
+
+/// stat, lstat, newfstatat.
+pub fn sys_stat(call: &Call) -> SysResult {
+    let (p, buf, flags) = match call.nr {
+        n if n == Sysno::newfstatat as u64 => (path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?, call.arg(2), call.arg(3)),
+        n if n == Sysno::lstat as u64 => (path_arg(call.arg(0))?, call.arg(1), AT_SYMLINK_NOFOLLOW),
+        _ => (path_arg(call.arg(0))?, call.arg(1), 0),
+    };
+    if p.is_empty() && fdtable::is_synthetic_dir(p.dirfd) {
+        return sys_fstat(&Call { nr: Sysno::fstat as u64, args: [p.dirfd as u64, buf, 0, 0, 0, 0] });
+    }
+    if p.route == Route::Host {
+        user::check_buffer(buf, 144)?;
+        return host_call(Sysno::newfstatat, [p.dirfd as u64, p.ptr(), buf, flags, 0, 0]);
+    }
+    let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    user::copy_out(buf, &procfs::stat_of(&node, &parts).to_stat())?;
+    Ok(0)
+}
+
+pub fn sys_statx(call: &Call) -> SysResult {
+    let flags = call.arg(2);
+    let p = path_at(call.arg(0), call.arg(1), flags & AT_EMPTY_PATH != 0)?;
+    let buf = call.arg(4);
+    let synthetic_fd = p.is_empty() && fdtable::is_synthetic_dir(p.dirfd);
+    if p.route == Route::Host && !synthetic_fd {
+        user::check_buffer(buf, 256)?;
+        return host_call(Sysno::statx, [p.dirfd as u64, p.ptr(), flags, call.arg(3), buf, 0]);
+    }
+    let st = if synthetic_fd {
+        SynthStat { ino: p.dirfd as u64, mode: crate::fs::stat::S_IFDIR | 0o555, nlink: 2, size: 0 }
+    } else {
+        let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        procfs::stat_of(&node, &parts)
+    };
+    user::copy_out(buf, &st.to_statx())?;
+    Ok(0)
+}
+
+/// access, faccessat, faccessat2.
+pub fn sys_access(call: &Call) -> SysResult {
+    let (p, mode, flags) = match call.nr {
+        n if n == Sysno::access as u64 => (path_arg(call.arg(0))?, call.arg(1), 0),
+        n if n == Sysno::faccessat as u64 => (path_at(call.arg(0), call.arg(1), false)?, call.arg(2), 0),
+        _ => (path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?, call.arg(2), call.arg(3)),
+    };
+    if p.route == Route::Host {
+        return host_call(Sysno::faccessat2, [p.dirfd as u64, p.ptr(), mode, flags, 0, 0]);
+    }
+    const W_OK: u64 = 2;
+    let (node, _) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    if mode & W_OK != 0 && !matches!(node, Node::Link(_)) {
+        return Err(Errno::EACCES);
+    }
+    Ok(0)
+}
+
+/// readlink, readlinkat.
+pub fn sys_readlink(call: &Call) -> SysResult {
+    let (p, buf, size) = if call.nr == Sysno::readlinkat as u64 {
+        (path_at(call.arg(0), call.arg(1), true)?, call.arg(2), call.arg(3))
+    } else {
+        (path_arg(call.arg(0))?, call.arg(1), call.arg(2))
+    };
+    if size as i64 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if p.route == Route::Host {
+        user::check_buffer(buf, size)?;
+        return host_call(Sysno::readlinkat, [p.dirfd as u64, p.ptr(), buf, size, 0, 0]);
+    }
+    match synthetic_node(&p.route, false)?.0 {
+        Node::Link(target) => {
+            let n = target.len().min(size as usize);
+            user::copy_out(buf, &target.as_bytes()[..n])?;
+            Ok(n as u64)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Path calls that change the file system: refused inside the synthetic
+/// trees, forwarded (in their `*at` form) otherwise.
+pub fn sys_modify_path(call: &Call) -> SysResult {
+    use Sysno::*;
+    let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
+    let cwd = AT_FDCWD as u64;
+    // (path arguments (dirfd index, path index), host call, its arguments)
+    let (first, second, host_nr): (PathArg, Option<PathArg>, Sysno) = match nr {
+        mkdir => (path_arg(call.arg(0))?, None, mkdirat),
+        mkdirat => (path_at(call.arg(0), call.arg(1), false)?, None, mkdirat),
+        unlink | rmdir => (path_arg(call.arg(0))?, None, unlinkat),
+        unlinkat => (path_at(call.arg(0), call.arg(1), false)?, None, unlinkat),
+        rename => (path_arg(call.arg(0))?, Some(path_arg(call.arg(1))?), renameat2),
+        renameat | renameat2 => (path_at(call.arg(0), call.arg(1), false)?, Some(path_at(call.arg(2), call.arg(3), false)?), renameat2),
+        link => (path_arg(call.arg(0))?, Some(path_arg(call.arg(1))?), linkat),
+        linkat => (path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?, Some(path_at(call.arg(2), call.arg(3), false)?), linkat),
+        symlink => (path_arg(call.arg(1))?, None, symlinkat),
+        symlinkat => (path_at(call.arg(1), call.arg(2), false)?, None, symlinkat),
+        chmod => (path_arg(call.arg(0))?, None, fchmodat),
+        fchmodat => (path_at(call.arg(0), call.arg(1), false)?, None, fchmodat),
+        chown | lchown => (path_arg(call.arg(0))?, None, fchownat),
+        fchownat => (path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?, None, fchownat),
+        utimensat => (path_at(call.arg(0), call.arg(1), true)?, None, utimensat),
+        truncate => (path_arg(call.arg(0))?, None, truncate),
+        _ => return Err(Errno::ENOSYS),
+    };
+    if first.route != Route::Host || second.as_ref().is_some_and(|s| s.route != Route::Host) {
+        return Err(if matches!(nr, unlink | unlinkat | rmdir | rename | renameat | renameat2) { Errno::EPERM } else { Errno::EACCES });
+    }
+    let (a, b) = (&first, second.as_ref());
+    let args: [u64; 6] = match nr {
+        mkdir => [cwd, a.ptr(), call.arg(1), 0, 0, 0],
+        mkdirat => [a.dirfd as u64, a.ptr(), call.arg(2), 0, 0, 0],
+        unlink => [cwd, a.ptr(), 0, 0, 0, 0],
+        rmdir => [cwd, a.ptr(), AT_REMOVEDIR, 0, 0, 0],
+        unlinkat => [a.dirfd as u64, a.ptr(), call.arg(2), 0, 0, 0],
+        rename | link => [cwd, a.ptr(), cwd, b.expect("two paths").ptr(), 0, 0],
+        renameat => [a.dirfd as u64, a.ptr(), b.expect("two paths").dirfd as u64, b.expect("two paths").ptr(), 0, 0],
+        renameat2 | linkat => [a.dirfd as u64, a.ptr(), b.expect("two paths").dirfd as u64, b.expect("two paths").ptr(), call.arg(4), 0],
+        symlink | symlinkat => {
+            // The link's target is stored verbatim, never resolved.
+            let target = user::read_path(call.arg(0))?;
+            let mut target_c = target;
+            target_c.push(0);
+            return host_call(symlinkat, [target_c.as_ptr() as u64, a.dirfd as u64, a.ptr(), 0, 0, 0]);
+        }
+        chmod => [cwd, a.ptr(), call.arg(1), 0, 0, 0],
+        fchmodat => [a.dirfd as u64, a.ptr(), call.arg(2), 0, 0, 0],
+        chown => [cwd, a.ptr(), call.arg(1), call.arg(2), 0, 0],
+        lchown => [cwd, a.ptr(), call.arg(1), call.arg(2), AT_SYMLINK_NOFOLLOW, 0],
+        fchownat => [a.dirfd as u64, a.ptr(), call.arg(2), call.arg(3), call.arg(4), 0],
+        utimensat => {
+            user::check_buffer(call.arg(2), 32)?;
+            // utimensat(fd, NULL, ...) sets the times of fd itself.
+            let path = if call.arg(1) == 0 { 0 } else { a.ptr() };
+            [a.dirfd as u64, path, call.arg(2), call.arg(3), 0, 0]
+        }
+        truncate => [a.ptr(), call.arg(1), 0, 0, 0, 0],
+        _ => unreachable!("filtered above"),
+    };
+    host_call(host_nr, args)
+}
+
+/// statfs: a path and an output buffer.
+pub fn sys_statfs(call: &Call) -> SysResult {
+    let p = path_arg(call.arg(0))?;
+    user::check_buffer(call.arg(1), 120)?;
+    if p.route != Route::Host {
+        const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+        let mut buf = [0u8; 120];
+        buf[..8].copy_from_slice(&PROC_SUPER_MAGIC.to_le_bytes());
+        buf[8..16].copy_from_slice(&4096u64.to_le_bytes());
+        user::copy_out(call.arg(1), &buf)?;
+        return Ok(0);
+    }
+    host_call(Sysno::statfs, [p.ptr(), call.arg(1), 0, 0, 0, 0])
+}
+
+pub fn sys_chdir(call: &Call) -> SysResult {
+    let p = path_arg(call.arg(0))?;
+    if p.route != Route::Host {
+        return Err(Errno::EACCES);
+    }
+    host_call(Sysno::chdir, [p.ptr(), 0, 0, 0, 0, 0])?;
+    refresh_cwd();
+    Ok(0)
+}
+
+pub fn sys_fchdir(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    if fdtable::is_synthetic_dir(fd) {
+        return Err(Errno::EACCES);
+    }
+    call.forward()?;
+    refresh_cwd();
+    Ok(0)
+}
+
+/// Re-reads the current directory from the host after it changed.
+pub fn refresh_cwd() {
+    let mut buf = alloc::vec![0u8; user::PATH_MAX];
+    if let Ok(len) = host::getcwd(&mut buf) {
+        buf.truncate(len);
+        path::set_cwd(String::from_utf8_lossy(&buf).into_owned());
+    }
+}
+
+pub fn sys_getcwd(call: &Call) -> SysResult {
+    user::check_buffer(call.arg(0), call.arg(1))?;
+    call.forward()
+}

@@ -1,0 +1,155 @@
+//! Identity and life of the process: ids as the container sees them,
+//! `uname`, exit, TLS and the thread bookkeeping calls.
+
+use oxbox_abi::Sysno;
+use oxbox_hal::{cpu, host};
+
+use super::{Call, host_call};
+use crate::mm::user;
+use crate::{Errno, SysResult, log, stats, task};
+
+pub fn sys_getpid(_: &Call) -> SysResult {
+    Ok(task::pid() as u64)
+}
+
+pub fn sys_getppid(_: &Call) -> SysResult {
+    Ok(task::ppid() as u64)
+}
+
+pub fn sys_gettid(_: &Call) -> SysResult {
+    Ok(task::tid() as u64)
+}
+
+/// getuid and geteuid.
+pub fn sys_getuid(_: &Call) -> SysResult {
+    Ok(task::container().uid as u64)
+}
+
+/// getgid and getegid.
+pub fn sys_getgid(_: &Call) -> SysResult {
+    Ok(task::container().gid as u64)
+}
+
+/// getresuid and getresgid: the real, effective and saved ids are equal.
+pub fn sys_getres_ids(call: &Call) -> SysResult {
+    let c = task::container();
+    let id = if call.nr == Sysno::getresuid as u64 { c.uid } else { c.gid };
+    for i in 0..3 {
+        user::write_u32(call.arg(i), id)?;
+    }
+    Ok(0)
+}
+
+/// The container's process belongs to its primary group only.
+pub fn sys_getgroups(call: &Call) -> SysResult {
+    let size = call.int(0);
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(1);
+    }
+    user::write_u32(call.arg(1), task::container().gid)?;
+    Ok(1)
+}
+
+/// setuid, setgid, setreuid...: changing to the current ids succeeds (as it
+/// does natively); anything else needs the credentials model.
+pub fn sys_set_ids(call: &Call) -> SysResult {
+    let c = task::container();
+    let current = if matches!(Sysno::new(call.nr as usize), Some(Sysno::setgid | Sysno::setregid | Sysno::setresgid)) { c.gid } else { c.uid };
+    let wanted = [call.arg(0), call.arg(1), call.arg(2)];
+    let count = match Sysno::new(call.nr as usize) {
+        Some(Sysno::setuid | Sysno::setgid) => 1,
+        Some(Sysno::setreuid | Sysno::setregid) => 2,
+        _ => 3,
+    };
+    if wanted[..count].iter().all(|id| *id as u32 == current || *id as u32 == u32::MAX) { Ok(0) } else { Err(Errno::EPERM) }
+}
+
+/// `struct utsname`: six 65-byte fields.
+pub fn sys_uname(call: &Call) -> SysResult {
+    let c = task::container();
+    let mut buf = [0u8; 6 * 65];
+    for (i, field) in ["Linux", &c.hostname, &c.release, &c.version, "x86_64", "(none)"].iter().enumerate() {
+        let bytes = field.as_bytes();
+        let n = bytes.len().min(64);
+        buf[i * 65..i * 65 + n].copy_from_slice(&bytes[..n]);
+    }
+    user::copy_out(call.arg(0), &buf)?;
+    Ok(0)
+}
+
+/// sethostname, setdomainname: the container's names are fixed at start.
+pub fn sys_set_names(_: &Call) -> SysResult {
+    Err(Errno::EPERM)
+}
+
+/// exit and exit_group: with one thread per process they are the same.
+pub fn sys_exit(call: &Call) -> SysResult {
+    if stats::enabled() {
+        log::write_raw(&stats::render());
+    }
+    host::exit_group(call.int(0) & 0xff)
+}
+
+pub fn sys_set_tid_address(_: &Call) -> SysResult {
+    Ok(task::tid() as u64)
+}
+
+pub fn sys_set_robust_list(call: &Call) -> SysResult {
+    const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+    if call.arg(1) != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+pub fn sys_arch_prctl(call: &Call) -> SysResult {
+    const ARCH_SET_GS: u64 = 0x1001;
+    const ARCH_SET_FS: u64 = 0x1002;
+    const ARCH_GET_FS: u64 = 0x1003;
+    const ARCH_GET_GS: u64 = 0x1004;
+    const ARCH_GET_CPUID: u64 = 0x1011;
+    const USER_TOP: u64 = 0x7fff_ffff_f000;
+    match call.arg(0) {
+        ARCH_SET_FS if call.arg(1) >= USER_TOP => Err(Errno::EPERM),
+        ARCH_SET_FS => cpu::set_fs_base(call.arg(1)).map_err(crate::error::from_host).map(|_| 0),
+        ARCH_GET_FS => user::write_u64(call.arg(1), cpu::fs_base()).map(|_| 0),
+        // The GS base holds the kernel's per-thread context.
+        ARCH_SET_GS => Err(Errno::EPERM),
+        ARCH_GET_GS => user::write_u64(call.arg(1), 0).map(|_| 0),
+        ARCH_GET_CPUID => Ok(1),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// prlimit64 on this process (pid 0 or its own pid).
+pub fn sys_prlimit(call: &Call) -> SysResult {
+    let pid = call.int(0);
+    if pid != 0 && pid != task::pid() {
+        return Err(Errno::ESRCH);
+    }
+    user::check_buffer(call.arg(2), 16)?;
+    user::check_buffer(call.arg(3), 16)?;
+    host_call(Sysno::prlimit64, [0, call.arg(1), call.arg(2), call.arg(3), 0, 0])
+}
+
+/// getrlimit and setrlimit, as prlimit64 on the process itself.
+pub fn sys_rlimit(call: &Call) -> SysResult {
+    let (new, old) = if call.nr == Sysno::setrlimit as u64 { (call.arg(1), 0) } else { (0, call.arg(1)) };
+    sys_prlimit(&Call { nr: Sysno::prlimit64 as u64, args: [0, call.arg(0), new, old, 0, 0] })
+}
+
+/// kill, tkill, tgkill: signals stay inside the container's pid namespace.
+pub fn sys_kill(call: &Call) -> SysResult {
+    let sig = match Sysno::new(call.nr as usize) {
+        Some(Sysno::tgkill) => call.arg(2),
+        _ => call.arg(1),
+    };
+    if oxbox_hal::signals::is_kernel_signal(sig) && sig != 11 && sig != 7 {
+        // SIGSYS from the guest would be mistaken for a seccomp trap.
+        return Err(Errno::EINVAL);
+    }
+    call.forward()
+}

@@ -1,0 +1,185 @@
+//! The syscall table: every syscall the kernel implements, in one place.
+//!
+//! Each line names the syscall, its handler and, where the implementation
+//! is partial, a note saying what is missing. Numbers not listed return
+//! `ENOSYS` (logged once per number at info level).
+
+use oxbox_abi::Sysno;
+use oxbox_abi::layout::SLOT_COUNT;
+
+use super::{Call, fs, misc, mm, process, signal, time};
+use crate::SysResult;
+
+/// How complete a handler is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    Full,
+    Partial(&'static str),
+}
+
+/// One table entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Handler {
+    pub sysno: Sysno,
+    pub run: fn(&Call) -> SysResult,
+    pub support: Support,
+}
+
+macro_rules! syscall_table {
+    ($($sysno:ident => $run:path $(, partial: $note:literal)?;)*) => {
+        /// Handlers by syscall number.
+        pub static TABLE: [Option<Handler>; SLOT_COUNT] = {
+            let mut table = [None; SLOT_COUNT];
+            $(
+                table[Sysno::$sysno as usize] = Some(Handler {
+                    sysno: Sysno::$sysno,
+                    run: $run,
+                    support: syscall_table!(@support $($note)?),
+                });
+            )*
+            table
+        };
+    };
+    (@support) => { Support::Full };
+    (@support $note:literal) => { Support::Partial($note) };
+}
+
+syscall_table! {
+    // Files.
+    read => fs::sys_rw;
+    write => fs::sys_rw;
+    pread64 => fs::sys_rw;
+    pwrite64 => fs::sys_rw;
+    readv => fs::sys_rw_vectored;
+    writev => fs::sys_rw_vectored;
+    preadv => fs::sys_rw_vectored;
+    pwritev => fs::sys_rw_vectored;
+    preadv2 => fs::sys_rw_vectored;
+    pwritev2 => fs::sys_rw_vectored;
+    open => fs::sys_open;
+    openat => fs::sys_open;
+    creat => fs::sys_open;
+    close => fs::sys_close;
+    close_range => fs::sys_close_range;
+    stat => fs::sys_stat;
+    lstat => fs::sys_stat;
+    newfstatat => fs::sys_stat;
+    fstat => fs::sys_fstat;
+    statx => fs::sys_statx;
+    lseek => fs::sys_lseek;
+    ioctl => fs::sys_ioctl, partial: "terminal requests only";
+    fcntl => fs::sys_fcntl;
+    dup => fs::sys_dup;
+    dup2 => fs::sys_dup2;
+    dup3 => fs::sys_dup2;
+    pipe => fs::sys_pipe;
+    pipe2 => fs::sys_pipe;
+    getdents64 => fs::sys_getdents64;
+    access => fs::sys_access;
+    faccessat => fs::sys_access;
+    faccessat2 => fs::sys_access;
+    readlink => fs::sys_readlink;
+    readlinkat => fs::sys_readlink;
+    mkdir => fs::sys_modify_path;
+    mkdirat => fs::sys_modify_path;
+    rmdir => fs::sys_modify_path;
+    unlink => fs::sys_modify_path;
+    unlinkat => fs::sys_modify_path;
+    rename => fs::sys_modify_path;
+    renameat => fs::sys_modify_path;
+    renameat2 => fs::sys_modify_path;
+    link => fs::sys_modify_path;
+    linkat => fs::sys_modify_path;
+    symlink => fs::sys_modify_path;
+    symlinkat => fs::sys_modify_path;
+    chmod => fs::sys_modify_path;
+    fchmodat => fs::sys_modify_path;
+    chown => fs::sys_modify_path;
+    lchown => fs::sys_modify_path;
+    fchownat => fs::sys_modify_path;
+    utimensat => fs::sys_modify_path;
+    truncate => fs::sys_modify_path;
+    statfs => fs::sys_statfs;
+    fstatfs => fs::sys_fstatfs;
+    fsync => fs::sys_fd_plain;
+    fdatasync => fs::sys_fd_plain;
+    ftruncate => fs::sys_fd_plain;
+    fallocate => fs::sys_fd_plain;
+    fchmod => fs::sys_fd_plain;
+    fchown => fs::sys_fd_plain;
+    flock => fs::sys_fd_plain;
+    chdir => fs::sys_chdir, partial: "not into /proc";
+    fchdir => fs::sys_fchdir, partial: "not into /proc";
+    getcwd => fs::sys_getcwd;
+    umask => misc::sys_umask;
+    // Memory.
+    mmap => mm::sys_mmap;
+    munmap => mm::sys_munmap;
+    mprotect => mm::sys_mprotect;
+    mremap => mm::sys_mremap;
+    madvise => mm::sys_range_advice;
+    msync => mm::sys_range_advice;
+    brk => mm::sys_brk;
+    // Identity and process life.
+    getpid => process::sys_getpid;
+    getppid => process::sys_getppid;
+    gettid => process::sys_gettid;
+    getuid => process::sys_getuid;
+    geteuid => process::sys_getuid;
+    getgid => process::sys_getgid;
+    getegid => process::sys_getgid;
+    getresuid => process::sys_getres_ids;
+    getresgid => process::sys_getres_ids;
+    getgroups => process::sys_getgroups;
+    setuid => process::sys_set_ids, partial: "only to the current ids";
+    setgid => process::sys_set_ids, partial: "only to the current ids";
+    setreuid => process::sys_set_ids, partial: "only to the current ids";
+    setregid => process::sys_set_ids, partial: "only to the current ids";
+    setresuid => process::sys_set_ids, partial: "only to the current ids";
+    setresgid => process::sys_set_ids, partial: "only to the current ids";
+    uname => process::sys_uname;
+    sethostname => process::sys_set_names;
+    setdomainname => process::sys_set_names;
+    exit => process::sys_exit, partial: "one thread per process: ends the process";
+    exit_group => process::sys_exit;
+    set_tid_address => process::sys_set_tid_address, partial: "no threads yet: address not used";
+    set_robust_list => process::sys_set_robust_list, partial: "no threads yet: list not used";
+    arch_prctl => process::sys_arch_prctl;
+    prlimit64 => process::sys_prlimit;
+    getrlimit => process::sys_rlimit;
+    setrlimit => process::sys_rlimit;
+    kill => process::sys_kill;
+    tkill => process::sys_kill;
+    tgkill => process::sys_kill;
+    // Signals.
+    rt_sigaction => signal::sys_rt_sigaction, partial: "stored; delivery comes with the process model";
+    rt_sigprocmask => signal::sys_rt_sigprocmask, partial: "stored; delivery comes with the process model";
+    rt_sigpending => signal::sys_rt_sigpending;
+    sigaltstack => signal::sys_sigaltstack;
+    // Time.
+    clock_gettime => time::sys_clock_read;
+    clock_getres => time::sys_clock_read;
+    gettimeofday => time::sys_gettimeofday;
+    time => time::sys_time;
+    nanosleep => time::sys_nanosleep;
+    clock_nanosleep => time::sys_clock_nanosleep;
+    // System.
+    sysinfo => misc::sys_sysinfo;
+    getrandom => misc::sys_getrandom;
+    sched_yield => misc::sys_sched_yield;
+    sched_getaffinity => misc::sys_sched_getaffinity;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_sit_at_their_own_numbers() {
+        for (nr, entry) in TABLE.iter().enumerate() {
+            if let Some(handler) = entry {
+                assert_eq!(handler.sysno as usize, nr);
+            }
+        }
+    }
+}

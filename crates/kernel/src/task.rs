@@ -1,0 +1,73 @@
+//! The process's identity as the container sees it.
+//!
+//! Guest pids are host pids inside the container's pid namespace, so the
+//! kernel learns them from the host once and answers `getpid` and friends
+//! from memory: these are among the hottest calls and need no host trip.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicI32, Ordering};
+
+use spin::{Mutex, Once};
+
+static PID: AtomicI32 = AtomicI32::new(0);
+static PPID: AtomicI32 = AtomicI32::new(0);
+
+/// What does not change during the life of the container.
+#[derive(Debug)]
+pub struct Container {
+    pub hostname: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The host kernel's release and version strings, shown by `uname`.
+    pub release: String,
+    pub version: String,
+}
+
+static CONTAINER: Once<Container> = Once::new();
+
+/// The program the process runs: what `/proc/self/exe`, `cmdline` and
+/// `environ` show.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub exe: String,
+    /// NUL-separated arguments, as in `/proc/self/cmdline`.
+    pub cmdline: Vec<u8>,
+    pub environ: Vec<u8>,
+}
+
+static IMAGE: Mutex<Image> = Mutex::new(Image { exe: String::new(), cmdline: Vec::new(), environ: Vec::new() });
+
+pub fn init(container: Container, pid: i32, ppid: i32) {
+    CONTAINER.call_once(|| container);
+    PID.store(pid, Ordering::Relaxed);
+    PPID.store(ppid, Ordering::Relaxed);
+}
+
+pub fn container() -> &'static Container {
+    CONTAINER.get().expect("container identity read before boot")
+}
+
+#[inline]
+pub fn pid() -> i32 {
+    PID.load(Ordering::Relaxed)
+}
+
+#[inline]
+pub fn ppid() -> i32 {
+    PPID.load(Ordering::Relaxed)
+}
+
+/// Threads come with the process model; until then the only thread's id is the pid.
+#[inline]
+pub fn tid() -> i32 {
+    pid()
+}
+
+pub fn set_image(image: Image) {
+    *IMAGE.lock() = image;
+}
+
+pub fn with_image<R>(f: impl FnOnce(&Image) -> R) -> R {
+    f(&IMAGE.lock())
+}
