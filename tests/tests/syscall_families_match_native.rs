@@ -1,0 +1,123 @@
+//! Each syscall family the kernel implements, exercised by a static C
+//! program of `tests/guest/<area>/<case>.c`, prints exactly the same
+//! `ok`/`FAIL` lines under oxbox as on the host kernel, error cases
+//! included (EFAULT on bad pointers, EBADF on bad descriptors, ENOENT,
+//! EEXIST, ENOTDIR, EISDIR, EINVAL, ENOSYS for unknown numbers).
+//!
+//! The native run must pass on its own first: that validates the program,
+//! so a difference under oxbox is a kernel bug, not a test bug.
+
+use oxbox_abi::layout;
+use oxbox_integration::{
+    Run, assert_guest_passed, guest_matches_native, native_only, require_root,
+};
+
+#[test]
+fn files_open_read_write_seek_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("files/rw"));
+}
+
+#[test]
+fn files_stat_statx_access_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("files/stat"));
+}
+
+#[test]
+fn files_directories_names_and_links_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("files/dirs"));
+}
+
+#[test]
+fn files_descriptor_table_pipes_and_ioctls_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("files/fds"));
+}
+
+#[test]
+fn bad_pointers_give_efault_in_every_family() {
+    require_root!();
+    guest_matches_native(Run::guest("errors/efault"));
+}
+
+#[test]
+fn bad_descriptors_give_ebadf_in_every_call() {
+    require_root!();
+    guest_matches_native(Run::guest("errors/ebadf"));
+}
+
+#[test]
+fn memory_mappings_and_brk_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("mm/mmap"));
+}
+
+#[test]
+fn identity_is_the_container_view_pid_1_uid_0_and_hostname() {
+    require_root!();
+    let host = "ids-box";
+    guest_matches_native(Run::guest("identity/ids").hostname(host).arg(host));
+}
+
+#[test]
+fn clocks_and_sleeps_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("time/clocks"));
+}
+
+#[test]
+fn getrandom_and_random_devices_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("random/getrandom"));
+}
+
+#[test]
+fn dev_null_zero_full_random_tty_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("devices/dev"));
+}
+
+#[test]
+fn proc_self_exe_fd_maps_status_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("procfs/self"));
+}
+
+#[test]
+fn signal_actions_and_masks_are_stored_like_native() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/stored"));
+}
+
+#[test]
+fn rlimits_and_sysinfo_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("limits/rlimits"));
+}
+
+#[test]
+fn unknown_syscalls_give_enosys() {
+    require_root!();
+    guest_matches_native(Run::guest("unknown/enosys"));
+}
+
+/// The guest shares its address space and descriptor table with the
+/// kernel: mapping, unmapping, protecting or passing as a buffer any part
+/// of the kernel's area or slot table must fail, and so must naming its
+/// reserved descriptors. Oxbox only: natively those are free.
+#[test]
+fn memory_and_fd_calls_cannot_touch_the_kernel() {
+    require_root!();
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+        return;
+    }
+    let run = Run::guest("mm/kernel_regions")
+        .arg(format!("{:#x}", layout::KERNEL_BASE))
+        .arg(format!("{:#x}", layout::KERNEL_AREA_SIZE))
+        .arg(format!("{:#x}", layout::SLOT_TABLE_ADDR))
+        .arg(layout::RESERVED_FD_BASE.to_string());
+    assert_guest_passed(&run.oxbox());
+}
