@@ -71,7 +71,8 @@ struct Cli {
     json: Option<PathBuf>,
 
     /// The oxbox binary [default: target/release/oxbox in the workspace].
-    #[arg(long, value_name = "PATH")]
+    /// `OXBOX_BIN` is the same setting the guest scenario tests read.
+    #[arg(long, value_name = "PATH", env = "OXBOX_BIN")]
     oxbox: Option<PathBuf>,
 
     /// Docker's seccomp profile, applied to the OCI runtimes.
