@@ -175,7 +175,7 @@ impl Runner {
                     Availability::Ready
                 } else {
                     Availability::Broken(format!(
-                        "oxbox binary not found at {} (cargo build --release -p oxbox, or --oxbox PATH)",
+                        "oxbox binary not found at {} (cargo build --release -p oxbox -p oxbox-kernel-image, or --oxbox PATH)",
                         self.oxbox.display()
                     ))
                 }
