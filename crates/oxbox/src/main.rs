@@ -1,1 +1,191 @@
-fn main() {}
+//! `oxbox`: run containers on the oxbox library-OS kernel.
+//!
+//! A thin shell over `oxbox-sandbox`: parse, dispatch to
+//! `commands::<verb>`, and turn every failure into one line
+//! (`oxbox: error: ...`) and exit status 125, as Docker does for errors of
+//! the runtime itself. A container's own status is passed through.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+use oxbox_abi::boot::LogLevel;
+
+mod commands;
+
+/// Exit status for errors of oxbox itself (bad usage, setup failures).
+const EXIT_OXBOX_ERROR: u8 = 125;
+/// OCI runtime specification version oxbox follows.
+const OCI_SPEC_VERSION: &str = "1.2.0";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oxbox",
+    about = "Run containers on the oxbox library-OS kernel",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Print version information
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command as pid 1 of a new container
+    Do(commands::do_::DoArgs),
+    /// Inspect what oxbox allows and installs
+    #[command(subcommand)]
+    Debug(commands::debug::DebugCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&usage_error(&e)),
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let log_level = log_level_from_env()?;
+    init_logging(log_level);
+    if cli.version {
+        print!("{}", version_text());
+        return Ok(0);
+    }
+    match cli.command {
+        Some(Command::Do(args)) => commands::do_::run(args, log_level),
+        Some(Command::Debug(command)) => commands::debug::run(command).map(|()| 0),
+        None => anyhow::bail!("no command given (try 'oxbox --help')"),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("oxbox: error: {message}");
+    ExitCode::from(EXIT_OXBOX_ERROR)
+}
+
+/// Condenses a clap usage error to one line: its first paragraph, without
+/// the `error:` prefix, the tips or the usage text.
+fn usage_error(error: &clap::Error) -> String {
+    if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "missing subcommand (try 'oxbox --help')".into();
+    }
+    let text = error.render().to_string();
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    paragraph
+        .join(" ")
+        .trim_start_matches("error:")
+        .trim()
+        .to_owned()
+}
+
+/// `OXBOX_LOG`: the verbosity of oxbox and of the kernel it starts.
+fn log_level_from_env() -> anyhow::Result<LogLevel> {
+    match std::env::var("OXBOX_LOG") {
+        Err(std::env::VarError::NotPresent) => Ok(LogLevel::Warn),
+        Ok(value) if value.is_empty() => Ok(LogLevel::Warn),
+        Ok(value) => LogLevel::parse(&value).with_context(|| {
+            format!("invalid OXBOX_LOG {value:?}: expected error, warn, info or debug")
+        }),
+        Err(e) => Err(e).context("invalid OXBOX_LOG"),
+    }
+}
+
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(filter)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// runc-style version lines.
+fn version_text() -> String {
+    format!(
+        "oxbox version {}\ncommit: {}\nspec: {OCI_SPEC_VERSION}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("OXBOX_GIT_COMMIT")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_text_has_three_runc_style_lines() {
+        let text = version_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "oxbox version 0.1.0");
+        assert!(lines[1].starts_with("commit: "));
+        assert_eq!(lines[2], "spec: 1.2.0");
+    }
+
+    #[test]
+    fn usage_errors_become_one_line() {
+        let error = Cli::try_parse_from(["oxbox", "do", "--frobnicate", "--", "ls"]).unwrap_err();
+        let line = usage_error(&error);
+        assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with("unexpected argument '--frobnicate'"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn command_after_double_dash_keeps_its_flags() {
+        let cli =
+            Cli::try_parse_from(["oxbox", "do", "-e", "A=1", "--", "ls", "-l", "--all"]).unwrap();
+        let Some(Command::Do(args)) = cli.command else {
+            panic!("not do")
+        };
+        assert_eq!(args.command, ["ls", "-l", "--all"]);
+    }
+
+    #[test]
+    fn command_without_double_dash_keeps_its_flags() {
+        let cli = Cli::try_parse_from(["oxbox", "do", "--hostname", "h", "ls", "-l"]).unwrap();
+        let Some(Command::Do(args)) = cli.command else {
+            panic!("not do")
+        };
+        assert_eq!(args.command, ["ls", "-l"]);
+    }
+
+    #[test]
+    fn missing_command_is_a_usage_error() {
+        let error = Cli::try_parse_from(["oxbox", "do", "--read-only"]).unwrap_err();
+        let line = usage_error(&error);
+        assert!(line.contains("required") && line.contains("CMD"), "{line}");
+    }
+}

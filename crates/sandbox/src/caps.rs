@@ -44,7 +44,16 @@ pub struct CapSets {
 pub fn drop_all() -> io::Result<()> {
     drop_bounding_set()?;
     // SAFETY: PR_CAP_AMBIENT takes only integer arguments.
-    if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as c_ulong, 0, 0, 0) } < 0 {
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as c_ulong,
+            0,
+            0,
+            0,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     set(CapSets::default())
@@ -68,7 +77,10 @@ fn drop_bounding_set() -> io::Result<()> {
 
 /// Reads the calling thread's capability sets (`capget`).
 pub fn get() -> io::Result<CapSets> {
-    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: `header` and `data` are valid, writable, and laid out as the
     // kernel's version-3 structures (one header, two data elements).
@@ -76,15 +88,30 @@ pub fn get() -> io::Result<CapSets> {
         return Err(io::Error::last_os_error());
     }
     let join = |f: fn(&CapData) -> u32| u64::from(f(&data[0])) | (u64::from(f(&data[1])) << 32);
-    Ok(CapSets { effective: join(|d| d.effective), permitted: join(|d| d.permitted), inheritable: join(|d| d.inheritable) })
+    Ok(CapSets {
+        effective: join(|d| d.effective),
+        permitted: join(|d| d.permitted),
+        inheritable: join(|d| d.inheritable),
+    })
 }
 
 /// Sets the calling thread's capability sets (`capset`).
 fn set(sets: CapSets) -> io::Result<()> {
-    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let split = |v: u64| [v as u32, (v >> 32) as u32];
-    let (e, p, i) = (split(sets.effective), split(sets.permitted), split(sets.inheritable));
-    let data = [0, 1].map(|n| CapData { effective: e[n], permitted: p[n], inheritable: i[n] });
+    let (e, p, i) = (
+        split(sets.effective),
+        split(sets.permitted),
+        split(sets.inheritable),
+    );
+    let data = [0, 1].map(|n| CapData {
+        effective: e[n],
+        permitted: p[n],
+        inheritable: i[n],
+    });
     // SAFETY: `header` and `data` are valid and laid out as the kernel's
     // version-3 structures; capset only reads `data`.
     if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } < 0 {

@@ -71,12 +71,19 @@ pub enum Error {
 impl Error {
     /// Wraps a failed host call on `path`.
     pub(crate) fn path(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Path { op, path: path.into(), source }
+        Self::Path {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Wraps a failed host call that names no path.
     pub(crate) fn sys(op: &'static str, source: impl Into<io::Error>) -> Self {
-        Self::Sys { op, source: source.into() }
+        Self::Sys {
+            op,
+            source: source.into(),
+        }
     }
 }
 
@@ -104,7 +111,10 @@ mod tests {
     fn one_line_joins_the_source_chain() {
         let error = Error::path("mount tmpfs on", "/x/dev", io::Error::from_raw_os_error(1));
         let line = one_line(&error);
-        assert!(line.starts_with("mount tmpfs on /x/dev: Operation not permitted"), "{line}");
+        assert!(
+            line.starts_with("mount tmpfs on /x/dev: Operation not permitted"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
     }
 }

@@ -115,11 +115,18 @@ impl HostSys for RealHost {
     }
 
     fn mkdir_all(&mut self, path: &Path) -> io::Result<()> {
-        fs::DirBuilder::new().mode(0o755).recursive(true).create(path)
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .recursive(true)
+            .create(path)
     }
 
     fn create_file(&mut self, path: &Path) -> io::Result<()> {
-        fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(drop)
     }
 
     fn file_kind(&mut self, path: &Path) -> io::Result<Option<FileKind>> {
@@ -133,7 +140,9 @@ impl HostSys for RealHost {
                 } else if t.is_file() {
                     FileKind::File
                 } else {
-                    debug_assert!(t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket());
+                    debug_assert!(
+                        t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+                    );
                     FileKind::Other
                 }))
             }
@@ -182,7 +191,7 @@ pub(crate) mod fake {
 
     impl FakeHost {
         fn record(&mut self, call: String) -> io::Result<()> {
-            let key = call.split(|c| c == ',' || c == ')').next().unwrap_or("").to_string();
+            let key = call.split([',', ')']).next().unwrap_or("").to_string();
             self.calls.push(call);
             match self.failures.get(&key) {
                 Some(errno) => Err(io::Error::from_raw_os_error(*errno)),
@@ -192,7 +201,11 @@ pub(crate) mod fake {
 
         /// The recorded calls whose name starts with `prefix`.
         pub fn calls_named(&self, prefix: &str) -> Vec<&str> {
-            self.calls.iter().filter(|c| c.starts_with(prefix)).map(String::as_str).collect()
+            self.calls
+                .iter()
+                .filter(|c| c.starts_with(prefix))
+                .map(String::as_str)
+                .collect()
         }
     }
 
@@ -217,10 +230,13 @@ pub(crate) mod fake {
             if flags.contains(MsFlags::MS_REMOUNT)
                 && let Some(errno) = self.remount_failures.get(target)
             {
-                self.calls.push(format!("remount({}) failed", target.display()));
+                self.calls
+                    .push(format!("remount({}) failed", target.display()));
                 return Err(io::Error::from_raw_os_error(*errno));
             }
-            let source = source.map(|s| s.display().to_string()).unwrap_or_else(|| "-".into());
+            let source = source
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| "-".into());
             self.record(format!(
                 "mount({},{source},{},{flags:?},{})",
                 target.display(),
@@ -239,7 +255,11 @@ pub(crate) mod fake {
             }
         }
         fn pivot_root(&mut self, new_root: &Path, put_old: &Path) -> io::Result<()> {
-            self.record(format!("pivot_root({},{})", new_root.display(), put_old.display()))
+            self.record(format!(
+                "pivot_root({},{})",
+                new_root.display(),
+                put_old.display()
+            ))
         }
         fn chdir(&mut self, dir: &Path) -> io::Result<()> {
             self.record(format!("chdir({})", dir.display()))?;

@@ -28,13 +28,18 @@ pub struct InitPlan<'a> {
 /// Sets up the calling process as a container's first process, up to (not
 /// including) the exec of the kernel image.
 pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
-    host.unshare(CONTAINER_NAMESPACES).map_err(|e| Error::sys("unshare namespaces", e))?;
-    host.set_hostname(plan.hostname).map_err(|e| Error::sys("set hostname", e))?;
-    host.loopback_up().map_err(|e| Error::sys("bring loopback interface up", e))?;
+    host.unshare(CONTAINER_NAMESPACES)
+        .map_err(|e| Error::sys("unshare namespaces", e))?;
+    host.set_hostname(plan.hostname)
+        .map_err(|e| Error::sys("set hostname", e))?;
+    host.loopback_up()
+        .map_err(|e| Error::sys("bring loopback interface up", e))?;
     mounts::apply(host, plan.mounts)?;
     enter_workdir(host, plan.workdir)?;
-    host.set_no_new_privs().map_err(|e| Error::sys("set no_new_privs", e))?;
-    host.drop_capabilities().map_err(|e| Error::sys("drop capabilities", e))
+    host.set_no_new_privs()
+        .map_err(|e| Error::sys("set no_new_privs", e))?;
+    host.drop_capabilities()
+        .map_err(|e| Error::sys("drop capabilities", e))
 }
 
 /// Enters the working directory, creating it if it is missing, as Docker
@@ -43,8 +48,10 @@ fn enter_workdir(host: &mut impl HostSys, dir: &Path) -> Result<()> {
     match host.chdir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            host.mkdir_all(dir).map_err(|e| Error::path("create working directory", dir, e))?;
-            host.chdir(dir).map_err(|e| Error::path("enter working directory", dir, e))
+            host.mkdir_all(dir)
+                .map_err(|e| Error::path("create working directory", dir, e))?;
+            host.chdir(dir)
+                .map_err(|e| Error::path("enter working directory", dir, e))
         }
         Err(e) => Err(Error::path("enter working directory", dir, e)),
     }
@@ -53,21 +60,39 @@ fn enter_workdir(host: &mut impl HostSys, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fake::FakeHost;
     use crate::host::FileKind;
+    use crate::host::fake::FakeHost;
 
     const PIVOT: &[MountStep] = &[];
 
     fn plan(workdir: &Path) -> InitPlan<'_> {
-        InitPlan { hostname: "box", mounts: PIVOT, workdir }
+        InitPlan {
+            hostname: "box",
+            mounts: PIVOT,
+            workdir,
+        }
     }
 
     #[test]
     fn setup_runs_in_order_and_drops_privileges_last() {
         let mut host = FakeHost::default();
         prepare(&mut host, &plan(Path::new("/"))).unwrap();
-        let names: Vec<&str> = host.calls.iter().map(|c| c.split('(').next().unwrap()).collect();
-        assert_eq!(names, ["unshare", "sethostname", "loopback_up", "chdir", "no_new_privs", "drop_capabilities"]);
+        let names: Vec<&str> = host
+            .calls
+            .iter()
+            .map(|c| c.split('(').next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "unshare",
+                "sethostname",
+                "loopback_up",
+                "chdir",
+                "no_new_privs",
+                "drop_capabilities"
+            ]
+        );
         assert!(host.calls[0].contains("CLONE_NEWNS") && host.calls[0].contains("CLONE_NEWNET"));
     }
 
@@ -75,7 +100,10 @@ mod tests {
     fn missing_workdir_is_created_then_entered() {
         let mut host = FakeHost::default();
         prepare(&mut host, &plan(Path::new("/work/dir"))).unwrap();
-        assert_eq!(host.calls_named("chdir"), ["chdir(/work/dir)", "chdir(/work/dir)"]);
+        assert_eq!(
+            host.calls_named("chdir"),
+            ["chdir(/work/dir)", "chdir(/work/dir)"]
+        );
         assert_eq!(host.calls_named("mkdir_all"), ["mkdir_all(/work/dir)"]);
     }
 

@@ -49,7 +49,11 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
     ensure_single_threaded()?;
     let kernel = open_kernel(&spec.kernel)?;
     let argv = kernel_argv(spec)?;
-    let envp = spec.env.iter().map(|e| cstring(e)).collect::<Result<Vec<_>>>()?;
+    let envp = spec
+        .env
+        .iter()
+        .map(|e| cstring(e))
+        .collect::<Result<Vec<_>>>()?;
     let user_namespace = !nix::unistd::geteuid().is_root();
     let scratch = match &spec.rootfs {
         Rootfs::Host => Some(ScratchDir::create()?),
@@ -60,17 +64,27 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
         (Rootfs::Host, Some(scratch)) => scratch.0.clone(),
         (Rootfs::Host, None) => unreachable!("the host root is assembled in a scratch directory"),
     };
-    let ctx = PlanContext { root, user_namespace, tty: host_tty_usable() };
+    let ctx = PlanContext {
+        root,
+        user_namespace,
+        tty: host_tty_usable(),
+    };
     let mount_plan = mounts::plan(&spec.rootfs, &ctx);
     tracing::debug!(?ctx, steps = mount_plan.len(), "mount plan ready");
-    let plan = InitPlan { hostname: &spec.hostname, mounts: &mount_plan, workdir: &spec.workdir };
+    let plan = InitPlan {
+        hostname: &spec.hostname,
+        mounts: &mount_plan,
+        workdir: &spec.workdir,
+    };
 
     if user_namespace {
         namespaces::enter_user_namespace()?;
     }
     let mask = SignalMask::block()?;
-    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| Error::sys("unshare pid namespace", e))?;
-    let (report_rx, report_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+        .map_err(|e| Error::sys("unshare pid namespace", e))?;
+    let (report_rx, report_tx) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
     let (report_rx, report_tx) = (off_log_fd(report_rx)?, off_log_fd(report_tx)?);
 
     // SAFETY: the process is single-threaded (checked above), so the child
@@ -112,7 +126,13 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
 
 /// The container's first process, after the fork: set up, then become the
 /// kernel. Returns only on failure.
-fn start_container(kernel: &OwnedFd, argv: &[CString], envp: &[CString], plan: &InitPlan<'_>, mask: &SignalMask) -> Error {
+fn start_container(
+    kernel: &OwnedFd,
+    argv: &[CString],
+    envp: &[CString],
+    plan: &InitPlan<'_>,
+    mask: &SignalMask,
+) -> Error {
     // Die with the monitor rather than run unsupervised.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         return Error::sys("set parent-death signal", e);
@@ -137,11 +157,17 @@ fn open_kernel(path: &Path) -> Result<OwnedFd> {
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| Error::KernelImage { path: path.to_owned(), source })?;
+        .map_err(|source| Error::KernelImage {
+            path: path.to_owned(),
+            source,
+        })?;
     let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
     if !is_file {
         let source = std::io::Error::from_raw_os_error(libc::EACCES);
-        return Err(Error::KernelImage { path: path.to_owned(), source });
+        return Err(Error::KernelImage {
+            path: path.to_owned(),
+            source,
+        });
     }
     off_log_fd(file.into())
 }
@@ -149,7 +175,10 @@ fn open_kernel(path: &Path) -> Result<OwnedFd> {
 /// `[KERNEL_ARGV0, boot record, CMD, ARGS...]`: the kernel finds its boot
 /// record in `argv[1]` and the guest's command line after it.
 pub fn kernel_argv(spec: &ContainerSpec) -> Result<Vec<CString>> {
-    let record = spec.boot_record().encode().map_err(|_| Error::Hostname(spec.hostname.clone()))?;
+    let record = spec
+        .boot_record()
+        .encode()
+        .map_err(|_| Error::Hostname(spec.hostname.clone()))?;
     [KERNEL_ARGV0, record.as_str()]
         .into_iter()
         .chain(spec.command.iter().map(String::as_str))
@@ -178,13 +207,23 @@ fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
 fn prepare_descriptors() -> Result<()> {
     // The kernel keeps its descriptors at the top of a 1024-entry table.
     let needed = LOG_FD as u64 + 1;
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::sys("getrlimit", e))?;
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::sys("getrlimit", e))?;
     if soft < needed {
-        setrlimit(Resource::RLIMIT_NOFILE, needed.min(hard), hard).map_err(|e| Error::sys("setrlimit", e))?;
+        setrlimit(Resource::RLIMIT_NOFILE, needed.min(hard), hard)
+            .map_err(|e| Error::sys("setrlimit", e))?;
     }
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on
     // descriptors; it takes integer arguments and touches no memory.
-    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } < 0
+    {
         return Err(Error::sys("close_range", std::io::Error::last_os_error()));
     }
     // SAFETY: dup3 takes descriptor numbers. Replacing whatever sits at
@@ -194,7 +233,10 @@ fn prepare_descriptors() -> Result<()> {
         let error = std::io::Error::last_os_error();
         // With no stderr, the kernel has no log: nothing to pass on.
         if error.raw_os_error() != Some(libc::EBADF) {
-            return Err(Error::sys("duplicate stderr onto the log descriptor", error));
+            return Err(Error::sys(
+                "duplicate stderr onto the log descriptor",
+                error,
+            ));
         }
     }
     Ok(())
@@ -203,7 +245,9 @@ fn prepare_descriptors() -> Result<()> {
 /// Reads the child's setup report until end of file.
 fn read_report(fd: OwnedFd) -> Result<String> {
     let mut message = String::new();
-    File::from(fd).read_to_string(&mut message).map_err(|e| Error::sys("read the setup report", e))?;
+    File::from(fd)
+        .read_to_string(&mut message)
+        .map_err(|e| Error::sys("read the setup report", e))?;
     Ok(message)
 }
 
@@ -221,10 +265,15 @@ fn host_tty_usable() -> bool {
 /// `fork` in a multi-threaded process leaves the child with the other
 /// threads' locks held; refuse rather than risk a deadlock.
 fn ensure_single_threaded() -> Result<()> {
-    let threads = fs::read_dir("/proc/self/task").map_err(|e| Error::path("read", "/proc/self/task", e))?.count();
+    let threads = fs::read_dir("/proc/self/task")
+        .map_err(|e| Error::path("read", "/proc/self/task", e))?
+        .count();
     if threads != 1 {
         let source = std::io::Error::other(format!("{threads} threads running"));
-        return Err(Error::sys("the monitor must be single-threaded to fork", source));
+        return Err(Error::sys(
+            "the monitor must be single-threaded to fork",
+            source,
+        ));
     }
     Ok(())
 }
@@ -241,7 +290,9 @@ impl ScratchDir {
             let path = base.join(format!("oxbox-root-{}-{attempt}", std::process::id()));
             match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(Self(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1
+                }
                 Err(e) => return Err(Error::path("create scratch directory", path, e)),
             }
         }
@@ -273,7 +324,10 @@ mod tests {
         let spec = ContainerSpec::from_options(options, |_| None).unwrap();
         let argv = kernel_argv(&spec).unwrap();
         assert_eq!(argv[0].to_str().unwrap(), KERNEL_ARGV0);
-        assert_eq!(BootRecord::decode(argv[1].to_str().unwrap()).unwrap(), spec.boot_record());
+        assert_eq!(
+            BootRecord::decode(argv[1].to_str().unwrap()).unwrap(),
+            spec.boot_record()
+        );
         assert_eq!(argv[2].to_str().unwrap(), "ls");
         assert_eq!(argv[3].to_str().unwrap(), "-l");
     }
@@ -282,7 +336,10 @@ mod tests {
     fn missing_kernel_image_names_its_path() {
         let err = open_kernel(Path::new("/nonexistent/oxbox-kernel")).unwrap_err();
         let line = one_line(&err);
-        assert!(line.contains("/nonexistent/oxbox-kernel") && line.contains("No such file"), "{line}");
+        assert!(
+            line.contains("/nonexistent/oxbox-kernel") && line.contains("No such file"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -116,12 +116,23 @@ pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
     let mut steps = vec![MountStep::MakeRootPrivate];
     match rootfs {
         Rootfs::Host => {
-            steps.push(MountStep::Bind { source: "/".into(), target: root.clone(), recursive: true });
+            steps.push(MountStep::Bind {
+                source: "/".into(),
+                target: root.clone(),
+                recursive: true,
+            });
             let hidden = ["proc", "sys", "dev", "tmp"].map(at);
             if !ctx.user_namespace {
-                steps.extend(hidden.iter().map(|p| MountStep::Detach { target: p.clone() }));
+                steps.extend(
+                    hidden
+                        .iter()
+                        .map(|p| MountStep::Detach { target: p.clone() }),
+                );
             }
-            steps.push(MountStep::ReadOnlyTree { root: root.clone(), except: hidden.to_vec() });
+            steps.push(MountStep::ReadOnlyTree {
+                root: root.clone(),
+                except: hidden.to_vec(),
+            });
             if ctx.user_namespace {
                 // Locked host mounts stay below; cover them with empty,
                 // read-only file systems.
@@ -129,7 +140,10 @@ pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
                     steps.push(MountStep::Tmpfs {
                         target: at(dir),
                         mode: 0o555,
-                        flags: MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        flags: MsFlags::MS_RDONLY
+                            | MsFlags::MS_NOSUID
+                            | MsFlags::MS_NODEV
+                            | MsFlags::MS_NOEXEC,
                         options: Some("size=4k"),
                     });
                 }
@@ -144,15 +158,24 @@ pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
         }
         Rootfs::Dir { read_only, .. } => {
             // pivot_root needs the new root to be a mount point.
-            steps.push(MountStep::Bind { source: root.clone(), target: root.clone(), recursive: true });
+            steps.push(MountStep::Bind {
+                source: root.clone(),
+                target: root.clone(),
+                recursive: true,
+            });
             steps.push(MountStep::EnsureDir { path: at("dev") });
             if *read_only {
-                steps.push(MountStep::ReadOnlyTree { root: root.clone(), except: vec![at("dev")] });
+                steps.push(MountStep::ReadOnlyTree {
+                    root: root.clone(),
+                    except: vec![at("dev")],
+                });
             }
             dev_steps(root, ctx.tty, &mut steps);
         }
     }
-    steps.push(MountStep::PivotRoot { new_root: root.clone() });
+    steps.push(MountStep::PivotRoot {
+        new_root: root.clone(),
+    });
     steps
 }
 
@@ -168,8 +191,14 @@ fn dev_steps(root: &Path, tty: bool, steps: &mut Vec<MountStep>) {
     let tty_dev = tty.then_some("tty");
     for name in DEVICES.iter().copied().chain(tty_dev) {
         let target = dev.join(name);
-        steps.push(MountStep::CreateFile { path: target.clone() });
-        steps.push(MountStep::Bind { source: Path::new("/dev").join(name), target, recursive: false });
+        steps.push(MountStep::CreateFile {
+            path: target.clone(),
+        });
+        steps.push(MountStep::Bind {
+            source: Path::new("/dev").join(name),
+            target,
+            recursive: false,
+        });
     }
 }
 
@@ -189,7 +218,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let mut fields = line.split(' ');
             let mount_point = fields.nth(4)?;
             let options = fields.next()?;
-            Some(MountInfo { mount_point: unescape(mount_point).into(), options: options.to_owned() })
+            Some(MountInfo {
+                mount_point: unescape(mount_point).into(),
+                options: options.to_owned(),
+            })
         })
         .collect()
 }
@@ -200,10 +232,16 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(digits)) => {
-                out.push(digits.iter().fold(0u8, |acc, d| acc.wrapping_mul(8) + (d - b'0')));
+                out.push(
+                    digits
+                        .iter()
+                        .fold(0u8, |acc, d| acc.wrapping_mul(8) + (d - b'0')),
+                );
                 i += 4;
             }
             (b, _) => {
@@ -246,7 +284,10 @@ pub fn readonly_remounts(mountinfo: &str, root: &Path, except: &[PathBuf]) -> Ve
             .iter()
             .any(|s| matches!(s, MountStep::RemountReadOnly { target, .. } if *target == mount.mount_point));
         if inside && !excepted && !seen {
-            steps.push(MountStep::RemountReadOnly { target: mount.mount_point, flags: kept_flags(&mount.options) });
+            steps.push(MountStep::RemountReadOnly {
+                target: mount.mount_point,
+                flags: kept_flags(&mount.options),
+            });
         }
     }
     steps
@@ -264,10 +305,24 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
     tracing::debug!(?step, "mount step");
     match step {
         MountStep::MakeRootPrivate => host
-            .mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
+            .mount(
+                None,
+                Path::new("/"),
+                None,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None,
+            )
             .map_err(|e| Error::path("make mounts private at", "/", e)),
-        MountStep::Bind { source, target, recursive } => {
-            let flags = if *recursive { MsFlags::MS_BIND | MsFlags::MS_REC } else { MsFlags::MS_BIND };
+        MountStep::Bind {
+            source,
+            target,
+            recursive,
+        } => {
+            let flags = if *recursive {
+                MsFlags::MS_BIND | MsFlags::MS_REC
+            } else {
+                MsFlags::MS_BIND
+            };
             host.mount(Some(source), target, None, flags, None)
                 .map_err(|e| Error::path("bind-mount onto", target, e))
         }
@@ -275,30 +330,54 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
             for _ in 0..MAX_STACKED_MOUNTS {
                 match host.unmount_detach(target) {
                     Ok(()) => continue,
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => return Ok(()),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {
+                        return Ok(());
+                    }
                     Err(e) => return Err(Error::path("detach mounts at", target, e)),
                 }
             }
             Ok(())
         }
-        MountStep::EnsureDir { path } => match host.file_kind(path).map_err(|e| Error::path("stat", path, e))? {
+        MountStep::EnsureDir { path } => match host
+            .file_kind(path)
+            .map_err(|e| Error::path("stat", path, e))?
+        {
             Some(FileKind::Dir) => Ok(()),
-            None => host.mkdir(path, 0o755).map_err(|e| Error::path("create directory", path, e)),
-            Some(_) => Err(Error::path("mount point", path, io::Error::from_raw_os_error(libc::ENOTDIR))),
+            None => host
+                .mkdir(path, 0o755)
+                .map_err(|e| Error::path("create directory", path, e)),
+            Some(_) => Err(Error::path(
+                "mount point",
+                path,
+                io::Error::from_raw_os_error(libc::ENOTDIR),
+            )),
         },
-        MountStep::Tmpfs { target, mode, flags, options } => {
+        MountStep::Tmpfs {
+            target,
+            mode,
+            flags,
+            options,
+        } => {
             let data = match options {
                 Some(options) => format!("mode={mode:o},{options}"),
                 None => format!("mode={mode:o}"),
             };
-            host.mount(Some(Path::new("tmpfs")), target, Some("tmpfs"), *flags, Some(&data))
-                .map_err(|e| Error::path("mount tmpfs on", target, e))
+            host.mount(
+                Some(Path::new("tmpfs")),
+                target,
+                Some("tmpfs"),
+                *flags,
+                Some(&data),
+            )
+            .map_err(|e| Error::path("mount tmpfs on", target, e))
         }
-        MountStep::CreateFile { path } => {
-            host.create_file(path).map_err(|e| Error::path("create mount point", path, e))
-        }
+        MountStep::CreateFile { path } => host
+            .create_file(path)
+            .map_err(|e| Error::path("create mount point", path, e)),
         MountStep::ReadOnlyTree { root, except } => {
-            let mountinfo = host.read_mountinfo().map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+            let mountinfo = host
+                .read_mountinfo()
+                .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
             apply(host, &readonly_remounts(&mountinfo, root, except))
         }
         MountStep::RemountReadOnly { target, flags } => {
@@ -319,11 +398,14 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
             // pivot_root(".", ".") stacks the old root on top of the new
             // one; detaching "." then drops it, with no directory needed
             // for it inside the container.
-            host.chdir(new_root).map_err(|e| Error::path("enter new root", new_root, e))?;
+            host.chdir(new_root)
+                .map_err(|e| Error::path("enter new root", new_root, e))?;
             host.pivot_root(Path::new("."), Path::new("."))
                 .map_err(|e| Error::path("pivot_root to", new_root, e))?;
-            host.unmount_detach(Path::new(".")).map_err(|e| Error::path("detach old root", "/", e))?;
-            host.chdir(Path::new("/")).map_err(|e| Error::path("enter new root", "/", e))
+            host.unmount_detach(Path::new("."))
+                .map_err(|e| Error::path("detach old root", "/", e))?;
+            host.chdir(Path::new("/"))
+                .map_err(|e| Error::path("enter new root", "/", e))
         }
     }
 }
@@ -334,15 +416,26 @@ mod tests {
     use crate::host::fake::FakeHost;
 
     fn host_ctx(user_namespace: bool) -> PlanContext {
-        PlanContext { root: "/tmp/oxbox-root".into(), user_namespace, tty: false }
+        PlanContext {
+            root: "/tmp/oxbox-root".into(),
+            user_namespace,
+            tty: false,
+        }
     }
 
     fn dir_rootfs(read_only: bool) -> Rootfs {
-        Rootfs::Dir { path: "/srv/rootfs".into(), read_only }
+        Rootfs::Dir {
+            path: "/srv/rootfs".into(),
+            read_only,
+        }
     }
 
     fn dir_ctx() -> PlanContext {
-        PlanContext { root: "/srv/rootfs".into(), user_namespace: false, tty: false }
+        PlanContext {
+            root: "/srv/rootfs".into(),
+            user_namespace: false,
+            tty: false,
+        }
     }
 
     fn position(steps: &[MountStep], wanted: impl Fn(&MountStep) -> bool) -> usize {
@@ -355,9 +448,18 @@ mod tests {
         assert_eq!(steps[0], MountStep::MakeRootPrivate);
         assert_eq!(
             steps[1],
-            MountStep::Bind { source: "/".into(), target: "/tmp/oxbox-root".into(), recursive: true }
+            MountStep::Bind {
+                source: "/".into(),
+                target: "/tmp/oxbox-root".into(),
+                recursive: true
+            }
         );
-        assert_eq!(steps.last(), Some(&MountStep::PivotRoot { new_root: "/tmp/oxbox-root".into() }));
+        assert_eq!(
+            steps.last(),
+            Some(&MountStep::PivotRoot {
+                new_root: "/tmp/oxbox-root".into()
+            })
+        );
     }
 
     #[test]
@@ -366,7 +468,11 @@ mod tests {
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         for dir in ["proc", "sys", "dev", "tmp"] {
             let target = Path::new("/tmp/oxbox-root").join(dir);
-            let detach = position(&steps, |s| *s == MountStep::Detach { target: target.clone() });
+            let detach = position(&steps, |s| {
+                *s == MountStep::Detach {
+                    target: target.clone(),
+                }
+            });
             assert!(detach < ro, "{dir}");
         }
     }
@@ -379,7 +485,10 @@ mod tests {
             matches!(s, MountStep::Tmpfs { target, mode: 0o1777, flags, .. }
                 if target.ends_with("tmp") && !flags.contains(MsFlags::MS_RDONLY))
         });
-        let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("dev")));
+        let dev = position(
+            &steps,
+            |s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("dev")),
+        );
         assert!(ro < dev && ro < tmp);
     }
 
@@ -388,8 +497,12 @@ mod tests {
         let steps = plan(&Rootfs::Host, &host_ctx(true));
         assert!(!steps.iter().any(|s| matches!(s, MountStep::Detach { .. })));
         for dir in ["proc", "sys"] {
-            assert!(steps.iter().any(|s| matches!(s, MountStep::Tmpfs { target, flags, .. }
-                if target.ends_with(dir) && flags.contains(MsFlags::MS_RDONLY))));
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| matches!(s, MountStep::Tmpfs { target, flags, .. }
+                if target.ends_with(dir) && flags.contains(MsFlags::MS_RDONLY)))
+            );
         }
     }
 
@@ -404,28 +517,51 @@ mod tests {
         }));
         for name in DEVICES {
             let target = Path::new("/tmp/oxbox-root/dev").join(name);
-            let create = position(&steps, |s| *s == MountStep::CreateFile { path: target.clone() });
+            let create = position(&steps, |s| {
+                *s == MountStep::CreateFile {
+                    path: target.clone(),
+                }
+            });
             let bind = position(&steps, |s| {
-                *s == MountStep::Bind { source: Path::new("/dev").join(name), target: target.clone(), recursive: false }
+                *s == MountStep::Bind {
+                    source: Path::new("/dev").join(name),
+                    target: target.clone(),
+                    recursive: false,
+                }
             });
             assert_eq!(create + 1, bind, "{name}");
         }
-        assert!(!steps.iter().any(|s| matches!(s, MountStep::CreateFile { path } if path.ends_with("tty"))));
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::CreateFile { path } if path.ends_with("tty")))
+        );
     }
 
     #[test]
     fn tty_is_bound_only_when_available() {
-        let ctx = PlanContext { tty: true, ..host_ctx(false) };
+        let ctx = PlanContext {
+            tty: true,
+            ..host_ctx(false)
+        };
         let steps = plan(&Rootfs::Host, &ctx);
-        assert!(steps.iter().any(|s| matches!(s, MountStep::Bind { source, .. } if source == Path::new("/dev/tty"))));
+        assert!(steps.iter().any(
+            |s| matches!(s, MountStep::Bind { source, .. } if source == Path::new("/dev/tty"))
+        ));
     }
 
     #[test]
     fn nothing_is_mounted_on_proc_or_sys() {
-        for (rootfs, ctx) in [(Rootfs::Host, host_ctx(false)), (dir_rootfs(false), dir_ctx())] {
+        for (rootfs, ctx) in [
+            (Rootfs::Host, host_ctx(false)),
+            (dir_rootfs(false), dir_ctx()),
+        ] {
             for step in plan(&rootfs, &ctx) {
                 if let MountStep::Bind { target, .. } = &step {
-                    assert!(!target.ends_with("proc") && !target.ends_with("sys"), "{step:?}");
+                    assert!(
+                        !target.ends_with("proc") && !target.ends_with("sys"),
+                        "{step:?}"
+                    );
                 }
             }
         }
@@ -436,11 +572,28 @@ mod tests {
         let steps = plan(&dir_rootfs(false), &dir_ctx());
         assert_eq!(
             steps[1],
-            MountStep::Bind { source: "/srv/rootfs".into(), target: "/srv/rootfs".into(), recursive: true }
+            MountStep::Bind {
+                source: "/srv/rootfs".into(),
+                target: "/srv/rootfs".into(),
+                recursive: true
+            }
         );
-        assert_eq!(steps[2], MountStep::EnsureDir { path: "/srv/rootfs/dev".into() });
-        assert!(!steps.iter().any(|s| matches!(s, MountStep::ReadOnlyTree { .. })));
-        assert!(!steps.iter().any(|s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("tmp"))));
+        assert_eq!(
+            steps[2],
+            MountStep::EnsureDir {
+                path: "/srv/rootfs/dev".into()
+            }
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::ReadOnlyTree { .. }))
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("tmp")))
+        );
     }
 
     #[test]
@@ -448,7 +601,10 @@ mod tests {
         let steps = plan(&dir_rootfs(true), &dir_ctx());
         let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
         let ro = position(&steps, |s| {
-            *s == MountStep::ReadOnlyTree { root: "/srv/rootfs".into(), except: vec!["/srv/rootfs/dev".into()] }
+            *s == MountStep::ReadOnlyTree {
+                root: "/srv/rootfs".into(),
+                except: vec!["/srv/rootfs/dev".into()],
+            }
         });
         let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
         assert!(ensure < ro && ro < dev);
@@ -470,7 +626,10 @@ bad line
     fn mountinfo_fields_are_parsed_and_unescaped() {
         let mounts = parse_mountinfo(MOUNTINFO);
         assert_eq!(mounts.len(), 8);
-        assert_eq!(mounts[3].mount_point, Path::new("/tmp/oxbox-root/mnt/with space"));
+        assert_eq!(
+            mounts[3].mount_point,
+            Path::new("/tmp/oxbox-root/mnt/with space")
+        );
         assert_eq!(mounts[3].options, "ro,nosuid,nodev,noatime");
     }
 
@@ -481,12 +640,18 @@ bad line
         assert_eq!(
             steps,
             [
-                MountStep::RemountReadOnly { target: root.into(), flags: MsFlags::MS_RELATIME },
+                MountStep::RemountReadOnly {
+                    target: root.into(),
+                    flags: MsFlags::MS_RELATIME
+                },
                 MountStep::RemountReadOnly {
                     target: root.join("mnt/with space"),
                     flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME,
                 },
-                MountStep::RemountReadOnly { target: root.join("tmpfoo"), flags: MsFlags::MS_STRICTATIME },
+                MountStep::RemountReadOnly {
+                    target: root.join("tmpfoo"),
+                    flags: MsFlags::MS_STRICTATIME
+                },
             ]
         );
     }
@@ -495,16 +660,29 @@ bad line
     fn applying_detach_unmounts_every_stacked_mount_then_stops() {
         let mut host = FakeHost::default();
         host.mounted.insert("/r/proc".into(), 2);
-        apply(&mut host, &[MountStep::Detach { target: "/r/proc".into() }]).unwrap();
+        apply(
+            &mut host,
+            &[MountStep::Detach {
+                target: "/r/proc".into(),
+            }],
+        )
+        .unwrap();
         assert_eq!(host.calls, ["umount(/r/proc)"; 3]);
     }
 
     #[test]
     fn applying_read_only_tree_remounts_from_mountinfo() {
-        let mut host = FakeHost { mountinfo: MOUNTINFO.into(), ..FakeHost::default() };
+        let mut host = FakeHost {
+            mountinfo: MOUNTINFO.into(),
+            ..FakeHost::default()
+        };
         let root = PathBuf::from("/tmp/oxbox-root");
-        host.remount_failures.insert(root.join("tmpfoo"), libc::ENOENT);
-        let step = MountStep::ReadOnlyTree { root: root.clone(), except: vec![root.join("proc")] };
+        host.remount_failures
+            .insert(root.join("tmpfoo"), libc::ENOENT);
+        let step = MountStep::ReadOnlyTree {
+            root: root.clone(),
+            except: vec![root.join("proc")],
+        };
         apply(&mut host, &[step]).unwrap();
         let remounts = host.calls_named("mount(");
         assert_eq!(remounts.len(), 2);
@@ -516,20 +694,38 @@ bad line
     fn a_failing_remount_is_reported_with_its_path() {
         let mut host = FakeHost::default();
         host.remount_failures.insert("/r".into(), libc::EPERM);
-        let step = MountStep::RemountReadOnly { target: "/r".into(), flags: MsFlags::empty() };
+        let step = MountStep::RemountReadOnly {
+            target: "/r".into(),
+            flags: MsFlags::empty(),
+        };
         let err = apply(&mut host, &[step]).unwrap_err();
-        assert_eq!(crate::error::one_line(&err), "remount read-only /r: Operation not permitted (os error 1)");
+        assert_eq!(
+            crate::error::one_line(&err),
+            "remount read-only /r: Operation not permitted (os error 1)"
+        );
     }
 
     #[test]
     fn ensure_dir_creates_missing_and_refuses_symlinks() {
         let mut host = FakeHost::default();
-        apply(&mut host, &[MountStep::EnsureDir { path: "/r/dev".into() }]).unwrap();
+        apply(
+            &mut host,
+            &[MountStep::EnsureDir {
+                path: "/r/dev".into(),
+            }],
+        )
+        .unwrap();
         assert_eq!(host.calls, ["mkdir(/r/dev,755)"]);
 
         let mut host = FakeHost::default();
         host.files.insert("/r/dev".into(), FileKind::Symlink);
-        let err = apply(&mut host, &[MountStep::EnsureDir { path: "/r/dev".into() }]).unwrap_err();
+        let err = apply(
+            &mut host,
+            &[MountStep::EnsureDir {
+                path: "/r/dev".into(),
+            }],
+        )
+        .unwrap_err();
         assert!(crate::error::one_line(&err).contains("Not a directory"));
         assert!(host.calls.is_empty());
     }
@@ -539,14 +735,26 @@ bad line
         let mut host = FakeHost::default();
         host.files.insert("/r".into(), FileKind::Dir);
         host.mounted.insert(".".into(), 1);
-        apply(&mut host, &[MountStep::PivotRoot { new_root: "/r".into() }]).unwrap();
-        assert_eq!(host.calls, ["chdir(/r)", "pivot_root(.,.)", "umount(.)", "chdir(/)"]);
+        apply(
+            &mut host,
+            &[MountStep::PivotRoot {
+                new_root: "/r".into(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            host.calls,
+            ["chdir(/r)", "pivot_root(.,.)", "umount(.)", "chdir(/)"]
+        );
     }
 
     #[test]
     fn whole_host_plan_runs_against_the_fake() {
         let ctx = host_ctx(false);
-        let mut host = FakeHost { mountinfo: MOUNTINFO.into(), ..FakeHost::default() };
+        let mut host = FakeHost {
+            mountinfo: MOUNTINFO.into(),
+            ..FakeHost::default()
+        };
         host.files.insert(ctx.root.clone(), FileKind::Dir);
         host.mounted.insert(".".into(), 1);
         apply(&mut host, &plan(&Rootfs::Host, &ctx)).unwrap();

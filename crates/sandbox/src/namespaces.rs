@@ -34,9 +34,15 @@ pub fn id_map(inside: u32, outside: u32) -> String {
 /// `setgroups` is denied first, as the kernel requires before an
 /// unprivileged process may write its `gid_map`.
 pub fn enter_user_namespace() -> Result<()> {
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| Error::sys("unshare user namespace", e))?;
-    let write = |file: &'static str, text: String| fs::write(file, text).map_err(|e| Error::path("write", file, e));
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| Error::sys("unshare user namespace", e))?;
+    let write = |file: &'static str, text: String| {
+        fs::write(file, text).map_err(|e| Error::path("write", file, e))
+    };
     write("/proc/self/setgroups", "deny\n".into())?;
     write("/proc/self/uid_map", id_map(0, uid))?;
     write("/proc/self/gid_map", id_map(0, gid))
@@ -45,7 +51,12 @@ pub fn enter_user_namespace() -> Result<()> {
 /// Brings `lo` up in the current network namespace (a new one has it
 /// down), so the guest can talk to itself over 127.0.0.1 and ::1.
 pub fn loopback_up() -> io::Result<()> {
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -83,6 +94,8 @@ mod tests {
         // monitor, not to the container's first process.
         assert!(!CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWUSER));
         assert!(!CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWPID));
-        assert!(CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP));
+        assert!(
+            CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP)
+        );
     }
 }

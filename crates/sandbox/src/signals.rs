@@ -74,7 +74,9 @@ impl SignalMask {
                 Ok(None) | Err(Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("read signalfd", e)),
             };
-            let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
+                continue;
+            };
             if signal == Signal::SIGCHLD || info.ssi_code == SI_KERNEL {
                 continue;
             }
@@ -116,8 +118,14 @@ mod tests {
     fn exit_codes_follow_the_shell_convention() {
         let pid = Pid::from_raw(7);
         assert_eq!(exit_code(WaitStatus::Exited(pid, 3)), Some(3));
-        assert_eq!(exit_code(WaitStatus::Signaled(pid, Signal::SIGKILL, false)), Some(137));
-        assert_eq!(exit_code(WaitStatus::Signaled(pid, Signal::SIGSEGV, true)), Some(139));
+        assert_eq!(
+            exit_code(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+            Some(137)
+        );
+        assert_eq!(
+            exit_code(WaitStatus::Signaled(pid, Signal::SIGSEGV, true)),
+            Some(139)
+        );
         assert_eq!(exit_code(WaitStatus::StillAlive), None);
     }
 }

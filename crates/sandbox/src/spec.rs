@@ -37,7 +37,13 @@ pub enum Rootfs {
 impl Rootfs {
     /// Whether the guest can write to its root directory.
     pub fn writable(&self) -> bool {
-        matches!(self, Self::Dir { read_only: false, .. })
+        matches!(
+            self,
+            Self::Dir {
+                read_only: false,
+                ..
+            }
+        )
     }
 }
 
@@ -92,7 +98,10 @@ pub struct ContainerSpec {
 impl ContainerSpec {
     /// Validates `options`. `host_env` looks up oxbox's own environment, for
     /// `-e K` entries that copy a variable.
-    pub fn from_options(options: Options, host_env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub fn from_options(
+        options: Options,
+        host_env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         if options.command.is_empty() {
             return Err(Error::NoCommand);
         }
@@ -101,7 +110,10 @@ impl ContainerSpec {
         }
         let rootfs = match options.rootfs {
             None => Rootfs::Host,
-            Some(path) => Rootfs::Dir { path: resolve_rootfs(&path)?, read_only: options.read_only },
+            Some(path) => Rootfs::Dir {
+                path: resolve_rootfs(&path)?,
+                read_only: options.read_only,
+            },
         };
         let workdir = options.workdir.unwrap_or_else(|| PathBuf::from("/"));
         if !workdir.is_absolute() {
@@ -144,7 +156,10 @@ impl ContainerSpec {
 /// Makes the rootfs path absolute and free of symlinks, so that every later
 /// step (bind, mkdir, mountinfo matching) talks about the same directory.
 fn resolve_rootfs(path: &Path) -> Result<PathBuf> {
-    let resolved = fs::canonicalize(path).map_err(|source| Error::Rootfs { path: path.to_owned(), source })?;
+    let resolved = fs::canonicalize(path).map_err(|source| Error::Rootfs {
+        path: path.to_owned(),
+        source,
+    })?;
     if !resolved.is_dir() {
         return Err(Error::RootfsNotDirectory(path.to_owned()));
     }
@@ -246,33 +261,64 @@ mod tests {
 
     #[test]
     fn empty_command_is_refused() {
-        assert!(matches!(ContainerSpec::from_options(options(&[]), no_env), Err(Error::NoCommand)));
+        assert!(matches!(
+            ContainerSpec::from_options(options(&[]), no_env),
+            Err(Error::NoCommand)
+        ));
     }
 
     #[test]
     fn missing_rootfs_is_refused() {
-        let opts = Options { rootfs: Some("/nonexistent/oxbox-rootfs".into()), ..options(&["sh"]) };
-        assert!(matches!(ContainerSpec::from_options(opts, no_env), Err(Error::Rootfs { .. })));
+        let opts = Options {
+            rootfs: Some("/nonexistent/oxbox-rootfs".into()),
+            ..options(&["sh"])
+        };
+        assert!(matches!(
+            ContainerSpec::from_options(opts, no_env),
+            Err(Error::Rootfs { .. })
+        ));
     }
 
     #[test]
     fn rootfs_that_is_a_file_is_refused() {
-        let opts = Options { rootfs: Some("/proc/self/status".into()), ..options(&["sh"]) };
-        assert!(matches!(ContainerSpec::from_options(opts, no_env), Err(Error::RootfsNotDirectory(_))));
+        let opts = Options {
+            rootfs: Some("/proc/self/status".into()),
+            ..options(&["sh"])
+        };
+        assert!(matches!(
+            ContainerSpec::from_options(opts, no_env),
+            Err(Error::RootfsNotDirectory(_))
+        ));
     }
 
     #[test]
     fn rootfs_path_is_resolved_and_read_only_kept() {
-        let opts = Options { rootfs: Some("/usr/../usr".into()), read_only: true, ..options(&["sh"]) };
+        let opts = Options {
+            rootfs: Some("/usr/../usr".into()),
+            read_only: true,
+            ..options(&["sh"])
+        };
         let spec = ContainerSpec::from_options(opts, no_env).unwrap();
-        assert_eq!(spec.rootfs, Rootfs::Dir { path: "/usr".into(), read_only: true });
+        assert_eq!(
+            spec.rootfs,
+            Rootfs::Dir {
+                path: "/usr".into(),
+                read_only: true
+            }
+        );
         assert!(!spec.rootfs.writable());
     }
 
     #[test]
     fn relative_workdir_is_refused() {
-        let opts = Options { workdir: Some("work".into()), ..options(&["sh"]) };
-        assert!(matches!(ContainerSpec::from_options(opts, no_env), Err(Error::Workdir(_))));
+        let opts = Options {
+            workdir: Some("work".into()),
+            ..options(&["sh"])
+        };
+        assert!(matches!(
+            ContainerSpec::from_options(opts, no_env),
+            Err(Error::Workdir(_))
+        ));
     }
 
     #[test]
@@ -287,7 +333,11 @@ mod tests {
 
     #[test]
     fn boot_record_carries_spec_fields() {
-        let opts = Options { hostname: Some("web".into()), stats: true, ..options(&["sh"]) };
+        let opts = Options {
+            hostname: Some("web".into()),
+            stats: true,
+            ..options(&["sh"])
+        };
         let spec = ContainerSpec::from_options(opts, no_env).unwrap();
         let encoded = spec.boot_record().encode().unwrap();
         let decoded = BootRecord::decode(&encoded).unwrap();
@@ -297,9 +347,23 @@ mod tests {
 
     #[test]
     fn env_entries_override_defaults_in_place_and_later_wins() {
-        let entries = ["A=1".to_string(), "HOME=/home/x".into(), "A=2".into(), "EMPTY=".into()];
+        let entries = [
+            "A=1".to_string(),
+            "HOME=/home/x".into(),
+            "A=2".into(),
+            "EMPTY=".into(),
+        ];
         let env = guest_env("h", "/root", &entries, no_env).unwrap();
-        assert_eq!(env, [&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=h", "HOME=/home/x", "A=2", "EMPTY="]);
+        assert_eq!(
+            env,
+            [
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOSTNAME=h",
+                "HOME=/home/x",
+                "A=2",
+                "EMPTY="
+            ]
+        );
     }
 
     #[test]
@@ -313,7 +377,10 @@ mod tests {
     #[test]
     fn malformed_env_entries_are_refused() {
         for bad in ["=x", "A=\0"] {
-            assert!(guest_env("h", "/root", &[bad.to_string()], no_env).is_err(), "{bad:?}");
+            assert!(
+                guest_env("h", "/root", &[bad.to_string()], no_env).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

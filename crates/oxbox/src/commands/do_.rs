@@ -1,0 +1,95 @@
+//! `oxbox do`: run one command in a fresh container.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use oxbox_abi::boot::LogLevel;
+use oxbox_sandbox::{ContainerSpec, Options};
+
+/// Name of the kernel image next to the `oxbox` executable.
+const KERNEL_IMAGE_NAME: &str = "oxbox-kernel";
+
+#[derive(Debug, Args)]
+pub struct DoArgs {
+    /// Use DIR as the container's root filesystem (default: the host's
+    /// root, read-only, with a fresh /tmp)
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Set an environment variable; a bare K copies it from oxbox's environment
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+
+    /// Working directory inside the container, created if missing [default: /]
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Container hostname [default: a random 12-hex-digit id]
+    #[arg(long, value_name = "H")]
+    pub hostname: Option<String>,
+
+    /// Print the kernel's per-syscall statistics at exit (also OXBOX_STATS=1)
+    #[arg(long)]
+    pub stats: bool,
+
+    /// The command to run as the container's pid 1, and its arguments
+    #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs the container; returns the status oxbox exits with.
+pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the oxbox executable")?;
+    let options = Options {
+        command: args.command,
+        rootfs: args.rootfs,
+        read_only: args.read_only,
+        env: args.env,
+        workdir: args.workdir,
+        hostname: args.hostname,
+        stats: args.stats || std::env::var("OXBOX_STATS").is_ok_and(|v| v == "1"),
+        log_level: Some(log_level),
+        kernel: kernel_image_path(std::env::var_os("OXBOX_KERNEL"), &exe),
+    };
+    let spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
+    tracing::debug!(?spec, "starting container");
+    let code = oxbox_sandbox::run(&spec)?;
+    Ok(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+/// The kernel image: `OXBOX_KERNEL` if set, else `oxbox-kernel` beside the
+/// `oxbox` executable (where cargo builds both).
+pub fn kernel_image_path(from_env: Option<OsString>, exe: &Path) -> PathBuf {
+    match from_env {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => exe
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(KERNEL_IMAGE_NAME),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_image_comes_from_env_or_sits_beside_oxbox() {
+        let exe = Path::new("/opt/oxbox/bin/oxbox");
+        assert_eq!(
+            kernel_image_path(None, exe),
+            Path::new("/opt/oxbox/bin/oxbox-kernel")
+        );
+        assert_eq!(
+            kernel_image_path(Some("".into()), exe),
+            Path::new("/opt/oxbox/bin/oxbox-kernel")
+        );
+        assert_eq!(kernel_image_path(Some("/k".into()), exe), Path::new("/k"));
+    }
+}

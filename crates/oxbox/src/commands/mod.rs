@@ -1,0 +1,4 @@
+//! One module per verb; each turns its arguments into sandbox calls.
+
+pub mod debug;
+pub mod do_;

@@ -1,0 +1,116 @@
+//! Shared helpers for the end-to-end tests: the `oxbox` binary, a stand-in
+//! kernel image, and parsing of its report.
+//!
+//! Until the real kernel image exists, containers run
+//! `stand_in_kernel.c`: oxbox execs it exactly as it execs the kernel, and
+//! it prints what it sees from inside (see the file for its commands).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// A command running the `oxbox` binary under test, with the stand-in
+/// kernel when one could be built.
+pub fn oxbox() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxbox"));
+    cmd.env_remove("OXBOX_LOG").env_remove("OXBOX_STATS");
+    if let Some(kernel) = stand_in_kernel() {
+        cmd.env("OXBOX_KERNEL", kernel);
+    }
+    cmd
+}
+
+/// The stand-in kernel, compiled once per test binary with `gcc -static`.
+pub fn stand_in_kernel() -> Option<&'static Path> {
+    static KERNEL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    KERNEL
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("oxbox-stand-in")
+                .tempdir()
+                .ok()?
+                .keep();
+            let kernel = dir.join("oxbox-kernel");
+            let source =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/stand_in_kernel.c");
+            let status = Command::new("gcc")
+                .args(["-static", "-O1", "-Wall", "-o"])
+                .arg(&kernel)
+                .arg(&source)
+                .status()
+                .ok()?;
+            status.success().then_some(kernel)
+        })
+        .as_deref()
+}
+
+/// Whether end-to-end container tests can run here: they need root and a
+/// C compiler for the stand-in kernel. Prints why when they cannot.
+pub fn can_run_containers() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: container tests need root");
+        return false;
+    }
+    if stand_in_kernel().is_none() {
+        eprintln!("skipping: cannot build the stand-in kernel (gcc -static)");
+        return false;
+    }
+    true
+}
+
+/// Runs `oxbox` with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    oxbox().args(args).output().expect("run oxbox")
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The `key=value` lines of the stand-in's output; a line holding several
+/// space-separated pairs gives one entry each.
+pub fn report(output: &Output) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for line in stdout(output).lines() {
+        let pairs: Vec<&str> = if line.starts_with("env[") || line.starts_with("argv[") {
+            vec![line]
+        } else {
+            line.split(' ').collect()
+        };
+        for pair in pairs {
+            if let Some((k, v)) = pair.split_once('=') {
+                map.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    map
+}
+
+/// The guest environment the stand-in printed, in order.
+pub fn guest_env(output: &Output) -> Vec<String> {
+    stdout(output)
+        .lines()
+        .filter(|l| l.starts_with("env["))
+        .filter_map(|l| Some(l.split_once('=')?.1.to_owned()))
+        .collect()
+}
+
+/// Asserts oxbox failed as Docker does for its own errors: status 125 and
+/// one line `oxbox: error: ...` on stderr.
+pub fn assert_oxbox_error(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(125), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("oxbox: error: "), "{err}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in: {err}");
+}

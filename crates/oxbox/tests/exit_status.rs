@@ -1,0 +1,60 @@
+//! oxbox exits with the guest's status, and passes signals on to it.
+//! Needs root; skips otherwise.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::{can_run_containers, oxbox, run};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+#[test]
+fn guest_exit_status_is_propagated() {
+    if !can_run_containers() {
+        return;
+    }
+    for code in ["0", "3", "126", "127"] {
+        assert_eq!(
+            run(&["do", "--", "exit", code]).status.code(),
+            Some(code.parse().unwrap())
+        );
+    }
+}
+
+#[test]
+fn guest_killed_by_signal_exits_128_plus_n() {
+    if !can_run_containers() {
+        return;
+    }
+    assert_eq!(run(&["do", "--", "segv"]).status.code(), Some(128 + 11));
+}
+
+#[test]
+fn signals_are_forwarded_to_pid_1() {
+    if !can_run_containers() {
+        return;
+    }
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGWINCH,
+    ] {
+        let mut child = oxbox()
+            .args(["do", "--", "wait-signal"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(100 + signal as i32), "{signal:?}");
+    }
+}
