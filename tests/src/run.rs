@@ -40,7 +40,9 @@ done
 mount -t proc proc "$r/proc" || fail "mount proc"
 mount --rbind /dev "$r/dev" || fail "bind /dev"
 printf '%s' "$h" > /proc/sys/kernel/hostname || fail "set hostname"
-exec unshare --root="$r" --wd="$w" -- "$@"
+# bash exports these to what it executes; a guest environment has neither.
+unset PWD OLDPWD
+exec env -u SHLVL unshare --root="$r" --wd="$w" -- "$@"
 "#;
 
 /// The oxbox binary: `$OXBOX_BIN`, else `release/oxbox` in
