@@ -121,6 +121,9 @@ fn fd_link(fd: i32) -> Result<String, Errno> {
     if let Some(path) = fdtable::path_of(fd) {
         return Ok(path);
     }
+    if let Some(dir) = fdtable::with_synthetic_dir(fd, |d| d.parts.join("/")) {
+        return Ok(format!("/{dir}"));
+    }
     let st = host::fstat(host::borrow_fd(fd)).map_err(|_| Errno::ENOENT)?;
     let kind = st.st_mode & 0o170000;
     Ok(match kind {

@@ -45,6 +45,8 @@ const F_DUPFD_CLOEXEC: u64 = 1030;
 struct PathArg {
     cstr: Vec<u8>,
     route: Route,
+    /// A trailing slash: the last component must be (or lead to) a directory.
+    trailing_slash: bool,
     /// The host descriptor the path is relative to.
     dirfd: i32,
 }
@@ -81,8 +83,9 @@ fn path_at(dirfd_raw: u64, addr: u64, allow_empty: bool) -> Result<PathArg, Errn
     } else {
         Route::Host
     };
+    let trailing_slash = cstr.len() > 1 && cstr.last() == Some(&b'/');
     cstr.push(0);
-    Ok(PathArg { cstr, route, dirfd })
+    Ok(PathArg { cstr, route, trailing_slash, dirfd })
 }
 
 /// A path relative to the current directory (the legacy, non-`*at` calls).
@@ -338,16 +341,16 @@ pub fn sys_open(call: &Call) -> SysResult {
         fdtable::record_path(fd, absolute(&p));
         return Ok(fd as u64);
     }
-    open_synthetic(&p.route, flags)
+    open_synthetic(&p.route, flags, p.trailing_slash)
 }
 
-fn open_synthetic(route: &Route, flags: u64) -> SysResult {
+fn open_synthetic(route: &Route, flags: u64, trailing_slash: bool) -> SysResult {
     if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
         return Err(Errno::EEXIST);
     }
     let writing = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
     let cloexec = flags & O_CLOEXEC != 0;
-    match synthetic_node(route, flags & O_NOFOLLOW == 0)? {
+    match synthetic_node(route, flags & O_NOFOLLOW == 0 || trailing_slash)? {
         (Node::Dir(_), parts) => {
             if writing {
                 return Err(Errno::EISDIR);
@@ -429,7 +432,7 @@ pub fn sys_stat(call: &Call) -> SysResult {
         user::check_buffer(buf, 144)?;
         return host_call(Sysno::newfstatat, [p.dirfd as u64, p.ptr(), buf, flags, 0, 0]);
     }
-    let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash)?;
     user::copy_out(buf, &procfs::stat_of(&node, &parts).to_stat())?;
     Ok(0)
 }
@@ -446,7 +449,7 @@ pub fn sys_statx(call: &Call) -> SysResult {
     let st = if synthetic_fd {
         SynthStat { ino: p.dirfd as u64, mode: crate::fs::stat::S_IFDIR | 0o555, nlink: 2, size: 0 }
     } else {
-        let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash)?;
         procfs::stat_of(&node, &parts)
     };
     user::copy_out(buf, &st.to_statx())?;

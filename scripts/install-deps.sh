@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the benchmark need.
+# Idempotent; needs root. Used by scripts/test.sh and by hand.
+set -euo pipefail
+packages=(
+    gcc libc6-dev            # guest test programs, built static
+    busybox-static           # the guest tool box of the scenario tests
+    debootstrap              # Debian rootfs for later scenario tests
+    strace                   # debugging aid named in failure messages
+    runc crun runsc          # the runtimes the benchmark compares with
+    golang-github-containers-common  # Docker's default seccomp profile (for runc)
+    iproute2                 # loopback checks
+)
+missing=()
+for p in "${packages[@]}"; do
+    [[ $p == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

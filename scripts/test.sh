@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole oxbox test suite, from a fresh checkout, as root:
+# installs what it needs, builds, checks formatting and lints, runs the unit
+# and scenario tests (real programs under oxbox compared with native runs),
+# and runs the benchmark harness in quick mode to keep it working.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) != 0 ]]; then
+    echo "scripts/test.sh: run as root (containers need namespaces and pivot_root)" >&2
+    exit 1
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing Debian packages"
+scripts/install-deps.sh
+
+step "building (release)"
+cargo build --release --workspace --locked
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit and scenario tests"
+OXBOX_BIN="$PWD/target/release/oxbox" cargo test --release --workspace --locked -- --test-threads=2
+
+step "oxbox runs a real program"
+target/release/oxbox do -- /bin/busybox echo "oxbox works"
+
+step "benchmark harness (quick mode, no thresholds)"
+cargo run --release --locked -p oxbox-bench -- --quick
+
+echo
+echo "all tests passed"
