@@ -130,7 +130,13 @@ mod tests {
     use super::*;
 
     fn sample() -> BootRecord<'static> {
-        BootRecord { hostname: "box-1", uid: 1000, gid: 100, stats: true, log_level: LogLevel::Warn }
+        BootRecord {
+            hostname: "box-1",
+            uid: 1000,
+            gid: 100,
+            stats: true,
+            log_level: LogLevel::Warn,
+        }
     }
 
     #[test]
@@ -141,15 +147,24 @@ mod tests {
 
     #[test]
     fn reserved_characters_in_hostname_are_refused() {
-        let bad = BootRecord { hostname: "a;uid=0", ..sample() };
+        let bad = BootRecord {
+            hostname: "a;uid=0",
+            ..sample()
+        };
         assert_eq!(bad.encode(), Err(BootError::ReservedCharacter));
     }
 
     #[test]
     fn malformed_records_are_refused() {
         assert_eq!(BootRecord::decode("hello"), Err(BootError::BadMagic));
-        assert_eq!(BootRecord::decode("oxbox-boot/1;uid=x"), Err(BootError::BadField));
-        assert_eq!(BootRecord::decode("oxbox-boot/1;hostname=a"), Err(BootError::BadField));
+        assert_eq!(
+            BootRecord::decode("oxbox-boot/1;uid=x"),
+            Err(BootError::BadField)
+        );
+        assert_eq!(
+            BootRecord::decode("oxbox-boot/1;hostname=a"),
+            Err(BootError::BadField)
+        );
         let unknown = "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;root=1";
         assert_eq!(BootRecord::decode(unknown), Err(BootError::BadField));
     }

@@ -32,7 +32,11 @@ pub struct HostRule {
 }
 
 const fn rule(sysno: Sysno, why: &'static str) -> HostRule {
-    HostRule { sysno, args: &[], why }
+    HostRule {
+        sysno,
+        args: &[],
+        why,
+    }
 }
 
 /// Terminal ioctls the kernel forwards for the guest's standard streams.
@@ -62,15 +66,30 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::close, "guest close; loader closes the executable"),
     rule(Sysno::fstat, "guest fstat"),
     rule(Sysno::lseek, "guest lseek"),
-    rule(Sysno::mmap, "guest mmap; ELF segments, kernel heap and stacks"),
+    rule(
+        Sysno::mmap,
+        "guest mmap; ELF segments, kernel heap and stacks",
+    ),
     rule(Sysno::mprotect, "guest mprotect; patching a syscall site"),
     rule(Sysno::munmap, "guest munmap"),
-    rule(Sysno::rt_sigaction, "the kernel owns every host signal handler"),
-    rule(Sysno::rt_sigprocmask, "masking host signals around kernel work"),
-    rule(Sysno::rt_sigreturn, "return from the kernel's SIGSYS/SIGSEGV handlers"),
+    rule(
+        Sysno::rt_sigaction,
+        "the kernel owns every host signal handler",
+    ),
+    rule(
+        Sysno::rt_sigprocmask,
+        "masking host signals around kernel work",
+    ),
+    rule(
+        Sysno::rt_sigreturn,
+        "return from the kernel's SIGSYS/SIGSEGV handlers",
+    ),
     HostRule {
         sysno: Sysno::ioctl,
-        args: &[ArgMatch::OneOf { arg: 1, values: TTY_IOCTLS }],
+        args: &[ArgMatch::OneOf {
+            arg: 1,
+            values: TTY_IOCTLS,
+        }],
         why: "terminal ioctls on the guest's descriptors",
     },
     rule(Sysno::pread64, "guest pread; loader reads ELF headers"),
@@ -83,9 +102,15 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::madvise, "guest madvise"),
     rule(Sysno::dup, "guest dup"),
     rule(Sysno::nanosleep, "guest nanosleep"),
-    rule(Sysno::getpid, "the kernel's own pid (guest pids are host pids in the container's namespace)"),
+    rule(
+        Sysno::getpid,
+        "the kernel's own pid (guest pids are host pids in the container's namespace)",
+    ),
     rule(Sysno::exit, "thread exit"),
-    rule(Sysno::kill, "guest kill inside the container's pid namespace"),
+    rule(
+        Sysno::kill,
+        "guest kill inside the container's pid namespace",
+    ),
     rule(Sysno::uname, "kernel release for the guest's uname"),
     rule(Sysno::fcntl, "guest fcntl"),
     rule(Sysno::flock, "guest flock"),
@@ -107,12 +132,18 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::fstatfs, "guest fstatfs"),
     HostRule {
         sysno: Sysno::arch_prctl,
-        args: &[ArgMatch::OneOf { arg: 0, values: &[ARCH_SET_FS, ARCH_GET_FS] }],
+        args: &[ArgMatch::OneOf {
+            arg: 0,
+            values: &[ARCH_SET_FS, ARCH_GET_FS],
+        }],
         why: "the guest's TLS base where the CPU lacks FSGSBASE",
     },
     rule(Sysno::gettid, "the calling thread's id"),
     rule(Sysno::tgkill, "guest tgkill (abort, raise)"),
-    rule(Sysno::sched_getaffinity, "guest sched_getaffinity on itself (nproc)"),
+    rule(
+        Sysno::sched_getaffinity,
+        "guest sched_getaffinity on itself (nproc)",
+    ),
     rule(Sysno::getdents64, "guest getdents64"),
     rule(Sysno::clock_gettime, "time when the vDSO falls back"),
     rule(Sysno::clock_getres, "guest clock_getres"),
@@ -134,14 +165,20 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::pipe2, "guest pipe"),
     HostRule {
         sysno: Sysno::prlimit64,
-        args: &[ArgMatch::OneOf { arg: 0, values: &[0] }],
+        args: &[ArgMatch::OneOf {
+            arg: 0,
+            values: &[0],
+        }],
         why: "guest getrlimit/setrlimit on itself",
     },
     rule(Sysno::renameat2, "guest rename"),
     rule(Sysno::getrandom, "guest getrandom; AT_RANDOM"),
     rule(Sysno::memfd_create, "contents of the kernel's /proc files"),
     rule(Sysno::statx, "guest statx"),
-    rule(Sysno::close_range, "guest close_range below the kernel's descriptors"),
+    rule(
+        Sysno::close_range,
+        "guest close_range below the kernel's descriptors",
+    ),
     rule(Sysno::faccessat2, "guest faccessat2"),
 ];
 
@@ -160,12 +197,30 @@ mod tests {
     fn dangerous_calls_are_never_allowed() {
         let allowed: BTreeSet<_> = HOST_RULES.iter().map(|r| r.sysno).collect();
         for bad in [
-            Sysno::mount, Sysno::umount2, Sysno::ptrace, Sysno::bpf, Sysno::keyctl,
-            Sysno::add_key, Sysno::io_uring_setup, Sysno::userfaultfd, Sysno::perf_event_open,
-            Sysno::unshare, Sysno::setns, Sysno::init_module, Sysno::finit_module,
-            Sysno::kexec_load, Sysno::open_by_handle_at, Sysno::process_vm_readv,
-            Sysno::process_vm_writev, Sysno::socket, Sysno::execve, Sysno::pivot_root,
-            Sysno::chroot, Sysno::sethostname, Sysno::settimeofday, Sysno::mknodat,
+            Sysno::mount,
+            Sysno::umount2,
+            Sysno::ptrace,
+            Sysno::bpf,
+            Sysno::keyctl,
+            Sysno::add_key,
+            Sysno::io_uring_setup,
+            Sysno::userfaultfd,
+            Sysno::perf_event_open,
+            Sysno::unshare,
+            Sysno::setns,
+            Sysno::init_module,
+            Sysno::finit_module,
+            Sysno::kexec_load,
+            Sysno::open_by_handle_at,
+            Sysno::process_vm_readv,
+            Sysno::process_vm_writev,
+            Sysno::socket,
+            Sysno::execve,
+            Sysno::pivot_root,
+            Sysno::chroot,
+            Sysno::sethostname,
+            Sysno::settimeofday,
+            Sysno::mknodat,
         ] {
             assert!(!allowed.contains(&bad), "{bad:?} must not be reachable");
         }

@@ -65,7 +65,12 @@ struct Label(usize);
 enum Insn {
     Plain(SockFilter),
     /// `if (A op k) goto t else goto f`.
-    Cond { code: u16, k: u32, t: Label, f: Label },
+    Cond {
+        code: u16,
+        k: u32,
+        t: Label,
+        f: Label,
+    },
     Jump(Label),
 }
 
@@ -84,10 +89,20 @@ impl Emitter {
         self.labels[label.0] = Some(self.insns.len());
     }
     fn load(&mut self, offset: u32) {
-        self.insns.push(Insn::Plain(SockFilter { code: LD_W_ABS, jt: 0, jf: 0, k: offset }));
+        self.insns.push(Insn::Plain(SockFilter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: offset,
+        }));
     }
     fn ret(&mut self, action: u32) {
-        self.insns.push(Insn::Plain(SockFilter { code: RET_K, jt: 0, jf: 0, k: action }));
+        self.insns.push(Insn::Plain(SockFilter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: action,
+        }));
     }
     fn cond(&mut self, code: u16, k: u32, t: Label, f: Label) {
         self.insns.push(Insn::Cond { code, k, t, f });
@@ -126,7 +141,12 @@ impl Emitter {
             let here = position[i];
             match *insn {
                 Insn::Plain(f) => out.push(f),
-                Insn::Jump(l) => out.push(SockFilter { code: JA, jt: 0, jf: 0, k: (at(l) - here - 1) as u32 }),
+                Insn::Jump(l) => out.push(SockFilter {
+                    code: JA,
+                    jt: 0,
+                    jf: 0,
+                    k: (at(l) - here - 1) as u32,
+                }),
                 Insn::Cond { code, k, t, f } if !long[i] => out.push(SockFilter {
                     code,
                     jt: (at(t) - here - 1) as u8,
@@ -134,9 +154,24 @@ impl Emitter {
                     k,
                 }),
                 Insn::Cond { code, k, t, f } => {
-                    out.push(SockFilter { code, jt: 0, jf: 1, k });
-                    out.push(SockFilter { code: JA, jt: 0, jf: 0, k: (at(t) - here - 2) as u32 });
-                    out.push(SockFilter { code: JA, jt: 0, jf: 0, k: (at(f) - here - 3) as u32 });
+                    out.push(SockFilter {
+                        code,
+                        jt: 0,
+                        jf: 1,
+                        k,
+                    });
+                    out.push(SockFilter {
+                        code: JA,
+                        jt: 0,
+                        jf: 0,
+                        k: (at(t) - here - 2) as u32,
+                    });
+                    out.push(SockFilter {
+                        code: JA,
+                        jt: 0,
+                        jf: 0,
+                        k: (at(f) - here - 3) as u32,
+                    });
                 }
             }
         }
@@ -145,7 +180,10 @@ impl Emitter {
 }
 
 /// Builds the filter for a kernel whose text spans `kernel_text`.
-pub fn compile(rules: &[HostRule], kernel_text: Range<u64>) -> Result<Vec<SockFilter>, CompileError> {
+pub fn compile(
+    rules: &[HostRule],
+    kernel_text: Range<u64>,
+) -> Result<Vec<SockFilter>, CompileError> {
     let hi = (kernel_text.start >> 32) as u32;
     if (kernel_text.end - 1) >> 32 != hi as u64 {
         return Err(CompileError::TextRangeTooWide);
@@ -231,7 +269,10 @@ fn check_args(e: &mut Emitter, args: &[ArgMatch], deny: Label) {
                 e.bind(ok);
             }
             ArgMatch::NoneOf { arg, mask } => {
-                for (offset, bits) in [(off_arg_lo(arg), mask as u32), (off_arg_lo(arg) + 4, (mask >> 32) as u32)] {
+                for (offset, bits) in [
+                    (off_arg_lo(arg), mask as u32),
+                    (off_arg_lo(arg) + 4, (mask >> 32) as u32),
+                ] {
                     if bits != 0 {
                         let ok = e.label();
                         e.load(offset);
@@ -260,7 +301,13 @@ pub fn evaluate(program: &[SockFilter], nr: u32, arch: u32, ip: u64, args: [u64;
     loop {
         let insn = program[pc];
         pc += 1;
-        let jump = |taken: bool| if taken { insn.jt as usize } else { insn.jf as usize };
+        let jump = |taken: bool| {
+            if taken {
+                insn.jt as usize
+            } else {
+                insn.jf as usize
+            }
+        };
         match insn.code {
             LD_W_ABS => acc = data[insn.k as usize / 4],
             JEQ_K => pc += jump(acc == insn.k),
@@ -297,7 +344,12 @@ mod tests {
                     args[*arg as usize] = values[0] as u64;
                 }
             }
-            assert_eq!(verdict(rule.sysno, KERNEL_IP, args), RET_ALLOW, "{:?}", rule.sysno);
+            assert_eq!(
+                verdict(rule.sysno, KERNEL_IP, args),
+                RET_ALLOW,
+                "{:?}",
+                rule.sysno
+            );
         }
     }
 
@@ -307,35 +359,67 @@ mod tests {
         assert_eq!(verdict(Sysno::mount, GUEST_IP, [0; 6]), RET_TRAP);
         assert_eq!(verdict(Sysno::read, TEXT.end, [0; 6]), RET_TRAP);
         assert_eq!(verdict(Sysno::read, TEXT.start - 1, [0; 6]), RET_TRAP);
-        assert_eq!(verdict(Sysno::read, KERNEL_IP + (1 << 32), [0; 6]), RET_TRAP);
+        assert_eq!(
+            verdict(Sysno::read, KERNEL_IP + (1 << 32), [0; 6]),
+            RET_TRAP
+        );
     }
 
     #[test]
     fn unlisted_calls_from_kernel_text_kill() {
-        for nr in [Sysno::mount, Sysno::ptrace, Sysno::execve, Sysno::socket, Sysno::bpf] {
+        for nr in [
+            Sysno::mount,
+            Sysno::ptrace,
+            Sysno::execve,
+            Sysno::socket,
+            Sysno::bpf,
+        ] {
             assert_eq!(verdict(nr, KERNEL_IP, [0; 6]), RET_KILL_PROCESS, "{nr:?}");
         }
-        assert_eq!(verdict(Sysno::ioctl, KERNEL_IP, [0, 0x8901, 0, 0, 0, 0]), RET_KILL_PROCESS);
-        assert_eq!(verdict(Sysno::prlimit64, KERNEL_IP, [1, 0, 0, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(
+            verdict(Sysno::ioctl, KERNEL_IP, [0, 0x8901, 0, 0, 0, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(
+            verdict(Sysno::prlimit64, KERNEL_IP, [1, 0, 0, 0, 0, 0]),
+            RET_KILL_PROCESS
+        );
     }
 
     #[test]
     fn other_abis_never_reach_the_host() {
         let program = compile(HOST_RULES, TEXT).unwrap();
         let i386 = 0x4000_0003;
-        assert_eq!(evaluate(&program, 3, i386, KERNEL_IP, [0; 6]), RET_ERRNO | ENOSYS);
-        assert_eq!(evaluate(&program, 3, i386, GUEST_IP, [0; 6]), RET_ERRNO | ENOSYS);
+        assert_eq!(
+            evaluate(&program, 3, i386, KERNEL_IP, [0; 6]),
+            RET_ERRNO | ENOSYS
+        );
+        assert_eq!(
+            evaluate(&program, 3, i386, GUEST_IP, [0; 6]),
+            RET_ERRNO | ENOSYS
+        );
     }
 
     #[test]
     fn none_of_masks_check_both_halves() {
         const RULES: &[HostRule] = &[HostRule {
             sysno: Sysno::clone,
-            args: &[ArgMatch::NoneOf { arg: 0, mask: 0x1_0000_0010 }],
+            args: &[ArgMatch::NoneOf {
+                arg: 0,
+                mask: 0x1_0000_0010,
+            }],
             why: "test",
         }];
         let program = compile(RULES, TEXT).unwrap();
-        let run = |flags| evaluate(&program, Sysno::clone.id() as u32, AUDIT_ARCH_X86_64, KERNEL_IP, [flags, 0, 0, 0, 0, 0]);
+        let run = |flags| {
+            evaluate(
+                &program,
+                Sysno::clone.id() as u32,
+                AUDIT_ARCH_X86_64,
+                KERNEL_IP,
+                [flags, 0, 0, 0, 0, 0],
+            )
+        };
         assert_eq!(run(0x20), RET_ALLOW);
         assert_eq!(run(0x10), RET_KILL_PROCESS);
         assert_eq!(run(0x1_0000_0000), RET_KILL_PROCESS);
@@ -343,6 +427,9 @@ mod tests {
 
     #[test]
     fn text_across_4g_boundary_is_refused() {
-        assert_eq!(compile(HOST_RULES, 0xffff_f000..0x1_0000_1000), Err(CompileError::TextRangeTooWide));
+        assert_eq!(
+            compile(HOST_RULES, 0xffff_f000..0x1_0000_1000),
+            Err(CompileError::TextRangeTooWide)
+        );
     }
 }

@@ -34,8 +34,16 @@ pub fn init_main_thread() -> Result<(), Errno> {
     // Layout: [guard page][stack ... ][ctx page]
     let stack_bottom = KERNEL_STACKS_BASE + PAGE;
     let ctx_addr = stack_bottom + KERNEL_STACK_SIZE;
-    host::map_anonymous_at(stack_bottom, KERNEL_STACK_SIZE + PAGE, host::Prot::READ | host::Prot::WRITE)?;
-    let ctx = ThreadCtx { self_addr: ctx_addr, kstack_top: ctx_addr, guest_rsp: 0 };
+    host::map_anonymous_at(
+        stack_bottom,
+        KERNEL_STACK_SIZE + PAGE,
+        host::Prot::READ | host::Prot::WRITE,
+    )?;
+    let ctx = ThreadCtx {
+        self_addr: ctx_addr,
+        kstack_top: ctx_addr,
+        guest_rsp: 0,
+    };
     // SAFETY: `ctx_addr` is the start of a fresh, writable, page-aligned
     // mapping owned by the kernel and large enough for a ThreadCtx.
     unsafe { (ctx_addr as *mut ThreadCtx).write(ctx) };
@@ -44,7 +52,12 @@ pub fn init_main_thread() -> Result<(), Errno> {
     let stack: [u64; 3] = [stack_bottom, 0, KERNEL_STACK_SIZE];
     // SAFETY: the region is a dedicated, writable mapping with a guard page
     // below it, used only by the kernel's handlers and patched calls.
-    unsafe { host::raw_syscall(syscalls::Sysno::sigaltstack as usize, [stack.as_ptr() as u64, 0, 0, 0, 0, 0])? };
+    unsafe {
+        host::raw_syscall(
+            syscalls::Sysno::sigaltstack as usize,
+            [stack.as_ptr() as u64, 0, 0, 0, 0, 0],
+        )?
+    };
     Ok(())
 }
 
@@ -55,7 +68,10 @@ static FSGSBASE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool
 /// Records the `AT_HWCAP2` value the host gave the kernel at exec.
 pub fn set_hwcap2(hwcap2: u64) {
     const HWCAP2_FSGSBASE: u64 = 1 << 1;
-    FSGSBASE.store(hwcap2 & HWCAP2_FSGSBASE != 0, core::sync::atomic::Ordering::Relaxed);
+    FSGSBASE.store(
+        hwcap2 & HWCAP2_FSGSBASE != 0,
+        core::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 /// Sets the guest's FS base (its TLS pointer).
@@ -68,7 +84,11 @@ pub fn set_fs_base(base: u64) -> Result<(), Errno> {
         Ok(())
     } else {
         const ARCH_SET_FS: u64 = 0x1002;
-        host::forward(syscalls::Sysno::arch_prctl as usize, [ARCH_SET_FS, base, 0, 0, 0, 0]).map(drop)
+        host::forward(
+            syscalls::Sysno::arch_prctl as usize,
+            [ARCH_SET_FS, base, 0, 0, 0, 0],
+        )
+        .map(drop)
     }
 }
 
@@ -83,7 +103,10 @@ pub fn fs_base() -> u64 {
         let mut base = 0u64;
         const ARCH_GET_FS: u64 = 0x1003;
         // The host writes the base into a kernel variable; failure leaves 0.
-        let _ = host::forward(syscalls::Sysno::arch_prctl as usize, [ARCH_GET_FS, &mut base as *mut u64 as u64, 0, 0, 0, 0]);
+        let _ = host::forward(
+            syscalls::Sysno::arch_prctl as usize,
+            [ARCH_GET_FS, &mut base as *mut u64 as u64, 0, 0, 0, 0],
+        );
         base
     }
 }

@@ -52,7 +52,10 @@ pub fn set_dispatcher(dispatcher: Dispatcher) {
 /// Hands a syscall to the kernel's dispatcher.
 pub(crate) fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
     let address = DISPATCHER.load(Ordering::Acquire);
-    assert!(address != 0, "guest syscall before the kernel registered its dispatcher");
+    assert!(
+        address != 0,
+        "guest syscall before the kernel registered its dispatcher"
+    );
     // SAFETY: the only non-zero value ever stored is a `Dispatcher`.
     let dispatcher: Dispatcher = unsafe { core::mem::transmute::<usize, Dispatcher>(address) };
     dispatcher(frame, entry);
@@ -172,8 +175,6 @@ extern "C" fn patched_syscall(frame: &mut SyscallFrame) {
     dispatch(frame, Entry::Patched);
 }
 
-
-
 /// Maps the slot table at its fixed address, fills it with the stub
 /// addresses and makes it read-only.
 pub fn install_slot_table() -> Result<(), Errno> {
@@ -188,7 +189,11 @@ pub fn install_slot_table() -> Result<(), Errno> {
     }
     // SAFETY: the page is the kernel's slot table, no Rust reference to it exists.
     unsafe {
-        rustix::mm::mprotect(SLOT_TABLE_ADDR as *mut _, SLOT_TABLE_SIZE as usize, rustix::mm::MprotectFlags::READ)?;
+        rustix::mm::mprotect(
+            SLOT_TABLE_ADDR as *mut _,
+            SLOT_TABLE_SIZE as usize,
+            rustix::mm::MprotectFlags::READ,
+        )?;
     }
     Ok(())
 }
@@ -237,13 +242,18 @@ impl InitialStack {
 
     pub fn env(&self) -> impl Iterator<Item = &'static [u8]> + '_ {
         let start = self.argc() + 2;
-        (start..).map(|i| self.word(i)).take_while(|p| *p != 0).map(Self::string)
+        (start..)
+            .map(|i| self.word(i))
+            .take_while(|p| *p != 0)
+            .map(Self::string)
     }
 
     /// The auxiliary vector entries, without the final AT_NULL.
     pub fn auxv(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         let start = self.argc() + 2 + self.env().count() + 1;
-        (0..).map(move |i| (self.word(start + 2 * i), self.word(start + 2 * i + 1))).take_while(|(k, _)| *k != 0)
+        (0..)
+            .map(move |i| (self.word(start + 2 * i), self.word(start + 2 * i + 1)))
+            .take_while(|(k, _)| *k != 0)
     }
 }
 

@@ -97,7 +97,12 @@ pub fn fstat(fd: BorrowedFd<'_>) -> Result<Stat, Errno> {
 
 /// `faccessat(AT_FDCWD, path, X_OK)`: whether the kernel may execute `path`.
 pub fn executable(path: &CStr) -> Result<(), Errno> {
-    rustix::fs::accessat(rustix::fs::CWD, path, rustix::fs::Access::EXEC_OK, rustix::fs::AtFlags::empty())
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::empty(),
+    )
 }
 
 /// Fills `buf` with random bytes from the host.
@@ -124,7 +129,12 @@ pub fn uname() -> rustix::system::Uname {
 /// The host's current directory of this process, into `buf`; returns the length.
 pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `buf` is a valid writable buffer of the given length.
-    let len = unsafe { raw_syscall(Sysno::getcwd as usize, [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0])? };
+    let len = unsafe {
+        raw_syscall(
+            Sysno::getcwd as usize,
+            [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0],
+        )?
+    };
     // The host returns the length including the terminating NUL.
     Ok(len.saturating_sub(1) as usize)
 }
@@ -151,12 +161,21 @@ pub fn map_anonymous_at(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
 pub fn map_anonymous(len: u64, prot: Prot) -> Result<u64, Errno> {
     let flags = rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE;
     // SAFETY: a non-fixed mapping never affects existing memory.
-    Ok(unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), len as usize, prot, flags)? } as u64)
+    Ok(
+        unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), len as usize, prot, flags)? }
+            as u64,
+    )
 }
 
 /// Maps `len` bytes of `fd` at `offset` to exactly `addr`, replacing what
 /// is there. Used by the ELF loader inside a reservation it owns.
-pub fn map_file_fixed(addr: u64, len: u64, prot: Prot, fd: BorrowedFd<'_>, offset: u64) -> Result<(), Errno> {
+pub fn map_file_fixed(
+    addr: u64,
+    len: u64,
+    prot: Prot,
+    fd: BorrowedFd<'_>,
+    offset: u64,
+) -> Result<(), Errno> {
     oxbox_abi_guard(addr, len)?;
     let flags = rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED;
     // SAFETY: the range lies outside the kernel's area (checked above) and
@@ -178,7 +197,13 @@ pub fn map_anonymous_fixed(addr: u64, len: u64, prot: Prot) -> Result<(), Errno>
 pub fn protect(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
     oxbox_abi_guard(addr, len)?;
     // SAFETY: the range lies outside the kernel's area (checked above).
-    unsafe { rustix::mm::mprotect(addr as *mut _, len as usize, rustix::mm::MprotectFlags::from_bits_retain(prot.bits()))? };
+    unsafe {
+        rustix::mm::mprotect(
+            addr as *mut _,
+            len as usize,
+            rustix::mm::MprotectFlags::from_bits_retain(prot.bits()),
+        )?
+    };
     Ok(())
 }
 
@@ -206,7 +231,10 @@ pub fn sealed_memfd(name: &CStr, contents: &[u8]) -> Result<OwnedFd, Errno> {
     let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     write_all(fd.as_fd(), contents)?;
     rustix::fs::seek(&fd, rustix::fs::SeekFrom::Start(0))?;
-    rustix::fs::fcntl_add_seals(&fd, SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)?;
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
+    )?;
     Ok(fd)
 }
 
@@ -220,12 +248,25 @@ pub fn install_seccomp(program: &[SockFilter]) -> Result<(), Errno> {
         len: u16,
         filter: *const SockFilter,
     }
-    let prog = SockFprog { len: program.len() as u16, filter: program.as_ptr() };
+    let prog = SockFprog {
+        len: program.len() as u16,
+        filter: program.as_ptr(),
+    };
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
     // SAFETY: `prog` points to a valid program that outlives the call; the
     // host copies it.
     unsafe {
-        raw_syscall(Sysno::seccomp as usize, [SECCOMP_SET_MODE_FILTER, 0, &prog as *const _ as u64, 0, 0, 0])?;
+        raw_syscall(
+            Sysno::seccomp as usize,
+            [
+                SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const _ as u64,
+                0,
+                0,
+                0,
+            ],
+        )?;
     }
     Ok(())
 }

@@ -86,14 +86,19 @@ pub fn try_patch(site_end: u64, nr: u64, only_thread: bool) -> PatchOutcome {
         // writable (just made so); the guest text is not a Rust object, so
         // an atomic access through a raw pointer creates no aliasing.
         let cell = unsafe { AtomicU64::from_ptr(word_addr as *mut u64) };
-        cell.compare_exchange(old, replacement, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        cell.compare_exchange(old, replacement, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     } else {
         usercopy::copy_out(site, &new[..5]).is_ok()
     };
     // Restore the usual protection of code; a page that was writable and
     // executable (JIT code) loses its write permission, a known limit.
     let _ = host::protect(page, len, Prot::READ | Prot::EXEC);
-    if written { PatchOutcome::Patched } else { PatchOutcome::Failed }
+    if written {
+        PatchOutcome::Patched
+    } else {
+        PatchOutcome::Failed
+    }
 }
 
 #[cfg(test)]

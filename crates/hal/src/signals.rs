@@ -68,19 +68,38 @@ global_asm!(
 );
 
 fn sigaction(sig: u64, handler: u64, flags: u64) -> Result<(), Errno> {
-    let act = KernelSigaction { handler, flags: flags | SA_RESTORER, restorer: oxbox_sigreturn as *const () as u64, mask: 0 };
+    let act = KernelSigaction {
+        handler,
+        flags: flags | SA_RESTORER,
+        restorer: oxbox_sigreturn as *const () as u64,
+        mask: 0,
+    };
     // SAFETY: `act` is a valid sigaction whose handler (if any) is one of
     // the extern "C" handlers below, and the restorer issues rt_sigreturn.
-    unsafe { raw_syscall(Sysno::rt_sigaction as usize, [sig, &act as *const _ as u64, 0, 8, 0, 0]) }.map(drop)
+    unsafe {
+        raw_syscall(
+            Sysno::rt_sigaction as usize,
+            [sig, &act as *const _ as u64, 0, 8, 0, 0],
+        )
+    }
+    .map(drop)
 }
 
 /// Installs the kernel's SIGSYS and fault handlers.
 pub fn install_kernel_handlers() -> Result<(), Errno> {
-    sigaction(SIGSYS, sigsys_handler as *const () as u64, SA_SIGINFO | SA_ONSTACK)?;
+    sigaction(
+        SIGSYS,
+        sigsys_handler as *const () as u64,
+        SA_SIGINFO | SA_ONSTACK,
+    )?;
     // NODEFER: a fault while handling a fault must not be blocked (the host
     // would kill the process without telling us which one).
     for sig in [SIGSEGV, SIGBUS] {
-        sigaction(sig, fault_handler as *const () as u64, SA_SIGINFO | SA_ONSTACK | SA_NODEFER)?;
+        sigaction(
+            sig,
+            fault_handler as *const () as u64,
+            SA_SIGINFO | SA_ONSTACK | SA_NODEFER,
+        )?;
     }
     Ok(())
 }
@@ -118,10 +137,22 @@ extern "C" fn sigsys_handler(_sig: i32, info: *mut u8, uc: *mut u8) {
     let regs = unsafe { gregs(uc) };
     let mut frame = SyscallFrame {
         nr,
-        args: [regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]],
+        args: [
+            regs[REG_RDI],
+            regs[REG_RSI],
+            regs[REG_RDX],
+            regs[REG_R10],
+            regs[REG_R8],
+            regs[REG_R9],
+        ],
         ret: 0,
     };
-    crate::entry::dispatch(&mut frame, Entry::Trapped { site_end: regs[REG_RIP] });
+    crate::entry::dispatch(
+        &mut frame,
+        Entry::Trapped {
+            site_end: regs[REG_RIP],
+        },
+    );
     regs[REG_RAX] = frame.ret;
 }
 

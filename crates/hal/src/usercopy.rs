@@ -63,7 +63,9 @@ global_asm!(
 pub(crate) fn fixup_for(rip: u64) -> Option<u64> {
     let begin = &raw const oxbox_usercopy_begin as u64;
     let end = &raw const oxbox_usercopy_end as u64;
-    (begin..end).contains(&rip).then(|| &raw const oxbox_usercopy_fault as u64)
+    (begin..end)
+        .contains(&rip)
+        .then_some(&raw const oxbox_usercopy_fault as u64)
 }
 
 fn check_range(addr: u64, len: usize) -> Result<(), Fault> {
@@ -114,9 +116,11 @@ pub fn copy_in_cstr(dst: &mut [u8], src: u64) -> Result<Option<usize>, Fault> {
     // whole window, so clamp it to what lies below the kernel.
     check_range(src, 1)?;
     let room = if src < oxbox_abi::layout::KERNEL_BASE {
-        dst.len().min((oxbox_abi::layout::KERNEL_BASE - src) as usize)
+        dst.len()
+            .min((oxbox_abi::layout::KERNEL_BASE - src) as usize)
     } else {
-        dst.len().min((0x7fff_ffff_f000u64.saturating_sub(src)) as usize)
+        dst.len()
+            .min((0x7fff_ffff_f000u64.saturating_sub(src)) as usize)
     };
     // SAFETY: `dst` is a valid kernel buffer of at least `room` bytes; the
     // source window excludes kernel memory and faults are caught.

@@ -44,7 +44,7 @@ extern "C" fn oxbox_main(sp: *const u64) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write;
     let mut message = oxbox_kernel::log::LineBuffer::new();
-    let _ = write!(message, "oxbox-kernel: panic: {info}\n");
+    let _ = writeln!(message, "oxbox-kernel: panic: {info}");
     oxbox_kernel::log::write_raw(message.as_str());
     oxbox_hal::host::exit_group(134)
 }

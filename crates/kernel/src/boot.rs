@@ -33,13 +33,19 @@ fn fatal(status: i32, message: &str) -> ! {
 fn must<T, E: core::fmt::Debug>(what: &str, result: Result<T, E>) -> T {
     match result {
         Ok(value) => value,
-        Err(e) => fatal(EXIT_RUNTIME_FAILURE, &alloc::format!("kernel setup failed: {what}: {e:?}")),
+        Err(e) => fatal(
+            EXIT_RUNTIME_FAILURE,
+            &alloc::format!("kernel setup failed: {what}: {e:?}"),
+        ),
     }
 }
 
 /// Boots the kernel and runs the guest; never returns.
 pub fn start(initial: InitialStack) -> ! {
-    let record = initial.arg(1).and_then(|r| core::str::from_utf8(r).ok()).map(BootRecord::decode);
+    let record = initial
+        .arg(1)
+        .and_then(|r| core::str::from_utf8(r).ok())
+        .map(BootRecord::decode);
     let record = match record {
         Some(Ok(record)) => record,
         _ => fatal(
@@ -62,24 +68,57 @@ pub fn start(initial: InitialStack) -> ! {
 
     let uts = host::uname();
     let text = |s: &core::ffi::CStr| String::from_utf8_lossy(s.to_bytes()).into_owned();
-    let pid = must("getpid", syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6])) as i32;
-    let ppid = must("getppid", syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6])) as i32;
+    let pid = must(
+        "getpid",
+        syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),
+    ) as i32;
+    let ppid = must(
+        "getppid",
+        syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]),
+    ) as i32;
     task::init(
-        task::Container { hostname: record.hostname.into(), uid: record.uid, gid: record.gid, release: text(uts.release()), version: text(uts.version()) },
+        task::Container {
+            hostname: record.hostname.into(),
+            uid: record.uid,
+            gid: record.gid,
+            release: text(uts.release()),
+            version: text(uts.version()),
+        },
         pid,
         ppid,
     );
     syscall::fs::refresh_cwd();
     if aux(stack::AT_SYSINFO_EHDR) != 0 {
         let vdso = aux(stack::AT_SYSINFO_EHDR);
-        mm::vma::VMAS.lock().insert(vdso, mm::vma::Vma { end: vdso + 2 * mm::PAGE_SIZE, prot: 5, shared: false, offset: 0, name: "[vdso]".into() });
+        mm::vma::VMAS.lock().insert(
+            vdso,
+            mm::vma::Vma {
+                end: vdso + 2 * mm::PAGE_SIZE,
+                prot: 5,
+                shared: false,
+                offset: 0,
+                name: "[vdso]".into(),
+            },
+        );
     }
 
     let text_range = entry::text_range(aux(stack::AT_PHDR), aux(stack::AT_PHNUM));
-    let filter = must("seccomp filter", seccomp::compile(HOST_RULES, must("kernel text range", text_range.ok_or("no executable segment"))));
+    let filter = must(
+        "seccomp filter",
+        seccomp::compile(
+            HOST_RULES,
+            must(
+                "kernel text range",
+                text_range.ok_or("no executable segment"),
+            ),
+        ),
+    );
     must("seccomp install", host::install_seccomp(&filter));
 
-    let argv: Vec<Vec<u8>> = (2..initial.argc()).filter_map(|i| initial.arg(i)).map(<[u8]>::to_vec).collect();
+    let argv: Vec<Vec<u8>> = (2..initial.argc())
+        .filter_map(|i| initial.arg(i))
+        .map(<[u8]>::to_vec)
+        .collect();
     let envp: Vec<Vec<u8>> = initial.env().map(<[u8]>::to_vec).collect();
     if argv.is_empty() {
         fatal(EXIT_RUNTIME_FAILURE, "no command given");
@@ -92,13 +131,23 @@ pub fn start(initial: InitialStack) -> ! {
         uid: record.uid,
         gid: record.gid,
     };
-    let loaded = loader::find_program(&argv[0], &envp).and_then(|path| loader::load(&path, argv.clone(), &envp, &host_aux));
+    let loaded = loader::find_program(&argv[0], &envp)
+        .and_then(|path| loader::load(&path, argv.clone(), &envp, &host_aux));
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => fatal(if e.errno == Errno::ENOENT { 127 } else { 126 }, &e.message),
     };
-    let join = |items: &[Vec<u8>]| items.iter().flat_map(|a| a.iter().copied().chain([0])).collect::<Vec<u8>>();
-    task::set_image(task::Image { exe: loaded.exe.clone(), cmdline: join(&loaded.argv), environ: join(&envp) });
+    let join = |items: &[Vec<u8>]| {
+        items
+            .iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect::<Vec<u8>>()
+    };
+    task::set_image(task::Image {
+        exe: loaded.exe.clone(),
+        cmdline: join(&loaded.argv),
+        environ: join(&envp),
+    });
     mm::brk::init(loaded.brk_start);
     crate::kdebug!("starting {} at {:#x}", loaded.exe, loaded.entry);
     entry::enter_guest(loaded.entry, loaded.sp)

@@ -63,7 +63,10 @@ pub struct LineBuffer {
 
 impl LineBuffer {
     pub const fn new() -> Self {
-        Self { bytes: [0; 512], len: 0 }
+        Self {
+            bytes: [0; 512],
+            len: 0,
+        }
     }
 
     pub fn as_str(&self) -> &str {

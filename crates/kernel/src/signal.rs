@@ -27,12 +27,20 @@ impl SigAction {
 
     pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
         let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        Self { handler: word(0), flags: word(1), restorer: word(2), mask: word(3) }
+        Self {
+            handler: word(0),
+            flags: word(1),
+            restorer: word(2),
+            mask: word(3),
+        }
     }
 
     pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut out = [0u8; Self::SIZE];
-        for (i, w) in [self.handler, self.flags, self.restorer, self.mask].into_iter().enumerate() {
+        for (i, w) in [self.handler, self.flags, self.restorer, self.mask]
+            .into_iter()
+            .enumerate()
+        {
             out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
         out
@@ -45,7 +53,15 @@ struct SignalState {
     mask: u64,
 }
 
-static STATE: Mutex<SignalState> = Mutex::new(SignalState { actions: [SigAction { handler: 0, flags: 0, restorer: 0, mask: 0 }; NSIG], mask: 0 });
+static STATE: Mutex<SignalState> = Mutex::new(SignalState {
+    actions: [SigAction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    }; NSIG],
+    mask: 0,
+});
 
 /// Bit for signal `sig` in a mask.
 const fn bit(sig: usize) -> u64 {
@@ -56,7 +72,11 @@ const fn bit(sig: usize) -> u64 {
 const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
 
 fn check_signal(sig: u64) -> Result<usize, Errno> {
-    if (1..=NSIG as u64).contains(&sig) { Ok(sig as usize) } else { Err(Errno::EINVAL) }
+    if (1..=NSIG as u64).contains(&sig) {
+        Ok(sig as usize)
+    } else {
+        Err(Errno::EINVAL)
+    }
 }
 
 /// Replaces (if `new` is given) and returns the disposition of `sig`.
@@ -72,7 +92,8 @@ pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
         state.actions[sig - 1] = new;
         const SIG_IGN: u64 = 1;
         if new.handler <= SIG_IGN {
-            oxbox_hal::signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN).map_err(crate::error::from_host)?;
+            oxbox_hal::signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)
+                .map_err(crate::error::from_host)?;
         }
     }
     Ok(old)
@@ -112,7 +133,12 @@ mod tests {
 
     #[test]
     fn sigaction_bytes_round_trip() {
-        let a = SigAction { handler: 0x401000, flags: 0x0400_0004, restorer: 0x402000, mask: 0x5 };
+        let a = SigAction {
+            handler: 0x401000,
+            flags: 0x0400_0004,
+            restorer: 0x402000,
+            mask: 0x5,
+        };
         assert_eq!(SigAction::from_bytes(&a.to_bytes()), a);
     }
 }

@@ -28,7 +28,11 @@ pub fn enabled() -> bool {
 }
 
 pub fn count(nr: u64, patched: bool) {
-    if let Some(counter) = if patched { PATCHED.get(nr as usize) } else { TRAPPED.get(nr as usize) } {
+    if let Some(counter) = if patched {
+        PATCHED.get(nr as usize)
+    } else {
+        TRAPPED.get(nr as usize)
+    } {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -42,16 +46,25 @@ pub fn render() -> String {
     let mut out = String::new();
     let (mut patched_total, mut trapped_total) = (0, 0);
     for nr in 0..SLOT_COUNT {
-        let (p, t) = (PATCHED[nr].load(Ordering::Relaxed), TRAPPED[nr].load(Ordering::Relaxed));
+        let (p, t) = (
+            PATCHED[nr].load(Ordering::Relaxed),
+            TRAPPED[nr].load(Ordering::Relaxed),
+        );
         if p + t == 0 {
             continue;
         }
         patched_total += p;
         trapped_total += t;
         let name = Sysno::new(nr).map(|s| s.name()).unwrap_or("unknown");
-        let _ = writeln!(out, "oxbox-stats syscall={name} nr={nr} patched={p} trapped={t}");
+        let _ = writeln!(
+            out,
+            "oxbox-stats syscall={name} nr={nr} patched={p} trapped={t}"
+        );
     }
     let sites = SITES.load(Ordering::Relaxed);
-    let _ = writeln!(out, "oxbox-stats total patched={patched_total} trapped={trapped_total} sites={sites}");
+    let _ = writeln!(
+        out,
+        "oxbox-stats total patched={patched_total} trapped={trapped_total} sites={sites}"
+    );
     out
 }

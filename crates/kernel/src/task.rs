@@ -36,7 +36,11 @@ pub struct Image {
     pub environ: Vec<u8>,
 }
 
-static IMAGE: Mutex<Image> = Mutex::new(Image { exe: String::new(), cmdline: Vec::new(), environ: Vec::new() });
+static IMAGE: Mutex<Image> = Mutex::new(Image {
+    exe: String::new(),
+    cmdline: Vec::new(),
+    environ: Vec::new(),
+});
 
 pub fn init(container: Container, pid: i32, ppid: i32) {
     CONTAINER.call_once(|| container);
@@ -45,7 +49,9 @@ pub fn init(container: Container, pid: i32, ppid: i32) {
 }
 
 pub fn container() -> &'static Container {
-    CONTAINER.get().expect("container identity read before boot")
+    CONTAINER
+        .get()
+        .expect("container identity read before boot")
 }
 
 #[inline]

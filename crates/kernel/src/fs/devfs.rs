@@ -29,6 +29,8 @@ pub fn descriptor(parts: &[String]) -> Option<i32> {
 pub fn link_target(parts: &[String]) -> Option<String> {
     match parts {
         [dir] if dir == "fd" => Some("/proc/self/fd".into()),
-        _ => descriptor(parts).filter(|_| parts.len() == 1).map(|fd| alloc::format!("/proc/self/fd/{fd}")),
+        _ => descriptor(parts)
+            .filter(|_| parts.len() == 1)
+            .map(|fd| alloc::format!("/proc/self/fd/{fd}")),
     }
 }

@@ -106,7 +106,10 @@ pub fn closed_range(first: i32, last: i32) {
     let doomed: Vec<i32> = {
         let dirs = SYNTH_DIRS.lock();
         let paths = PATHS.lock();
-        dirs.range(first..=last).map(|(fd, _)| *fd).chain(paths.range(first..=last).map(|(fd, _)| *fd)).collect()
+        dirs.range(first..=last)
+            .map(|(fd, _)| *fd)
+            .chain(paths.range(first..=last).map(|(fd, _)| *fd))
+            .collect()
     };
     for fd in doomed {
         closed(fd);

@@ -36,7 +36,11 @@ pub fn cwd() -> String {
 /// Folds `path` (relative to `base` when not absolute) into components.
 pub fn normalize(base: &str, path: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    let joined = if path.starts_with('/') { [path, ""] } else { [base, path] };
+    let joined = if path.starts_with('/') {
+        [path, ""]
+    } else {
+        [base, path]
+    };
     for piece in joined.iter().flat_map(|p| p.split('/')) {
         match piece {
             "" | "." => {}
@@ -53,9 +57,14 @@ pub fn normalize(base: &str, path: &str) -> Vec<String> {
 pub fn route(path: &[u8]) -> Route {
     // Cheap test first: most paths are absolute and lead to the host, and
     // a relative path can only reach /proc or /dev through the cwd or `..`.
-    let Ok(text) = core::str::from_utf8(path) else { return Route::Host };
+    let Ok(text) = core::str::from_utf8(path) else {
+        return Route::Host;
+    };
     let cwd = CWD.lock();
-    let could_be_synthetic = text.contains("proc") || text.contains("dev") || cwd.starts_with("/proc") || cwd.starts_with("/dev");
+    let could_be_synthetic = text.contains("proc")
+        || text.contains("dev")
+        || cwd.starts_with("/proc")
+        || cwd.starts_with("/dev");
     if !could_be_synthetic {
         return Route::Host;
     }
@@ -87,16 +96,31 @@ mod tests {
 
     #[test]
     fn dots_and_slashes_fold() {
-        assert_eq!(normalize("/", "/usr//lib/./../bin/"), parts(&["usr", "bin"]));
-        assert_eq!(normalize("/home/a", "../../../proc/self"), parts(&["proc", "self"]));
+        assert_eq!(
+            normalize("/", "/usr//lib/./../bin/"),
+            parts(&["usr", "bin"])
+        );
+        assert_eq!(
+            normalize("/home/a", "../../../proc/self"),
+            parts(&["proc", "self"])
+        );
         assert_eq!(normalize("/", "/.."), parts(&[]));
     }
 
     #[test]
     fn proc_and_dev_are_routed_to_the_kernel() {
-        assert_eq!(route_components(normalize("/", "/proc/self/maps")), Route::Proc(parts(&["self", "maps"])));
-        assert_eq!(route_components(normalize("/", "/proc")), Route::Proc(parts(&[])));
-        assert_eq!(route_components(normalize("/", "/dev/stdout")), Route::Dev(parts(&["stdout"])));
+        assert_eq!(
+            route_components(normalize("/", "/proc/self/maps")),
+            Route::Proc(parts(&["self", "maps"]))
+        );
+        assert_eq!(
+            route_components(normalize("/", "/proc")),
+            Route::Proc(parts(&[]))
+        );
+        assert_eq!(
+            route_components(normalize("/", "/dev/stdout")),
+            Route::Dev(parts(&["stdout"]))
+        );
         assert_eq!(route_components(normalize("/", "/dev/null")), Route::Host);
         assert_eq!(route_components(normalize("/", "/usr/proc")), Route::Host);
     }

@@ -35,7 +35,9 @@ pub const DT_REG: u8 = 8;
 pub const DT_LNK: u8 = 10;
 
 const ROOT_FILES: &[&str] = &["filesystems", "meminfo", "mounts", "uptime", "version"];
-const PID_FILES: &[&str] = &["cmdline", "comm", "environ", "maps", "mounts", "stat", "status"];
+const PID_FILES: &[&str] = &[
+    "cmdline", "comm", "environ", "maps", "mounts", "stat", "status",
+];
 const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
 
 /// Replaces a leading `self` with the pid, so both name the same node.
@@ -66,7 +68,9 @@ pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
         [pid, "fd"] if is_own_pid(pid) => Node::Dir(parts.clone()),
         [pid, name] if is_own_pid(pid) && PID_FILES.contains(name) => Node::File(pid_file(name)),
         [pid, name] if is_own_pid(pid) && PID_LINKS.contains(name) => Node::Link(pid_link(name)),
-        [pid, "fd", n] if is_own_pid(pid) => Node::Link(fd_link(n.parse().map_err(|_| Errno::ENOENT)?)?),
+        [pid, "fd", n] if is_own_pid(pid) => {
+            Node::Link(fd_link(n.parse().map_err(|_| Errno::ENOENT)?)?)
+        }
         _ => return Err(Errno::ENOENT),
     };
     Ok(node)
@@ -88,7 +92,9 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
             out.extend(PID_FILES.iter().map(|n| (n.to_string(), DT_REG)));
             out.extend(PID_LINKS.iter().map(|n| (n.to_string(), DT_LNK)));
         }
-        [pid, "fd"] if is_own_pid(pid) => out.extend(open_fds().into_iter().map(|fd| (fd.to_string(), DT_LNK))),
+        [pid, "fd"] if is_own_pid(pid) => {
+            out.extend(open_fds().into_iter().map(|fd| (fd.to_string(), DT_LNK)))
+        }
         _ => return Err(Errno::ENOTDIR),
     }
     Ok(out)
@@ -97,11 +103,31 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
 /// The attributes `stat` reports for a node.
 pub fn stat_of(node: &Node, parts: &[String]) -> SynthStat {
     // A stable inode number per path, so `find` and `ls -i` behave.
-    let ino = parts.iter().flat_map(|p| p.bytes().chain([b'/'])).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let ino = parts
+        .iter()
+        .flat_map(|p| p.bytes().chain([b'/']))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
     match node {
-        Node::Dir(_) => SynthStat { ino, mode: S_IFDIR | 0o555, nlink: 2, size: 0 },
-        Node::File(_) => SynthStat { ino, mode: S_IFREG | 0o444, nlink: 1, size: 0 },
-        Node::Link(target) => SynthStat { ino, mode: S_IFLNK | 0o777, nlink: 1, size: target.len() as u64 },
+        Node::Dir(_) => SynthStat {
+            ino,
+            mode: S_IFDIR | 0o555,
+            nlink: 2,
+            size: 0,
+        },
+        Node::File(_) => SynthStat {
+            ino,
+            mode: S_IFREG | 0o444,
+            nlink: 1,
+            size: 0,
+        },
+        Node::Link(target) => SynthStat {
+            ino,
+            mode: S_IFLNK | 0o777,
+            nlink: 1,
+            size: target.len() as u64,
+        },
     }
 }
 
@@ -110,7 +136,15 @@ pub fn stat_of(node: &Node, parts: &[String]) -> SynthStat {
 /// `/proc/self/fd`, and neither does the kernel).
 fn open_fds() -> Vec<i32> {
     const F_GETFD: u64 = 1;
-    (0..RESERVED_FD_BASE).filter(|fd| host::forward(syscalls::Sysno::fcntl as usize, [*fd as u64, F_GETFD, 0, 0, 0, 0]).is_ok()).collect()
+    (0..RESERVED_FD_BASE)
+        .filter(|fd| {
+            host::forward(
+                syscalls::Sysno::fcntl as usize,
+                [*fd as u64, F_GETFD, 0, 0, 0, 0],
+            )
+            .is_ok()
+        })
+        .collect()
 }
 
 /// What `/proc/self/fd/N` links to.
@@ -135,7 +169,10 @@ fn fd_link(fd: i32) -> Result<String, Errno> {
 }
 
 fn describe_char_device(rdev: u64) -> String {
-    let (major, minor) = (((rdev >> 8) & 0xfff) as u32, ((rdev & 0xff) | ((rdev >> 12) & 0xfff00)) as u32);
+    let (major, minor) = (
+        ((rdev >> 8) & 0xfff) as u32,
+        ((rdev & 0xff) | ((rdev >> 12) & 0xfff00)) as u32,
+    );
     match (major, minor) {
         (1, 3) => "/dev/null".into(),
         (1, 5) => "/dev/zero".into(),

@@ -74,7 +74,12 @@ pub fn parse_header(head: &[u8]) -> Result<Header, Errno> {
     if phentsize != PHDR_SIZE || phnum == 0 || phnum as usize * PHDR_SIZE > MAX_PHDRS_BYTES {
         return Err(Errno::ENOEXEC);
     }
-    Ok(Header { kind, entry: u64_at(head, 24), phoff: u64_at(head, 32), phnum })
+    Ok(Header {
+        kind,
+        entry: u64_at(head, 24),
+        phoff: u64_at(head, 32),
+        phnum,
+    })
 }
 
 /// Parses the program header table (`table` is `phnum * 56` bytes).
@@ -99,7 +104,10 @@ pub fn check_segments(phdrs: &[ProgramHeader]) -> Result<(), Errno> {
     let mut any = false;
     for p in phdrs.iter().filter(|p| p.kind == PT_LOAD) {
         any = true;
-        if p.filesz > p.memsz || p.vaddr.checked_add(p.memsz).is_none() || p.offset.checked_add(p.filesz).is_none() {
+        if p.filesz > p.memsz
+            || p.vaddr.checked_add(p.memsz).is_none()
+            || p.offset.checked_add(p.filesz).is_none()
+        {
             return Err(Errno::EINVAL);
         }
         if p.offset % 4096 != p.vaddr % 4096 {
@@ -133,18 +141,54 @@ mod tests {
 
     #[test]
     fn foreign_or_damaged_headers_are_enoexec() {
-        assert_eq!(parse_header(&header(2, 183, ET_EXEC)), Err(Errno::ENOEXEC), "aarch64");
-        assert_eq!(parse_header(&header(1, 62, ET_EXEC)), Err(Errno::ENOEXEC), "32-bit");
-        assert_eq!(parse_header(&header(2, 62, 1)), Err(Errno::ENOEXEC), "relocatable");
-        assert_eq!(parse_header(&header(2, 62, ET_EXEC)[..40]), Err(Errno::ENOEXEC), "truncated");
+        assert_eq!(
+            parse_header(&header(2, 183, ET_EXEC)),
+            Err(Errno::ENOEXEC),
+            "aarch64"
+        );
+        assert_eq!(
+            parse_header(&header(1, 62, ET_EXEC)),
+            Err(Errno::ENOEXEC),
+            "32-bit"
+        );
+        assert_eq!(
+            parse_header(&header(2, 62, 1)),
+            Err(Errno::ENOEXEC),
+            "relocatable"
+        );
+        assert_eq!(
+            parse_header(&header(2, 62, ET_EXEC)[..40]),
+            Err(Errno::ENOEXEC),
+            "truncated"
+        );
         assert_eq!(parse_header(b"#!/bin/sh\n"), Err(Errno::ENOEXEC));
     }
 
     #[test]
     fn misaligned_segments_are_refused() {
-        let seg = ProgramHeader { kind: PT_LOAD, flags: PF_R, offset: 0x1000, vaddr: 0x401001, filesz: 10, memsz: 10, align: 4096 };
+        let seg = ProgramHeader {
+            kind: PT_LOAD,
+            flags: PF_R,
+            offset: 0x1000,
+            vaddr: 0x401001,
+            filesz: 10,
+            memsz: 10,
+            align: 4096,
+        };
         assert_eq!(check_segments(&[seg]), Err(Errno::EINVAL));
-        assert_eq!(check_segments(&[ProgramHeader { vaddr: 0x401000, ..seg }]), Ok(()));
-        assert_eq!(check_segments(&[ProgramHeader { kind: PT_INTERP, ..seg }]), Err(Errno::ENOEXEC));
+        assert_eq!(
+            check_segments(&[ProgramHeader {
+                vaddr: 0x401000,
+                ..seg
+            }]),
+            Ok(())
+        );
+        assert_eq!(
+            check_segments(&[ProgramHeader {
+                kind: PT_INTERP,
+                ..seg
+            }]),
+            Err(Errno::ENOEXEC)
+        );
     }
 }

@@ -13,10 +13,10 @@ use alloc::vec::Vec;
 use oxbox_abi::layout::overlaps_kernel;
 use oxbox_hal::host::{self, AsFd, BorrowedFd, Mode, OFlags, Prot};
 
+use crate::Errno;
 use crate::error::HostResultExt;
 use crate::mm::vma::{PROT_EXEC, PROT_READ, PROT_WRITE, VMAS, Vma};
 use crate::mm::{page_down, page_up};
-use crate::Errno;
 use elf::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
 
 /// Why a program could not be started: the errno `execve` would give and
@@ -73,9 +73,15 @@ pub fn find_program(name: &[u8], envp: &[Vec<u8>]) -> Result<Vec<u8>, ExecError>
     }
     let display = String::from_utf8_lossy(name).into_owned();
     if name.is_empty() {
-        return Err(ExecError::new(Errno::ENOENT, "cannot execute an empty command name".into()));
+        return Err(ExecError::new(
+            Errno::ENOENT,
+            "cannot execute an empty command name".into(),
+        ));
     }
-    let path = envp.iter().find_map(|e| e.strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH.as_bytes());
+    let path = envp
+        .iter()
+        .find_map(|e| e.strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH.as_bytes());
     let mut denied = None;
     for dir in path.split(|b| *b == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
@@ -90,7 +96,10 @@ pub fn find_program(name: &[u8], envp: &[Vec<u8>]) -> Result<Vec<u8>, ExecError>
     }
     match denied {
         Some(path) => Ok(path),
-        None => Err(ExecError::new(Errno::ENOENT, format!("\"{display}\": executable file not found in $PATH"))),
+        None => Err(ExecError::new(
+            Errno::ENOENT,
+            format!("\"{display}\": executable file not found in $PATH"),
+        )),
     }
 }
 
@@ -114,23 +123,41 @@ fn check_regular_file(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 }
 
 fn describe(errno: Errno) -> String {
-    format!("{} ({})", errno.description().unwrap_or("error"), errno.name().unwrap_or("?"))
+    format!(
+        "{} ({})",
+        errno.description().unwrap_or("error"),
+        errno.name().unwrap_or("?")
+    )
 }
 
 /// Loads the program at `path` with `argv` and `envp`, following `#!`
 /// lines, and builds its stack.
-pub fn load(path: &[u8], argv: Vec<Vec<u8>>, envp: &[Vec<u8>], aux: &HostAux) -> Result<Loaded, ExecError> {
+pub fn load(
+    path: &[u8],
+    argv: Vec<Vec<u8>>,
+    envp: &[Vec<u8>],
+    aux: &HostAux,
+) -> Result<Loaded, ExecError> {
     let mut path = path.to_vec();
     let mut argv = argv;
     for _ in 0..=MAX_SCRIPT_DEPTH {
         let shown = String::from_utf8_lossy(&path).into_owned();
-        let fail = |errno: Errno| ExecError::new(errno, format!("cannot execute {shown}: {}", describe(errno)));
+        let fail = |errno: Errno| {
+            ExecError::new(
+                errno,
+                format!("cannot execute {shown}: {}", describe(errno)),
+            )
+        };
         let c = cstring(&path).map_err(fail)?;
-        let file = host::open(&c, OFlags::RDONLY, Mode::empty()).host().map_err(fail)?;
+        let file = host::open(&c, OFlags::RDONLY, Mode::empty())
+            .host()
+            .map_err(fail)?;
         check_regular_file(file.as_fd()).map_err(fail)?;
         host::executable(&c).host().map_err(fail)?;
         let mut head = vec![0u8; 256];
-        let n = host::pread(file.as_fd(), &mut head, 0).host().map_err(fail)?;
+        let n = host::pread(file.as_fd(), &mut head, 0)
+            .host()
+            .map_err(fail)?;
         head.truncate(n);
         if let Some((interpreter, arg)) = parse_shebang(&head) {
             // argv becomes: interpreter [arg] script-path original-args...
@@ -143,10 +170,23 @@ pub fn load(path: &[u8], argv: Vec<Vec<u8>>, envp: &[Vec<u8>], aux: &HostAux) ->
             continue;
         }
         return load_elf(file.as_fd(), &head, &shown, argv, envp, aux).map_err(|(errno, what)| {
-            ExecError::new(errno, format!("cannot execute {shown}: {}{}", describe(errno), what.map(|w| format!(": {w}")).unwrap_or_default()))
+            ExecError::new(
+                errno,
+                format!(
+                    "cannot execute {shown}: {}{}",
+                    describe(errno),
+                    what.map(|w| format!(": {w}")).unwrap_or_default()
+                ),
+            )
         });
     }
-    Err(ExecError::new(Errno::ELOOP, format!("cannot execute {}: too many levels of #! interpreters", String::from_utf8_lossy(&path))))
+    Err(ExecError::new(
+        Errno::ELOOP,
+        format!(
+            "cannot execute {}: too many levels of #! interpreters",
+            String::from_utf8_lossy(&path)
+        ),
+    ))
 }
 
 /// Splits a `#!interpreter [arg]` line; `None` if `head` is not a script.
@@ -155,13 +195,19 @@ pub fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let line = rest.split(|b| *b == b'\n').next()?;
     let line: &[u8] = {
         let start = line.iter().position(|b| *b != b' ' && *b != b'\t')?;
-        let end = line.iter().rposition(|b| *b != b' ' && *b != b'\t' && *b != b'\r')? + 1;
+        let end = line
+            .iter()
+            .rposition(|b| *b != b' ' && *b != b'\t' && *b != b'\r')?
+            + 1;
         &line[start..end]
     };
     match line.iter().position(|b| *b == b' ' || *b == b'\t') {
         None => Some((line.to_vec(), None)),
         Some(split) => {
-            let arg = line[split..].iter().position(|b| *b != b' ' && *b != b'\t').map(|p| line[split + p..].to_vec());
+            let arg = line[split..]
+                .iter()
+                .position(|b| *b != b' ' && *b != b'\t')
+                .map(|p| line[split + p..].to_vec());
             Some((line[..split].to_vec(), arg))
         }
     }
@@ -179,30 +225,54 @@ struct Mapped {
 
 type LoadError = (Errno, Option<String>);
 
-fn load_elf(file: BorrowedFd<'_>, head: &[u8], shown: &str, argv: Vec<Vec<u8>>, envp: &[Vec<u8>], aux: &HostAux) -> Result<Loaded, LoadError> {
+fn load_elf(
+    file: BorrowedFd<'_>,
+    head: &[u8],
+    shown: &str,
+    argv: Vec<Vec<u8>>,
+    envp: &[Vec<u8>],
+    aux: &HostAux,
+) -> Result<Loaded, LoadError> {
     let (main, phdrs) = map_image(file, head, shown, Some(PIE_BASE_HINT))?;
     let interp = match phdrs.iter().find(|p| p.kind == PT_INTERP) {
         None => None,
         Some(p) => {
             let mut name = vec![0u8; p.filesz.min(4096) as usize];
-            let n = host::pread(file, &mut name, p.offset).host().map_err(|e| (e, None))?;
+            let n = host::pread(file, &mut name, p.offset)
+                .host()
+                .map_err(|e| (e, None))?;
             name.truncate(n);
             if let Some(nul) = name.iter().position(|b| *b == 0) {
                 name.truncate(nul);
             }
             let interp_shown = String::from_utf8_lossy(&name).into_owned();
             let c = cstring(&name).map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
-            let fd = host::open(&c, OFlags::RDONLY, Mode::empty()).host().map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
+            let fd = host::open(&c, OFlags::RDONLY, Mode::empty())
+                .host()
+                .map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
             let mut ihead = vec![0u8; 256];
-            let n = host::pread(fd.as_fd(), &mut ihead, 0).host().map_err(|e| (e, None))?;
+            let n = host::pread(fd.as_fd(), &mut ihead, 0)
+                .host()
+                .map_err(|e| (e, None))?;
             ihead.truncate(n);
             Some(map_image(fd.as_fd(), &ihead, &interp_shown, None)?.0)
         }
     };
 
-    let stack_base = host::map_anonymous(STACK_SIZE, Prot::READ | Prot::WRITE).host().map_err(|e| (e, Some("stack".into())))?;
+    let stack_base = host::map_anonymous(STACK_SIZE, Prot::READ | Prot::WRITE)
+        .host()
+        .map_err(|e| (e, Some("stack".into())))?;
     let top = stack_base + STACK_SIZE;
-    VMAS.lock().insert(stack_base, Vma { end: top, prot: PROT_READ | PROT_WRITE, shared: false, offset: 0, name: "[stack]".into() });
+    VMAS.lock().insert(
+        stack_base,
+        Vma {
+            end: top,
+            prot: PROT_READ | PROT_WRITE,
+            shared: false,
+            offset: 0,
+            name: "[stack]".into(),
+        },
+    );
 
     let mut random = [0u8; 16];
     host::getrandom(&mut random).host().map_err(|e| (e, None))?;
@@ -228,9 +298,16 @@ fn load_elf(file: BorrowedFd<'_>, head: &[u8], shown: &str, argv: Vec<Vec<u8>>, 
     if aux.vdso == 0 {
         auxv.remove(0);
     }
-    let contents = stack::StackContents { argv: &argv, envp, execfn: shown.as_bytes(), random, auxv: &auxv };
+    let contents = stack::StackContents {
+        argv: &argv,
+        envp,
+        execfn: shown.as_bytes(),
+        random,
+        auxv: &auxv,
+    };
     let image = stack::build(top, &contents);
-    crate::mm::user::copy_out(image.sp, &image.bytes).map_err(|e| (e, Some("initial stack".into())))?;
+    crate::mm::user::copy_out(image.sp, &image.bytes)
+        .map_err(|e| (e, Some("initial stack".into())))?;
 
     Ok(Loaded {
         entry: interp.as_ref().map_or(main.entry, |i| i.entry),
@@ -245,15 +322,25 @@ fn absolute_exe(shown: &str) -> String {
     if shown.starts_with('/') {
         return shown.to_string();
     }
-    format!("/{}", crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/"))
+    format!(
+        "/{}",
+        crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/")
+    )
 }
 
 /// Maps the loadable segments of one ELF file. `pie_hint` is where an
 /// `ET_DYN` image should go (the host picks when it is `None` or taken).
-fn map_image(file: BorrowedFd<'_>, head: &[u8], name: &str, pie_hint: Option<u64>) -> Result<(Mapped, Vec<ProgramHeader>), LoadError> {
+fn map_image(
+    file: BorrowedFd<'_>,
+    head: &[u8],
+    name: &str,
+    pie_hint: Option<u64>,
+) -> Result<(Mapped, Vec<ProgramHeader>), LoadError> {
     let header = elf::parse_header(head).map_err(|e| (e, None))?;
     let mut table = vec![0u8; header.phnum as usize * elf::PHDR_SIZE];
-    let n = host::pread(file, &mut table, header.phoff).host().map_err(|e| (e, None))?;
+    let n = host::pread(file, &mut table, header.phoff)
+        .host()
+        .map_err(|e| (e, None))?;
     if n != table.len() {
         // A short read of the program headers is EIO in Linux's loader.
         return Err((Errno::EIO, Some("truncated program headers".into())));
@@ -267,14 +354,22 @@ fn map_image(file: BorrowedFd<'_>, head: &[u8], name: &str, pie_hint: Option<u64
     let bias = if header.kind == elf::ET_DYN {
         // Reserve the whole span, then map segments inside it.
         let span = high - low;
-        let start = match pie_hint.filter(|at| host::map_anonymous_at(*at, span, Prot::empty()).is_ok()) {
-            Some(at) => at,
-            None => host::map_anonymous(span, Prot::empty()).host().map_err(|e| (e, None))?,
-        };
+        let start =
+            match pie_hint.filter(|at| host::map_anonymous_at(*at, span, Prot::empty()).is_ok()) {
+                Some(at) => at,
+                None => host::map_anonymous(span, Prot::empty())
+                    .host()
+                    .map_err(|e| (e, None))?,
+            };
         start - low
     } else {
         if overlaps_kernel(low, high - low) || low < 0x1_0000 {
-            return Err((Errno::EINVAL, Some(format!("segments at {low:#x}-{high:#x} overlap memory reserved by the oxbox kernel"))));
+            return Err((
+                Errno::EINVAL,
+                Some(format!(
+                    "segments at {low:#x}-{high:#x} overlap memory reserved by the oxbox kernel"
+                )),
+            ));
         }
         0
     };
@@ -286,17 +381,32 @@ fn map_image(file: BorrowedFd<'_>, head: &[u8], name: &str, pie_hint: Option<u64
         .iter()
         .find(|p| p.kind == PT_PHDR)
         .map(|p| p.vaddr)
-        .or_else(|| loads.iter().find(|p| p.offset <= header.phoff && header.phoff < p.offset + p.filesz).map(|p| p.vaddr + header.phoff - p.offset))
+        .or_else(|| {
+            loads
+                .iter()
+                .find(|p| p.offset <= header.phoff && header.phoff < p.offset + p.filesz)
+                .map(|p| p.vaddr + header.phoff - p.offset)
+        })
         .unwrap_or(0)
         + bias;
-    let mapped = Mapped { bias, entry: header.entry + bias, phdr_addr, phnum: header.phnum as u64, end: high + bias };
+    let mapped = Mapped {
+        bias,
+        entry: header.entry + bias,
+        phdr_addr,
+        phnum: header.phnum as u64,
+        end: high + bias,
+    };
     Ok((mapped, phdrs))
 }
 
 fn prot_of(flags: u32) -> (Prot, u32) {
     let mut prot = Prot::empty();
     let mut bits = 0;
-    for (flag, p, b) in [(PF_R, Prot::READ, PROT_READ), (PF_W, Prot::WRITE, PROT_WRITE), (PF_X, Prot::EXEC, PROT_EXEC)] {
+    for (flag, p, b) in [
+        (PF_R, Prot::READ, PROT_READ),
+        (PF_W, Prot::WRITE, PROT_WRITE),
+        (PF_X, Prot::EXEC, PROT_EXEC),
+    ] {
         if flags & flag != 0 {
             prot |= p;
             bits |= b;
@@ -305,29 +415,69 @@ fn prot_of(flags: u32) -> (Prot, u32) {
     (prot, bits)
 }
 
-fn map_segment(file: BorrowedFd<'_>, p: &ProgramHeader, bias: u64, name: &str) -> Result<(), LoadError> {
+fn map_segment(
+    file: BorrowedFd<'_>,
+    p: &ProgramHeader,
+    bias: u64,
+    name: &str,
+) -> Result<(), LoadError> {
     let (prot, bits) = prot_of(p.flags);
     let start = p.vaddr + bias;
     let page = page_down(start);
     let file_end = start + p.filesz;
     let mem_end = page_up(start + p.memsz);
-    let err = |e: oxbox_hal::host::Errno| (crate::error::from_host(e), Some(format!("mapping segment at {start:#x}")));
+    let err = |e: oxbox_hal::host::Errno| {
+        (
+            crate::error::from_host(e),
+            Some(format!("mapping segment at {start:#x}")),
+        )
+    };
     let mut vmas = VMAS.lock();
     if p.filesz > 0 {
         let len = page_up(file_end) - page;
         // Writable while the tail of the last file page is zeroed.
-        host::map_file_fixed(page, len, prot | Prot::WRITE, file, p.offset - (start - page)).map_err(err)?;
-        if p.memsz > p.filesz && file_end % 4096 != 0 {
+        host::map_file_fixed(
+            page,
+            len,
+            prot | Prot::WRITE,
+            file,
+            p.offset - (start - page),
+        )
+        .map_err(err)?;
+        if p.memsz > p.filesz && !file_end.is_multiple_of(4096) {
             let zeros = vec![0u8; (page_up(file_end) - file_end) as usize];
-            crate::mm::user::copy_out(file_end, &zeros).map_err(|e| (e, Some("zeroing bss".into())))?;
+            crate::mm::user::copy_out(file_end, &zeros)
+                .map_err(|e| (e, Some("zeroing bss".into())))?;
         }
         host::protect(page, len, prot).map_err(err)?;
-        vmas.insert(page, Vma { end: page + len, prot: bits, shared: false, offset: p.offset - (start - page), name: name.into() });
+        vmas.insert(
+            page,
+            Vma {
+                end: page + len,
+                prot: bits,
+                shared: false,
+                offset: p.offset - (start - page),
+                name: name.into(),
+            },
+        );
     }
-    let anon_start = if p.filesz > 0 { page_up(file_end) } else { page };
+    let anon_start = if p.filesz > 0 {
+        page_up(file_end)
+    } else {
+        page
+    };
     if mem_end > anon_start {
         host::map_anonymous_fixed(anon_start, mem_end - anon_start, prot).map_err(err)?;
-        vmas.insert(anon_start, Vma { end: mem_end, prot: bits, shared: false, offset: 0, name: String::new() });
+        vmas.insert(
+            anon_start,
+            Vma {
+                end: mem_end,
+                prot: bits,
+                shared: false,
+                offset: 0,
+                name: String::new(),
+            },
+        );
     }
     Ok(())
 }
@@ -338,9 +488,18 @@ mod tests {
 
     #[test]
     fn shebang_lines_split_like_linux() {
-        assert_eq!(parse_shebang(b"#!/bin/sh\necho"), Some((b"/bin/sh".to_vec(), None)));
-        assert_eq!(parse_shebang(b"#! /usr/bin/env  python3 -u\n"), Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec()))));
-        assert_eq!(parse_shebang(b"#!/bin/sh \r\n"), Some((b"/bin/sh".to_vec(), None)));
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh\necho"),
+            Some((b"/bin/sh".to_vec(), None))
+        );
+        assert_eq!(
+            parse_shebang(b"#! /usr/bin/env  python3 -u\n"),
+            Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
+        );
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh \r\n"),
+            Some((b"/bin/sh".to_vec(), None))
+        );
         assert_eq!(parse_shebang(b"\x7fELF"), None);
         assert_eq!(parse_shebang(b"#!\n"), None);
     }

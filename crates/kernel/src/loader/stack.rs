@@ -79,7 +79,14 @@ pub fn build(top: u64, c: &StackContents<'_>) -> StackImage {
     for (k, v) in c.auxv {
         words.extend([*k, *v]);
     }
-    words.extend([AT_RANDOM, addr(random_off), AT_EXECFN, addr(offsets[nargs + nenv]), AT_PLATFORM, addr(offsets[nargs + nenv + 1])]);
+    words.extend([
+        AT_RANDOM,
+        addr(random_off),
+        AT_EXECFN,
+        addr(offsets[nargs + nenv]),
+        AT_PLATFORM,
+        addr(offsets[nargs + nenv + 1]),
+    ]);
     words.extend([AT_NULL, 0]);
 
     // The ABI wants %rsp 16-byte aligned at entry, pointing at argc.
@@ -104,14 +111,24 @@ mod tests {
 
     fn string(img: &StackImage, addr: u64) -> Vec<u8> {
         let i = (addr - img.sp) as usize;
-        img.bytes[i..].iter().take_while(|b| **b != 0).copied().collect()
+        img.bytes[i..]
+            .iter()
+            .take_while(|b| **b != 0)
+            .copied()
+            .collect()
     }
 
     #[test]
     fn argv_envp_and_auxv_are_where_the_abi_says() {
         let argv = [b"/bin/ls".to_vec(), b"-l".to_vec()];
         let envp = [b"PATH=/bin".to_vec()];
-        let contents = StackContents { argv: &argv, envp: &envp, execfn: b"/bin/ls", random: [7; 16], auxv: &[(AT_PAGESZ, 4096)] };
+        let contents = StackContents {
+            argv: &argv,
+            envp: &envp,
+            execfn: b"/bin/ls",
+            random: [7; 16],
+            auxv: &[(AT_PAGESZ, 4096)],
+        };
         let top = 0x7fff_0000_0000;
         let img = build(top, &contents);
         assert_eq!(img.sp % 16, 0);
@@ -122,7 +139,10 @@ mod tests {
         assert_eq!(word(&img, img.sp + 24), 0);
         assert_eq!(string(&img, word(&img, img.sp + 32)), b"PATH=/bin");
         assert_eq!(word(&img, img.sp + 40), 0);
-        assert_eq!((word(&img, img.sp + 48), word(&img, img.sp + 56)), (AT_PAGESZ, 4096));
+        assert_eq!(
+            (word(&img, img.sp + 48), word(&img, img.sp + 56)),
+            (AT_PAGESZ, 4096)
+        );
         assert_eq!(word(&img, img.sp + 64), AT_RANDOM);
         let random = word(&img, img.sp + 72);
         assert_eq!(&img.bytes[(random - img.sp) as usize..][..16], &[7; 16]);

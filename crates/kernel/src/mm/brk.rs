@@ -6,8 +6,8 @@
 
 use spin::Mutex;
 
+use super::page_up;
 use super::vma::{PROT_READ, PROT_WRITE, VMAS, Vma};
-use super::{page_up};
 use oxbox_hal::host::{self, Prot};
 
 struct Break {
@@ -17,13 +17,19 @@ struct Break {
     current: u64,
 }
 
-static BRK: Mutex<Break> = Mutex::new(Break { start: 0, current: 0 });
+static BRK: Mutex<Break> = Mutex::new(Break {
+    start: 0,
+    current: 0,
+});
 
 /// Largest heap the break may grow to.
 const MAX_BRK: u64 = 1 << 40;
 
 pub fn init(start: u64) {
-    *BRK.lock() = Break { start, current: start };
+    *BRK.lock() = Break {
+        start,
+        current: start,
+    };
 }
 
 /// `brk(addr)`: moves the break if possible; always returns the break.
@@ -39,7 +45,16 @@ pub fn set(addr: u64) -> u64 {
         }
         let mut vmas = VMAS.lock();
         let start = page_up(brk.start);
-        vmas.insert(start, Vma { end: new_top, prot: PROT_READ | PROT_WRITE, shared: false, offset: 0, name: "[heap]".into() });
+        vmas.insert(
+            start,
+            Vma {
+                end: new_top,
+                prot: PROT_READ | PROT_WRITE,
+                shared: false,
+                offset: 0,
+                name: "[heap]".into(),
+            },
+        );
     } else if new_top < old_top {
         if host::unmap(new_top, old_top - new_top).is_err() {
             return brk.current;

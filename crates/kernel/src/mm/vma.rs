@@ -35,7 +35,9 @@ pub struct VmaMap {
 
 impl VmaMap {
     pub const fn new() -> Self {
-        Self { map: BTreeMap::new() }
+        Self {
+            map: BTreeMap::new(),
+        }
     }
 
     /// Records a new mapping, replacing whatever it covers (as `MAP_FIXED`).
@@ -65,7 +67,9 @@ impl VmaMap {
 
     /// Splits the mapping containing `at` (if any) so that one starts there.
     fn split_at(&mut self, at: u64) {
-        let Some((&start, vma)) = self.map.range(..at).next_back() else { return };
+        let Some((&start, vma)) = self.map.range(..at).next_back() else {
+            return;
+        };
         if vma.end <= at {
             return;
         }
@@ -112,7 +116,13 @@ mod tests {
     use super::*;
 
     fn vma(end: u64, name: &str) -> Vma {
-        Vma { end, prot: PROT_READ | PROT_WRITE, shared: false, offset: 0, name: name.into() }
+        Vma {
+            end,
+            prot: PROT_READ | PROT_WRITE,
+            shared: false,
+            offset: 0,
+            name: name.into(),
+        }
     }
 
     #[test]
@@ -139,15 +149,30 @@ mod tests {
         m.insert(0x1000, vma(0x3000, "a"));
         m.insert(0x2000, vma(0x4000, "b"));
         let names: alloc::vec::Vec<_> = m.iter().map(|(s, v)| (s, v.end, v.name.clone())).collect();
-        assert_eq!(names, [(0x1000, 0x2000, "a".into()), (0x2000, 0x4000, "b".into())]);
+        assert_eq!(
+            names,
+            [(0x1000, 0x2000, "a".into()), (0x2000, 0x4000, "b".into())]
+        );
     }
 
     #[test]
     fn maps_lines_look_like_linux() {
         let mut m = VmaMap::new();
-        m.insert(0x400000, Vma { end: 0x401000, prot: PROT_READ | PROT_EXEC, shared: false, offset: 0, name: "/bin/true".into() });
+        m.insert(
+            0x400000,
+            Vma {
+                end: 0x401000,
+                prot: PROT_READ | PROT_EXEC,
+                shared: false,
+                offset: 0,
+                name: "/bin/true".into(),
+            },
+        );
         let text = m.render();
-        assert!(text.starts_with("00400000-00401000 r-xp 00000000 00:00 0"), "{text}");
+        assert!(
+            text.starts_with("00400000-00401000 r-xp 00000000 00:00 0"),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("/bin/true"));
     }
 }

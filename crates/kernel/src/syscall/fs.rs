@@ -15,11 +15,11 @@ use oxbox_hal::host;
 
 use super::{Call, host_call};
 use crate::error::HostResultExt;
+use crate::fs::devfs;
 use crate::fs::fdtable::{self, guest_fd};
 use crate::fs::path::{self, Route};
 use crate::fs::procfs::{self, Node};
 use crate::fs::stat::SynthStat;
-use crate::fs::devfs;
 use crate::mm::user;
 use crate::{Errno, SysResult};
 
@@ -85,7 +85,12 @@ fn path_at(dirfd_raw: u64, addr: u64, allow_empty: bool) -> Result<PathArg, Errn
     };
     let trailing_slash = cstr.len() > 1 && cstr.last() == Some(&b'/');
     cstr.push(0);
-    Ok(PathArg { cstr, route, trailing_slash, dirfd })
+    Ok(PathArg {
+        cstr,
+        route,
+        trailing_slash,
+        dirfd,
+    })
 }
 
 /// A path relative to the current directory (the legacy, non-`*at` calls).
@@ -97,7 +102,11 @@ fn path_arg(addr: u64) -> Result<PathArg, Errno> {
 fn absolute(p: &PathArg) -> String {
     if p.text().starts_with('/') || p.dirfd != AT_FDCWD {
         // Paths relative to another descriptor: best effort via its path.
-        let base = if p.dirfd == AT_FDCWD { String::new() } else { fdtable::path_of(p.dirfd).unwrap_or_default() };
+        let base = if p.dirfd == AT_FDCWD {
+            String::new()
+        } else {
+            fdtable::path_of(p.dirfd).unwrap_or_default()
+        };
         if p.text().starts_with('/') {
             return String::from(p.text());
         }
@@ -113,15 +122,23 @@ fn synthetic_node(route: &Route, follow: bool) -> Result<(Node, Vec<String>), Er
         Route::Proc(parts) => Ok((procfs::lookup(parts, follow)?, parts.clone())),
         Route::Dev(parts) if parts.len() == 1 && parts[0] == "fd" => {
             let proc_fd: Vec<String> = ["self".into(), "fd".into()].into();
-            if follow { Ok((procfs::lookup(&proc_fd, true)?, proc_fd)) } else { Ok((Node::Link("/proc/self/fd".into()), parts.clone())) }
+            if follow {
+                Ok((procfs::lookup(&proc_fd, true)?, proc_fd))
+            } else {
+                Ok((Node::Link("/proc/self/fd".into()), parts.clone()))
+            }
         }
         Route::Dev(parts) => {
             let fd = devfs::descriptor(parts).ok_or(Errno::ENOENT)?;
             if follow {
-                let proc_fd: Vec<String> = ["self".into(), "fd".into(), alloc::format!("{fd}")].into();
+                let proc_fd: Vec<String> =
+                    ["self".into(), "fd".into(), alloc::format!("{fd}")].into();
                 Ok((procfs::lookup(&proc_fd, true)?, proc_fd))
             } else {
-                Ok((Node::Link(devfs::link_target(parts).ok_or(Errno::ENOENT)?), parts.clone()))
+                Ok((
+                    Node::Link(devfs::link_target(parts).ok_or(Errno::ENOENT)?),
+                    parts.clone(),
+                ))
             }
         }
         Route::Host => Err(Errno::ENOENT),
@@ -132,7 +149,13 @@ fn synthetic_node(route: &Route, follow: bool) -> Result<(Node, Vec<String>), Er
 pub fn sys_rw(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
     if fdtable::is_synthetic_dir(fd) {
-        return Err(if call.nr == Sysno::read as u64 || call.nr == Sysno::pread64 as u64 { Errno::EISDIR } else { Errno::EBADF });
+        return Err(
+            if call.nr == Sysno::read as u64 || call.nr == Sysno::pread64 as u64 {
+                Errno::EISDIR
+            } else {
+                Errno::EBADF
+            },
+        );
     }
     user::check_buffer(call.arg(1), call.arg(2))?;
     call.forward()
@@ -181,7 +204,10 @@ pub fn sys_close_range(call: &Call) -> SysResult {
         return Ok(0);
     }
     let last = last.min(RESERVED_FD_BASE as u32 - 1);
-    let result = host_call(Sysno::close_range, [first as u64, last as u64, call.arg(2), 0, 0, 0]);
+    let result = host_call(
+        Sysno::close_range,
+        [first as u64, last as u64, call.arg(2), 0, 0, 0],
+    );
     const CLOSE_RANGE_CLOEXEC: u64 = 4;
     if result.is_ok() && call.arg(2) & CLOSE_RANGE_CLOEXEC == 0 {
         fdtable::closed_range(first as i32, last as i32);
@@ -192,7 +218,12 @@ pub fn sys_close_range(call: &Call) -> SysResult {
 pub fn sys_fstat(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
     if let Some(parts) = fdtable::with_synthetic_dir(fd, |d| d.parts.clone()) {
-        let st = SynthStat { ino: fd as u64, mode: crate::fs::stat::S_IFDIR | 0o555, nlink: 2, size: 0 };
+        let st = SynthStat {
+            ino: fd as u64,
+            mode: crate::fs::stat::S_IFDIR | 0o555,
+            nlink: 2,
+            size: 0,
+        };
         let _ = parts;
         user::copy_out(call.arg(1), &st.to_stat())?;
         return Ok(0);
@@ -225,7 +256,10 @@ pub fn sys_ioctl(call: &Call) -> SysResult {
     }
     // Terminal structures are at most 60 bytes (struct termios).
     user::check_buffer(call.arg(2), 64)?;
-    host_call(Sysno::ioctl, [fd as u64, request as u64, call.arg(2), 0, 0, 0])
+    host_call(
+        Sysno::ioctl,
+        [fd as u64, request as u64, call.arg(2), 0, 0, 0],
+    )
 }
 
 pub fn sys_fcntl(call: &Call) -> SysResult {
@@ -276,7 +310,11 @@ pub fn sys_dup2(call: &Call) -> SysResult {
 
 /// pipe and pipe2.
 pub fn sys_pipe(call: &Call) -> SysResult {
-    let flags = if call.nr == Sysno::pipe2 as u64 { call.arg(1) } else { 0 };
+    let flags = if call.nr == Sysno::pipe2 as u64 {
+        call.arg(1)
+    } else {
+        0
+    };
     let mut fds = [0i32; 2];
     host_call(Sysno::pipe2, [fds.as_mut_ptr() as u64, flags, 0, 0, 0, 0])?;
     if let Err(e) = fds.iter().try_for_each(|fd| fdtable::adopt(*fd).map(drop)) {
@@ -332,12 +370,21 @@ pub fn sys_getdents64(call: &Call) -> SysResult {
 /// open, creat and openat.
 pub fn sys_open(call: &Call) -> SysResult {
     let (p, flags, mode) = match call.nr {
-        n if n == Sysno::openat as u64 => (path_at(call.arg(0), call.arg(1), false)?, call.arg(2), call.arg(3)),
-        n if n == Sysno::creat as u64 => (path_arg(call.arg(0))?, O_CREAT | 1 | O_TRUNC, call.arg(1)),
+        n if n == Sysno::openat as u64 => (
+            path_at(call.arg(0), call.arg(1), false)?,
+            call.arg(2),
+            call.arg(3),
+        ),
+        n if n == Sysno::creat as u64 => {
+            (path_arg(call.arg(0))?, O_CREAT | 1 | O_TRUNC, call.arg(1))
+        }
         _ => (path_arg(call.arg(0))?, call.arg(1), call.arg(2)),
     };
     if p.route == Route::Host {
-        let fd = fdtable::adopt(host_call(Sysno::openat, [p.dirfd as u64, p.ptr(), flags, mode, 0, 0])? as i32)?;
+        let fd = fdtable::adopt(host_call(
+            Sysno::openat,
+            [p.dirfd as u64, p.ptr(), flags, mode, 0, 0],
+        )? as i32)?;
         fdtable::record_path(fd, absolute(&p));
         return Ok(fd as u64);
     }
@@ -392,7 +439,11 @@ fn open_link(parts: &[String], target: &str, flags: u64) -> SysResult {
         && fd_dir == "fd"
     {
         let fd = n.parse::<i32>().map_err(|_| Errno::ENOENT)?;
-        let cmd = if flags & O_CLOEXEC != 0 { F_DUPFD_CLOEXEC } else { F_DUPFD };
+        let cmd = if flags & O_CLOEXEC != 0 {
+            F_DUPFD_CLOEXEC
+        } else {
+            F_DUPFD
+        };
         let new = fdtable::adopt(host_call(Sysno::fcntl, [fd as u64, cmd, 0, 0, 0, 0])? as i32)?;
         fdtable::duplicated(fd, new);
         return Ok(new as u64);
@@ -402,7 +453,10 @@ fn open_link(parts: &[String], target: &str, flags: u64) -> SysResult {
     }
     let mut cstr: Vec<u8> = target.as_bytes().to_vec();
     cstr.push(0);
-    let fd = fdtable::adopt(host_call(Sysno::openat, [AT_FDCWD as u64, cstr.as_ptr() as u64, flags, 0, 0, 0])? as i32)?;
+    let fd = fdtable::adopt(host_call(
+        Sysno::openat,
+        [AT_FDCWD as u64, cstr.as_ptr() as u64, flags, 0, 0, 0],
+    )? as i32)?;
     fdtable::record_path(fd, target.into());
     Ok(fd as u64)
 }
@@ -421,18 +475,31 @@ fn placeholder_fd(contents: &[u8], cloexec: bool) -> Result<i32, Errno> {
 /// stat, lstat, newfstatat.
 pub fn sys_stat(call: &Call) -> SysResult {
     let (p, buf, flags) = match call.nr {
-        n if n == Sysno::newfstatat as u64 => (path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?, call.arg(2), call.arg(3)),
+        n if n == Sysno::newfstatat as u64 => (
+            path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?,
+            call.arg(2),
+            call.arg(3),
+        ),
         n if n == Sysno::lstat as u64 => (path_arg(call.arg(0))?, call.arg(1), AT_SYMLINK_NOFOLLOW),
         _ => (path_arg(call.arg(0))?, call.arg(1), 0),
     };
     if p.is_empty() && fdtable::is_synthetic_dir(p.dirfd) {
-        return sys_fstat(&Call { nr: Sysno::fstat as u64, args: [p.dirfd as u64, buf, 0, 0, 0, 0] });
+        return sys_fstat(&Call {
+            nr: Sysno::fstat as u64,
+            args: [p.dirfd as u64, buf, 0, 0, 0, 0],
+        });
     }
     if p.route == Route::Host {
         user::check_buffer(buf, 144)?;
-        return host_call(Sysno::newfstatat, [p.dirfd as u64, p.ptr(), buf, flags, 0, 0]);
+        return host_call(
+            Sysno::newfstatat,
+            [p.dirfd as u64, p.ptr(), buf, flags, 0, 0],
+        );
     }
-    let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash)?;
+    let (node, parts) = synthetic_node(
+        &p.route,
+        flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash,
+    )?;
     user::copy_out(buf, &procfs::stat_of(&node, &parts).to_stat())?;
     Ok(0)
 }
@@ -444,12 +511,23 @@ pub fn sys_statx(call: &Call) -> SysResult {
     let synthetic_fd = p.is_empty() && fdtable::is_synthetic_dir(p.dirfd);
     if p.route == Route::Host && !synthetic_fd {
         user::check_buffer(buf, 256)?;
-        return host_call(Sysno::statx, [p.dirfd as u64, p.ptr(), flags, call.arg(3), buf, 0]);
+        return host_call(
+            Sysno::statx,
+            [p.dirfd as u64, p.ptr(), flags, call.arg(3), buf, 0],
+        );
     }
     let st = if synthetic_fd {
-        SynthStat { ino: p.dirfd as u64, mode: crate::fs::stat::S_IFDIR | 0o555, nlink: 2, size: 0 }
+        SynthStat {
+            ino: p.dirfd as u64,
+            mode: crate::fs::stat::S_IFDIR | 0o555,
+            nlink: 2,
+            size: 0,
+        }
     } else {
-        let (node, parts) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash)?;
+        let (node, parts) = synthetic_node(
+            &p.route,
+            flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash,
+        )?;
         procfs::stat_of(&node, &parts)
     };
     user::copy_out(buf, &st.to_statx())?;
@@ -460,11 +538,20 @@ pub fn sys_statx(call: &Call) -> SysResult {
 pub fn sys_access(call: &Call) -> SysResult {
     let (p, mode, flags) = match call.nr {
         n if n == Sysno::access as u64 => (path_arg(call.arg(0))?, call.arg(1), 0),
-        n if n == Sysno::faccessat as u64 => (path_at(call.arg(0), call.arg(1), false)?, call.arg(2), 0),
-        _ => (path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?, call.arg(2), call.arg(3)),
+        n if n == Sysno::faccessat as u64 => {
+            (path_at(call.arg(0), call.arg(1), false)?, call.arg(2), 0)
+        }
+        _ => (
+            path_at(call.arg(0), call.arg(1), call.arg(3) & AT_EMPTY_PATH != 0)?,
+            call.arg(2),
+            call.arg(3),
+        ),
     };
     if p.route == Route::Host {
-        return host_call(Sysno::faccessat2, [p.dirfd as u64, p.ptr(), mode, flags, 0, 0]);
+        return host_call(
+            Sysno::faccessat2,
+            [p.dirfd as u64, p.ptr(), mode, flags, 0, 0],
+        );
     }
     const W_OK: u64 = 2;
     let (node, _) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
@@ -477,7 +564,11 @@ pub fn sys_access(call: &Call) -> SysResult {
 /// readlink, readlinkat.
 pub fn sys_readlink(call: &Call) -> SysResult {
     let (p, buf, size) = if call.nr == Sysno::readlinkat as u64 {
-        (path_at(call.arg(0), call.arg(1), true)?, call.arg(2), call.arg(3))
+        (
+            path_at(call.arg(0), call.arg(1), true)?,
+            call.arg(2),
+            call.arg(3),
+        )
     } else {
         (path_arg(call.arg(0))?, call.arg(1), call.arg(2))
     };
@@ -486,7 +577,10 @@ pub fn sys_readlink(call: &Call) -> SysResult {
     }
     if p.route == Route::Host {
         user::check_buffer(buf, size)?;
-        return host_call(Sysno::readlinkat, [p.dirfd as u64, p.ptr(), buf, size, 0, 0]);
+        return host_call(
+            Sysno::readlinkat,
+            [p.dirfd as u64, p.ptr(), buf, size, 0, 0],
+        );
     }
     match synthetic_node(&p.route, false)?.0 {
         Node::Link(target) => {
@@ -510,22 +604,47 @@ pub fn sys_modify_path(call: &Call) -> SysResult {
         mkdirat => (path_at(call.arg(0), call.arg(1), false)?, None, mkdirat),
         unlink | rmdir => (path_arg(call.arg(0))?, None, unlinkat),
         unlinkat => (path_at(call.arg(0), call.arg(1), false)?, None, unlinkat),
-        rename => (path_arg(call.arg(0))?, Some(path_arg(call.arg(1))?), renameat2),
-        renameat | renameat2 => (path_at(call.arg(0), call.arg(1), false)?, Some(path_at(call.arg(2), call.arg(3), false)?), renameat2),
+        rename => (
+            path_arg(call.arg(0))?,
+            Some(path_arg(call.arg(1))?),
+            renameat2,
+        ),
+        renameat | renameat2 => (
+            path_at(call.arg(0), call.arg(1), false)?,
+            Some(path_at(call.arg(2), call.arg(3), false)?),
+            renameat2,
+        ),
         link => (path_arg(call.arg(0))?, Some(path_arg(call.arg(1))?), linkat),
-        linkat => (path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?, Some(path_at(call.arg(2), call.arg(3), false)?), linkat),
+        linkat => (
+            path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?,
+            Some(path_at(call.arg(2), call.arg(3), false)?),
+            linkat,
+        ),
         symlink => (path_arg(call.arg(1))?, None, symlinkat),
         symlinkat => (path_at(call.arg(1), call.arg(2), false)?, None, symlinkat),
         chmod => (path_arg(call.arg(0))?, None, fchmodat),
         fchmodat => (path_at(call.arg(0), call.arg(1), false)?, None, fchmodat),
         chown | lchown => (path_arg(call.arg(0))?, None, fchownat),
-        fchownat => (path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?, None, fchownat),
+        fchownat => (
+            path_at(call.arg(0), call.arg(1), call.arg(4) & AT_EMPTY_PATH != 0)?,
+            None,
+            fchownat,
+        ),
         utimensat => (path_at(call.arg(0), call.arg(1), true)?, None, utimensat),
         truncate => (path_arg(call.arg(0))?, None, truncate),
         _ => return Err(Errno::ENOSYS),
     };
     if first.route != Route::Host || second.as_ref().is_some_and(|s| s.route != Route::Host) {
-        return Err(if matches!(nr, unlink | unlinkat | rmdir | rename | renameat | renameat2) { Errno::EPERM } else { Errno::EACCES });
+        return Err(
+            if matches!(
+                nr,
+                unlink | unlinkat | rmdir | rename | renameat | renameat2
+            ) {
+                Errno::EPERM
+            } else {
+                Errno::EACCES
+            },
+        );
     }
     let (a, b) = (&first, second.as_ref());
     let args: [u64; 6] = match nr {
@@ -535,20 +654,51 @@ pub fn sys_modify_path(call: &Call) -> SysResult {
         rmdir => [cwd, a.ptr(), AT_REMOVEDIR, 0, 0, 0],
         unlinkat => [a.dirfd as u64, a.ptr(), call.arg(2), 0, 0, 0],
         rename | link => [cwd, a.ptr(), cwd, b.expect("two paths").ptr(), 0, 0],
-        renameat => [a.dirfd as u64, a.ptr(), b.expect("two paths").dirfd as u64, b.expect("two paths").ptr(), 0, 0],
-        renameat2 | linkat => [a.dirfd as u64, a.ptr(), b.expect("two paths").dirfd as u64, b.expect("two paths").ptr(), call.arg(4), 0],
+        renameat => [
+            a.dirfd as u64,
+            a.ptr(),
+            b.expect("two paths").dirfd as u64,
+            b.expect("two paths").ptr(),
+            0,
+            0,
+        ],
+        renameat2 | linkat => [
+            a.dirfd as u64,
+            a.ptr(),
+            b.expect("two paths").dirfd as u64,
+            b.expect("two paths").ptr(),
+            call.arg(4),
+            0,
+        ],
         symlink | symlinkat => {
             // The link's target is stored verbatim, never resolved.
             let target = user::read_path(call.arg(0))?;
             let mut target_c = target;
             target_c.push(0);
-            return host_call(symlinkat, [target_c.as_ptr() as u64, a.dirfd as u64, a.ptr(), 0, 0, 0]);
+            return host_call(
+                symlinkat,
+                [target_c.as_ptr() as u64, a.dirfd as u64, a.ptr(), 0, 0, 0],
+            );
         }
         chmod => [cwd, a.ptr(), call.arg(1), 0, 0, 0],
         fchmodat => [a.dirfd as u64, a.ptr(), call.arg(2), 0, 0, 0],
         chown => [cwd, a.ptr(), call.arg(1), call.arg(2), 0, 0],
-        lchown => [cwd, a.ptr(), call.arg(1), call.arg(2), AT_SYMLINK_NOFOLLOW, 0],
-        fchownat => [a.dirfd as u64, a.ptr(), call.arg(2), call.arg(3), call.arg(4), 0],
+        lchown => [
+            cwd,
+            a.ptr(),
+            call.arg(1),
+            call.arg(2),
+            AT_SYMLINK_NOFOLLOW,
+            0,
+        ],
+        fchownat => [
+            a.dirfd as u64,
+            a.ptr(),
+            call.arg(2),
+            call.arg(3),
+            call.arg(4),
+            0,
+        ],
         utimensat => {
             user::check_buffer(call.arg(2), 32)?;
             // utimensat(fd, NULL, ...) sets the times of fd itself.

@@ -32,7 +32,10 @@ pub fn sys_sched_getaffinity(call: &Call) -> SysResult {
         return Err(Errno::ESRCH);
     }
     user::check_buffer(call.arg(2), call.arg(1))?;
-    host_call(Sysno::sched_getaffinity, [0, call.arg(1), call.arg(2), 0, 0, 0])
+    host_call(
+        Sysno::sched_getaffinity,
+        [0, call.arg(1), call.arg(2), 0, 0, 0],
+    )
 }
 
 pub fn sys_umask(call: &Call) -> SysResult {

@@ -17,7 +17,14 @@ const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 pub fn sys_mmap(call: &Call) -> SysResult {
-    let (addr, len, prot, flags, fd, offset) = (call.arg(0), call.arg(1), call.arg(2), call.arg(3), call.arg(4), call.arg(5));
+    let (addr, len, prot, flags, fd, offset) = (
+        call.arg(0),
+        call.arg(1),
+        call.arg(2),
+        call.arg(3),
+        call.arg(4),
+        call.arg(5),
+    );
     let mut args = call.args;
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
         if overlaps_kernel(addr, page_up(len)) {
@@ -39,7 +46,13 @@ pub fn sys_mmap(call: &Call) -> SysResult {
     let start = Call { nr: call.nr, args }.forward()?;
     VMAS.lock().insert(
         start,
-        Vma { end: start + page_up(len), prot: prot as u32, shared: flags & MAP_SHARED != 0, offset: if name.is_empty() { 0 } else { offset }, name },
+        Vma {
+            end: start + page_up(len),
+            prot: prot as u32,
+            shared: flags & MAP_SHARED != 0,
+            offset: if name.is_empty() { 0 } else { offset },
+            name,
+        },
     );
     Ok(start)
 }
@@ -65,14 +78,25 @@ pub fn sys_mprotect(call: &Call) -> SysResult {
 }
 
 pub fn sys_mremap(call: &Call) -> SysResult {
-    let (old, old_len, new_len, flags, new_addr) = (call.arg(0), call.arg(1), call.arg(2), call.arg(3), call.arg(4));
+    let (old, old_len, new_len, flags, new_addr) = (
+        call.arg(0),
+        call.arg(1),
+        call.arg(2),
+        call.arg(3),
+        call.arg(4),
+    );
     const MREMAP_FIXED: u64 = 2;
-    if overlaps_kernel(old, page_up(old_len)) || (flags & MREMAP_FIXED != 0 && overlaps_kernel(new_addr, page_up(new_len))) {
+    if overlaps_kernel(old, page_up(old_len))
+        || (flags & MREMAP_FIXED != 0 && overlaps_kernel(new_addr, page_up(new_len)))
+    {
         return Err(Errno::EINVAL);
     }
     let start = call.forward()?;
     let mut vmas = VMAS.lock();
-    let template = vmas.iter().find(|(s, v)| *s <= old && old < v.end).map(|(_, v)| v.clone());
+    let template = vmas
+        .iter()
+        .find(|(s, v)| *s <= old && old < v.end)
+        .map(|(_, v)| v.clone());
     vmas.remove(old, old + page_up(old_len));
     if let Some(mut vma) = template {
         vma.end = start + page_up(new_len);

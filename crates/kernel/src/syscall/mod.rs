@@ -56,7 +56,10 @@ pub fn host_call(nr: oxbox_abi::Sysno, args: [u64; 6]) -> SysResult {
 
 /// Serves one guest syscall; registered with the hal at boot.
 pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
-    let call = Call { nr: frame.nr, args: frame.args };
+    let call = Call {
+        nr: frame.nr,
+        args: frame.args,
+    };
     let result = match table::TABLE.get(call.nr as usize).copied().flatten() {
         Some(handler) => (handler.run)(&call),
         None => {
@@ -81,13 +84,19 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
 }
 
 /// One bit per syscall number already reported as unimplemented.
-static REPORTED: [AtomicU64; SLOT_COUNT / 64 + 1] = [const { AtomicU64::new(0) }; SLOT_COUNT / 64 + 1];
+static REPORTED: [AtomicU64; SLOT_COUNT / 64 + 1] =
+    [const { AtomicU64::new(0) }; SLOT_COUNT / 64 + 1];
 
 /// Logs an unimplemented syscall once per number.
 pub fn note_unimplemented(nr: u64) {
-    let (word, bit) = ((nr as usize / 64).min(REPORTED.len() - 1), 1u64 << (nr % 64));
+    let (word, bit) = (
+        (nr as usize / 64).min(REPORTED.len() - 1),
+        1u64 << (nr % 64),
+    );
     if REPORTED[word].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-        let name = oxbox_abi::Sysno::new(nr as usize).map(|s| s.name()).unwrap_or("unknown");
+        let name = oxbox_abi::Sysno::new(nr as usize)
+            .map(|s| s.name())
+            .unwrap_or("unknown");
         crate::kinfo!("unimplemented syscall {name} ({nr}): ENOSYS");
     }
 }

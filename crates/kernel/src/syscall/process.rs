@@ -33,7 +33,11 @@ pub fn sys_getgid(_: &Call) -> SysResult {
 /// getresuid and getresgid: the real, effective and saved ids are equal.
 pub fn sys_getres_ids(call: &Call) -> SysResult {
     let c = task::container();
-    let id = if call.nr == Sysno::getresuid as u64 { c.uid } else { c.gid };
+    let id = if call.nr == Sysno::getresuid as u64 {
+        c.uid
+    } else {
+        c.gid
+    };
     for i in 0..3 {
         user::write_u32(call.arg(i), id)?;
     }
@@ -57,21 +61,45 @@ pub fn sys_getgroups(call: &Call) -> SysResult {
 /// does natively); anything else needs the credentials model.
 pub fn sys_set_ids(call: &Call) -> SysResult {
     let c = task::container();
-    let current = if matches!(Sysno::new(call.nr as usize), Some(Sysno::setgid | Sysno::setregid | Sysno::setresgid)) { c.gid } else { c.uid };
+    let current = if matches!(
+        Sysno::new(call.nr as usize),
+        Some(Sysno::setgid | Sysno::setregid | Sysno::setresgid)
+    ) {
+        c.gid
+    } else {
+        c.uid
+    };
     let wanted = [call.arg(0), call.arg(1), call.arg(2)];
     let count = match Sysno::new(call.nr as usize) {
         Some(Sysno::setuid | Sysno::setgid) => 1,
         Some(Sysno::setreuid | Sysno::setregid) => 2,
         _ => 3,
     };
-    if wanted[..count].iter().all(|id| *id as u32 == current || *id as u32 == u32::MAX) { Ok(0) } else { Err(Errno::EPERM) }
+    if wanted[..count]
+        .iter()
+        .all(|id| *id as u32 == current || *id as u32 == u32::MAX)
+    {
+        Ok(0)
+    } else {
+        Err(Errno::EPERM)
+    }
 }
 
 /// `struct utsname`: six 65-byte fields.
 pub fn sys_uname(call: &Call) -> SysResult {
     let c = task::container();
     let mut buf = [0u8; 6 * 65];
-    for (i, field) in ["Linux", &c.hostname, &c.release, &c.version, "x86_64", "(none)"].iter().enumerate() {
+    for (i, field) in [
+        "Linux",
+        &c.hostname,
+        &c.release,
+        &c.version,
+        "x86_64",
+        "(none)",
+    ]
+    .iter()
+    .enumerate()
+    {
         let bytes = field.as_bytes();
         let n = bytes.len().min(64);
         buf[i * 65..i * 65 + n].copy_from_slice(&bytes[..n]);
@@ -114,7 +142,9 @@ pub fn sys_arch_prctl(call: &Call) -> SysResult {
     const USER_TOP: u64 = 0x7fff_ffff_f000;
     match call.arg(0) {
         ARCH_SET_FS if call.arg(1) >= USER_TOP => Err(Errno::EPERM),
-        ARCH_SET_FS => cpu::set_fs_base(call.arg(1)).map_err(crate::error::from_host).map(|_| 0),
+        ARCH_SET_FS => cpu::set_fs_base(call.arg(1))
+            .map_err(crate::error::from_host)
+            .map(|_| 0),
         ARCH_GET_FS => user::write_u64(call.arg(1), cpu::fs_base()).map(|_| 0),
         // The GS base holds the kernel's per-thread context.
         ARCH_SET_GS => Err(Errno::EPERM),
@@ -132,13 +162,23 @@ pub fn sys_prlimit(call: &Call) -> SysResult {
     }
     user::check_buffer(call.arg(2), 16)?;
     user::check_buffer(call.arg(3), 16)?;
-    host_call(Sysno::prlimit64, [0, call.arg(1), call.arg(2), call.arg(3), 0, 0])
+    host_call(
+        Sysno::prlimit64,
+        [0, call.arg(1), call.arg(2), call.arg(3), 0, 0],
+    )
 }
 
 /// getrlimit and setrlimit, as prlimit64 on the process itself.
 pub fn sys_rlimit(call: &Call) -> SysResult {
-    let (new, old) = if call.nr == Sysno::setrlimit as u64 { (call.arg(1), 0) } else { (0, call.arg(1)) };
-    sys_prlimit(&Call { nr: Sysno::prlimit64 as u64, args: [0, call.arg(0), new, old, 0, 0] })
+    let (new, old) = if call.nr == Sysno::setrlimit as u64 {
+        (call.arg(1), 0)
+    } else {
+        (0, call.arg(1))
+    };
+    sys_prlimit(&Call {
+        nr: Sysno::prlimit64 as u64,
+        args: [0, call.arg(0), new, old, 0, 0],
+    })
 }
 
 /// kill, tkill, tgkill: signals stay inside the container's pid namespace.

@@ -17,7 +17,10 @@ pub fn sys_gettimeofday(call: &Call) -> SysResult {
     const CLOCK_REALTIME: u64 = 0;
     if call.arg(0) != 0 {
         let mut ts = [0u8; 16];
-        host_call(Sysno::clock_gettime, [CLOCK_REALTIME, ts.as_mut_ptr() as u64, 0, 0, 0, 0])?;
+        host_call(
+            Sysno::clock_gettime,
+            [CLOCK_REALTIME, ts.as_mut_ptr() as u64, 0, 0, 0, 0],
+        )?;
         let nanos = u64::from_le_bytes(ts[8..].try_into().expect("8 bytes"));
         ts[8..].copy_from_slice(&(nanos / 1000).to_le_bytes());
         user::copy_out(call.arg(0), &ts)?;
@@ -31,7 +34,10 @@ pub fn sys_gettimeofday(call: &Call) -> SysResult {
 
 pub fn sys_time(call: &Call) -> SysResult {
     let mut ts = [0u8; 16];
-    host_call(Sysno::clock_gettime, [0, ts.as_mut_ptr() as u64, 0, 0, 0, 0])?;
+    host_call(
+        Sysno::clock_gettime,
+        [0, ts.as_mut_ptr() as u64, 0, 0, 0, 0],
+    )?;
     let secs = u64::from_le_bytes(ts[..8].try_into().expect("8 bytes"));
     if call.arg(0) != 0 {
         user::write_u64(call.arg(0), secs)?;
