@@ -1,0 +1,96 @@
+//! The hot path is a patched call, and `--stats` shows it.
+//!
+//! A guest's first call at a `mov $nr,%eax; syscall` site traps into the
+//! kernel (SIGSYS), which rewrites the site into `call *slot`; every later
+//! call at that site is a plain function call into the kernel. The kernel
+//! counts both per syscall and prints them with `oxbox do --stats`.
+
+use oxbox_abi::Sysno;
+use oxbox_integration::{
+    Compare, Outcome, Run, Stats, assert_guest_passed, native_only, require_root,
+};
+
+fn stats_of(o: &Outcome) -> Stats {
+    Stats::parse(&o.stderr()).unwrap_or_else(|e| panic!("{e}\n{}", o.describe()))
+}
+
+/// glibc's `getppid()` is one `mov $110,%eax; syscall` site: of 10000
+/// calls, at most the first few may trap, the rest must be patched.
+#[test]
+fn getppid_hot_loop_runs_through_a_patched_site() {
+    require_root!();
+    let run = Run::guest("patched/getppid_loop").stats();
+    let (native, oxbox) = run.matches_native(Compare::StdoutAndStatus);
+    assert_guest_passed(&native);
+    let Some(oxbox) = oxbox else { return };
+    assert_guest_passed(&oxbox);
+    let stats = stats_of(&oxbox);
+    let getppid = stats
+        .by_nr(Sysno::getppid as u64)
+        .unwrap_or_else(|| panic!("no getppid line in the stats\n{}", oxbox.describe()));
+    assert_eq!(
+        getppid.patched + getppid.trapped,
+        10_000,
+        "the program calls getppid exactly 10000 times\n{}",
+        oxbox.describe()
+    );
+    assert!(
+        getppid.patched > 9_000,
+        "getppid stayed on the trap path: {getppid:?}\n{}",
+        oxbox.describe()
+    );
+    assert!(stats.sites >= 1, "no patched site reported: {stats:?}");
+    assert!(
+        stats.total_patched >= getppid.patched,
+        "the total must include getppid: {stats:?}"
+    );
+}
+
+/// The per-syscall lines add up to the total line, and a short busybox run
+/// shows the calls it obviously makes.
+#[test]
+fn per_syscall_counts_add_up_to_the_total() {
+    require_root!();
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+        return;
+    }
+    let oxbox = Run::new(["cat", "/data/words.txt"]).stats().oxbox();
+    assert_eq!(oxbox.status, 0, "{}", oxbox.describe());
+    assert!(oxbox.stdout().starts_with("pear\n"), "{}", oxbox.describe());
+    let stats = stats_of(&oxbox);
+    let patched: u64 = stats.syscalls.values().map(|c| c.patched).sum();
+    let trapped: u64 = stats.syscalls.values().map(|c| c.trapped).sum();
+    assert_eq!(
+        (patched, trapped),
+        (stats.total_patched, stats.total_trapped),
+        "{stats:?}"
+    );
+    for sysno in [Sysno::write, Sysno::exit_group] {
+        let c = stats.by_nr(sysno as u64);
+        assert!(
+            c.is_some_and(|c| c.patched + c.trapped >= 1),
+            "{sysno:?} missing from the stats: {stats:?}"
+        );
+    }
+    // The names the kernel prints are the usual ones.
+    let write = stats.by_nr(Sysno::write as u64).unwrap();
+    assert_eq!(stats.syscalls.get("write"), Some(&write), "{stats:?}");
+}
+
+/// Without `--stats` the guest's stderr is the guest's alone.
+#[test]
+fn stats_are_printed_only_when_asked() {
+    require_root!();
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+        return;
+    }
+    let oxbox = Run::new(["cat", "/data/words.txt"]).oxbox();
+    assert_eq!(oxbox.status, 0, "{}", oxbox.describe());
+    assert!(
+        !oxbox.stderr().contains("oxbox-stats"),
+        "{}",
+        oxbox.describe()
+    );
+}
