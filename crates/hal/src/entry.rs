@@ -9,10 +9,9 @@
 //!   calls the kernel with a [`SyscallFrame`].
 //! - the SIGSYS trap, for sites not (yet) patched: see [`crate::signals`].
 //!
-//! Both paths end in the dispatcher the kernel registers at boot.
+//! Both paths end in `oxbox_dispatch`, defined by the kernel image.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use oxbox_abi::layout::{SLOT_COUNT, SLOT_TABLE_ADDR, SLOT_TABLE_SIZE};
 
@@ -38,27 +37,19 @@ pub enum Entry {
     Trapped { site_end: u64 },
 }
 
-/// The kernel's dispatcher: serves `frame` and stores its result in it.
-pub type Dispatcher = fn(&mut SyscallFrame, Entry);
-
-/// The registered dispatcher, as an address (0 until [`set_dispatcher`]).
-static DISPATCHER: AtomicUsize = AtomicUsize::new(0);
-
-/// Registers the kernel's dispatcher. Call once, before any guest code runs.
-pub fn set_dispatcher(dispatcher: Dispatcher) {
-    DISPATCHER.store(dispatcher as usize, Ordering::Release);
+unsafe extern "Rust" {
+    /// The kernel's dispatcher, defined by the kernel image: serves `frame`
+    /// and stores its result in it. A link-time symbol rather than a
+    /// registered pointer, so that the patched path makes direct calls only.
+    /// It is declared weak in the entry assembly so that host-side test
+    /// binaries, which link this crate but never enter the kernel, link.
+    safe fn oxbox_dispatch(frame: &mut SyscallFrame, entry: Entry);
 }
 
 /// Hands a syscall to the kernel's dispatcher.
+#[inline(always)]
 pub(crate) fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
-    let address = DISPATCHER.load(Ordering::Acquire);
-    assert!(
-        address != 0,
-        "guest syscall before the kernel registered its dispatcher"
-    );
-    // SAFETY: the only non-zero value ever stored is a `Dispatcher`.
-    let dispatcher: Dispatcher = unsafe { core::mem::transmute::<usize, Dispatcher>(address) };
-    dispatcher(frame, entry);
+    oxbox_dispatch(frame, entry);
 }
 
 unsafe extern "C" {
@@ -73,6 +64,7 @@ unsafe extern "C" {
 // `syscall` instruction preserves. rcx and r11 are clobbered, as by
 // `syscall`; rbx, rbp and r12-r15 are preserved by the Rust ABI.
 global_asm!(
+    ".weak oxbox_dispatch",
     ".balign 16",
     ".globl oxbox_slot_stubs",
     "oxbox_slot_stubs:",

@@ -40,6 +40,12 @@ extern "C" fn oxbox_main(sp: *const u64) -> ! {
     oxbox_kernel::boot::start(initial)
 }
 
+/// The dispatcher the hal's entry paths call (see `oxbox_hal::entry`).
+#[unsafe(no_mangle)]
+fn oxbox_dispatch(frame: &mut oxbox_hal::SyscallFrame, entry: oxbox_hal::Entry) {
+    oxbox_kernel::syscall::dispatch(frame, entry)
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write;

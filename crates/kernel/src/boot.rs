@@ -63,7 +63,6 @@ pub fn start(initial: InitialStack) -> ! {
 
     must("kernel stack", cpu::init_main_thread());
     must("signal handlers", signals::install_kernel_handlers());
-    entry::set_dispatcher(syscall::dispatch);
     must("slot table", entry::install_slot_table());
 
     let uts = host::uname();
