@@ -42,7 +42,9 @@ mount --rbind /dev "$r/dev" || fail "bind /dev"
 printf '%s' "$h" > /proc/sys/kernel/hostname || fail "set hostname"
 # bash exports these to what it executes; a guest environment has neither.
 unset PWD OLDPWD
-exec env -u SHLVL unshare --root="$r" --wd="$w" -- "$@"
+# A container's root has the supplementary groups its /etc/group gives it
+# (here just 0), not whatever the test runner happened to have.
+exec env -u SHLVL setpriv --groups=0 unshare --root="$r" --wd="$w" -- "$@"
 "#;
 
 /// The oxbox binary: `$OXBOX_BIN`, else `release/oxbox` in
