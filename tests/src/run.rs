@@ -23,20 +23,24 @@ pub const GUEST_HOME: &str = "/root";
 /// (made by the `unshare` that runs this script): the rootfs gets its own
 /// `/proc` (of the new pid namespace, so the program sees itself as pid 1)
 /// and the host's `/dev`, the UTS namespace gets the container hostname, and
-/// the program runs chrooted with the requested working directory. The
+/// the program runs chrooted (on a read-only bind mount of the rootfs if
+/// asked) with the requested working directory. The
 /// namespaces die with the program, taking the mounts with them.
 ///
 /// Descriptors the test process inherited from its own parent (a shell's
 /// or CI's, without close-on-exec) are closed first: a container starts
 /// with stdin, stdout and stderr only, and the baseline must too.
 const NATIVE_SETUP: &str = r#"
-r=$1 h=$2 w=$3
-shift 3
+r=$1 h=$2 w=$3 ro=$4
+shift 4
 fail() { echo "oxbox-native-setup: $*" >&2; exit 125; }
 for fd in /proc/$$/fd/*; do
     n=${fd##*/}
     if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi
 done
+if [ "$ro" = ro ]; then
+    mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" || fail "read-only rootfs"
+fi
 mount -t proc proc "$r/proc" || fail "mount proc"
 mount --rbind /dev "$r/dev" || fail "bind /dev"
 printf '%s' "$h" > /proc/sys/kernel/hostname || fail "set hostname"
@@ -280,7 +284,8 @@ impl Run {
         self
     }
 
-    /// `--read-only` under oxbox (ignored natively).
+    /// A read-only rootfs: `--read-only` under oxbox, a read-only bind
+    /// mount natively.
     pub fn read_only(mut self) -> Run {
         self.read_only = true;
         self
@@ -322,6 +327,7 @@ impl Run {
         .arg(&self.rootfs)
         .arg(&self.hostname)
         .arg(self.workdir.as_deref().unwrap_or("/"))
+        .arg(if self.read_only { "ro" } else { "rw" })
         .args(&self.argv)
         .env_clear()
         .env("PATH", GUEST_PATH)

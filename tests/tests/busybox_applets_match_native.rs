@@ -5,7 +5,9 @@
 //! `/bin/busybox`, as in a small distribution.
 
 use oxbox_integration::run::DEFAULT_HOSTNAME;
-use oxbox_integration::{Compare, Outcome, Run, Scratch, assert_same, native_only, require_root};
+use oxbox_integration::{
+    Compare, Outcome, Run, Scratch, assert_same, native_only, require_root, rootfs,
+};
 
 /// `argv` prints the same and exits the same natively and under oxbox.
 fn same(argv: &[&str]) -> Outcome {
@@ -340,6 +342,64 @@ fn stat_and_readlink_describe_files() {
     expect(&same(&["realpath", "/data/tree/link"]), 0);
     expect(&same(&["du", "-a", "/data/tree"]), 0);
     expect(&same(&["pwd"]), 0);
+}
+
+/// `-w` sets the guest's working directory, so relative paths start there.
+#[test]
+fn a_working_directory_applies_to_relative_paths() {
+    require_root!();
+    for argv in [
+        vec!["pwd"],
+        vec!["ls", "a"],
+        vec!["cat", "link"],
+        vec!["find", "."],
+    ] {
+        let (native, _) = Run::new(argv)
+            .workdir("/data/tree")
+            .matches_native(Compare::All);
+        expect(&native, 0);
+    }
+}
+
+/// On a read-only rootfs reads work and writes fail with EROFS, worded by
+/// busybox exactly as natively. The targets sit in a scratch directory, so
+/// a rootfs that is not read-only after all damages nothing shared.
+#[test]
+fn a_read_only_rootfs_refuses_writes() {
+    require_root!();
+    let scratch = Scratch::new(rootfs().path(), "read-only");
+    scratch.reset();
+    let victim = scratch.host().join("victim");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    let s = scratch.guest();
+    let (native, _) = Run::new(["cat", &format!("{s}/victim")])
+        .read_only()
+        .matches_native(Compare::All);
+    expect(&native, 0);
+    for argv in [
+        vec!["mkdir".to_string(), format!("{s}/new")],
+        vec!["cp".into(), "/data/words.txt".into(), format!("{s}/copy")],
+        vec!["rm".into(), format!("{s}/victim")],
+        vec!["mv".into(), format!("{s}/victim"), format!("{s}/moved")],
+    ] {
+        let (native, _) = Run::new(argv).read_only().matches_native(Compare::All);
+        expect(&native, 1);
+        assert!(
+            native.stderr().contains("Read-only file system"),
+            "{}",
+            native.describe()
+        );
+        assert!(
+            victim.is_file(),
+            "a write went through the read-only rootfs"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(scratch.host()).unwrap().count(),
+        1,
+        "only the victim may be in {}",
+        scratch.host().display()
+    );
 }
 
 /// `/proc/self/exe` names the file that runs, symlinks resolved: for an

@@ -9,7 +9,7 @@
 
 use oxbox_abi::layout;
 use oxbox_integration::{
-    Run, assert_guest_passed, guest_matches_native, native_only, require_root,
+    Compare, Run, assert_guest_passed, guest_matches_native, native_only, require_root,
 };
 
 #[test]
@@ -120,4 +120,31 @@ fn memory_and_fd_calls_cannot_touch_the_kernel() {
         .arg(format!("{:#x}", layout::SLOT_TABLE_ADDR))
         .arg(layout::RESERVED_FD_BASE.to_string());
     assert_guest_passed(&run.oxbox());
+}
+
+#[test]
+fn startup_thread_pointer_and_tid_address_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("process/startup"));
+}
+
+/// However the guest ends, `oxbox do` exits as the native process does:
+/// its exit code modulo 256, or 128+N when killed by signal N.
+#[test]
+fn exit_statuses_match_native() {
+    require_root!();
+    for (how, code, want) in [
+        ("return", 0, 0),
+        ("return", 7, 7),
+        ("group", 3, 3),
+        ("group", 255, 255),
+        ("group", 256, 0),
+        ("thread", 42, 42),
+        ("segv", 0, 128 + 11),
+    ] {
+        let run = Run::guest("process/exit").arg(how).arg(code.to_string());
+        let (native, _) = run.matches_native(Compare::StdoutAndStatus);
+        assert_eq!(native.status, want, "{}", native.describe());
+        assert_eq!(native.stdout(), format!("exiting by {how} {code}\n"));
+    }
 }
