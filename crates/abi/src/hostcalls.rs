@@ -106,6 +106,7 @@ pub const HOST_RULES: &[HostRule] = &[
         Sysno::getpid,
         "the kernel's own pid (guest pids are host pids in the container's namespace)",
     ),
+    rule(Sysno::sendfile, "guest sendfile between its descriptors"),
     rule(Sysno::exit, "thread exit"),
     rule(
         Sysno::kill,
@@ -127,6 +128,20 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::getrlimit, "resource limits for the initial stack"),
     rule(Sysno::sysinfo, "guest sysinfo"),
     rule(Sysno::getppid, "parent pid of the guest"),
+    rule(
+        Sysno::getpgrp,
+        "guest process group, inside the pid namespace",
+    ),
+    rule(
+        Sysno::setpgid,
+        "guest job control, inside the pid namespace",
+    ),
+    rule(Sysno::setsid, "guest sessions, inside the pid namespace"),
+    rule(
+        Sysno::getpgid,
+        "guest process groups, inside the pid namespace",
+    ),
+    rule(Sysno::getsid, "guest sessions, inside the pid namespace"),
     rule(Sysno::sigaltstack, "the kernel's per-thread signal stack"),
     rule(Sysno::statfs, "guest statfs"),
     rule(Sysno::fstatfs, "guest fstatfs"),

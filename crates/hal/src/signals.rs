@@ -51,8 +51,12 @@ const REG_RIP: usize = 16;
 /// Offset of `uc_mcontext.gregs` in `ucontext_t`.
 const GREGS_OFFSET: usize = 40;
 const NGREG: usize = 23;
-/// Offsets in `siginfo_t` of the SIGSYS fields.
+/// Offset of `si_code` in `siginfo_t`.
+const SI_CODE_OFFSET: usize = 8;
+/// Offset of the SIGSYS field `si_syscall` in `siginfo_t`.
 const SI_SYSCALL_OFFSET: usize = 24;
+/// `si_code` of a SIGSYS raised by a seccomp filter.
+const SYS_SECCOMP: i32 = 1;
 
 unsafe extern "C" {
     fn oxbox_sigreturn();
@@ -130,7 +134,34 @@ unsafe fn gregs<'a>(uc: *mut u8) -> &'a mut [u64; NGREG] {
     unsafe { &mut *(uc.add(GREGS_OFFSET) as *mut [u64; NGREG]) }
 }
 
-extern "C" fn sigsys_handler(_sig: i32, info: *mut u8, uc: *mut u8) {
+/// `si_code` of the signal described by `info`.
+///
+/// # Safety
+/// `info` must be the siginfo pointer the host passed to a handler.
+unsafe fn si_code(info: *const u8) -> i32 {
+    // SAFETY: per the contract, `info` points to a host-written siginfo_t.
+    unsafe { (info.add(SI_CODE_OFFSET) as *const i32).read() }
+}
+
+/// Ends the process by `sig` with the host's default action, as if the
+/// kernel had never handled it.
+fn die_by(sig: u64) {
+    let _ = sigaction(sig, SIG_DFL, 0);
+    // SAFETY: getpid/gettid/tgkill take no pointers.
+    unsafe {
+        let pid = raw_syscall(Sysno::getpid as usize, [0; 6]).unwrap_or(0);
+        let tid = raw_syscall(Sysno::gettid as usize, [0; 6]).unwrap_or(0);
+        let _ = raw_syscall(Sysno::tgkill as usize, [pid, tid, sig, 0, 0, 0]);
+    }
+}
+
+extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
+    // SAFETY: `info` is this handler's siginfo.
+    if unsafe { si_code(info) } != SYS_SECCOMP {
+        // Sent by a process, not by the filter: not a syscall to serve.
+        die_by(sig as u64);
+        return;
+    }
     // SAFETY: the host passes a valid siginfo for SIGSYS; si_syscall is an int.
     let nr = unsafe { (info.add(SI_SYSCALL_OFFSET) as *const i32).read() } as u64;
     // SAFETY: `uc` is this handler's ucontext and nothing else refers to it.
@@ -156,7 +187,14 @@ extern "C" fn sigsys_handler(_sig: i32, info: *mut u8, uc: *mut u8) {
     regs[REG_RAX] = frame.ret;
 }
 
-extern "C" fn fault_handler(sig: i32, _info: *mut u8, uc: *mut u8) {
+extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {
+    // SAFETY: `info` is this handler's siginfo.
+    if unsafe { si_code(info) } <= 0 {
+        // Sent with kill/tgkill rather than raised by a fault: there is no
+        // faulting instruction to re-execute, so raise it again by hand.
+        die_by(sig as u64);
+        return;
+    }
     // SAFETY: `uc` is this handler's ucontext and nothing else refers to it.
     let regs = unsafe { gregs(uc) };
     if let Some(fixup) = crate::usercopy::fixup_for(regs[REG_RIP]) {

@@ -58,3 +58,13 @@ fn signals_are_forwarded_to_pid_1() {
         assert_eq!(status.code(), Some(100 + signal as i32), "{signal:?}");
     }
 }
+
+#[test]
+fn guest_starts_with_default_sigpipe_and_no_blocked_signals() {
+    if !can_run_containers() {
+        return;
+    }
+    let r = common::report(&run(&["do", "--", "report"]));
+    assert_eq!(r["sigpipe"], "default");
+    assert_eq!(r["sigmask_empty"], "1");
+}

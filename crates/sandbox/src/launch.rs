@@ -55,14 +55,12 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
         .map(|e| cstring(e))
         .collect::<Result<Vec<_>>>()?;
     let user_namespace = !nix::unistd::geteuid().is_root();
-    let scratch = match &spec.rootfs {
-        Rootfs::Host => Some(ScratchDir::create()?),
-        Rootfs::Dir { .. } => None,
-    };
-    let root = match (&spec.rootfs, &scratch) {
-        (Rootfs::Dir { path, .. }, _) => path.clone(),
-        (Rootfs::Host, Some(scratch)) => scratch.0.clone(),
-        (Rootfs::Host, None) => unreachable!("the host root is assembled in a scratch directory"),
+    let (root, scratch) = match &spec.rootfs {
+        Rootfs::Host => {
+            let scratch = ScratchDir::create()?;
+            (scratch.0.clone(), Some(scratch))
+        }
+        Rootfs::Dir { path, .. } => (path.clone(), None),
     };
     let ctx = PlanContext {
         root,
@@ -140,7 +138,7 @@ fn start_container(
     if let Err(e) = init::prepare(&mut RealHost, plan) {
         return e;
     }
-    if let Err(e) = mask.restore() {
+    if let Err(e) = mask.reset_for_exec() {
         return e;
     }
     if let Err(e) = prepare_descriptors() {

@@ -3,10 +3,13 @@
 //! The monitor blocks the signals it forwards (and `SIGCHLD`) before it
 //! forks and reads them from a `signalfd` afterwards, so it needs no signal
 //! handler and no async-signal-safe code. The container's first process
-//! restores the original mask just before it execs the kernel.
+//! restores the original mask (and `SIGPIPE`'s default action) just
+//! before it execs the kernel.
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, kill, sigaction, sigprocmask,
+};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -48,11 +51,18 @@ impl SignalMask {
         Ok(Self { blocked, original })
     }
 
-    /// Restores the mask the monitor started with (in the child: the guest
-    /// must not inherit the monitor's blocked signals).
-    pub fn restore(&self) -> Result<()> {
+    /// Gives the exec'd kernel the signal state oxbox was started with: the
+    /// original mask, and `SIGPIPE` back to its default action (the Rust
+    /// runtime ignores it in oxbox, and an ignored disposition would be
+    /// inherited by the guest across `execve`).
+    pub fn reset_for_exec(&self) -> Result<()> {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.original), None)
-            .map_err(|e| Error::sys("restore signal mask", e))
+            .map_err(|e| Error::sys("restore signal mask", e))?;
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_DFL runs no handler code, so no handler can
+        // break async-signal safety.
+        unsafe { sigaction(Signal::SIGPIPE, &default) }.map_err(|e| Error::sys("reset SIGPIPE", e))?;
+        Ok(())
     }
 
     /// Forwards signals to `child` until it exits; returns the exit code

@@ -193,7 +193,8 @@ fn pid_link(name: &str) -> String {
     }
 }
 
-fn comm() -> String {
+/// The process name: the executable's base name, cut to 15 bytes.
+pub fn comm() -> String {
     let exe = task::with_image(|i| i.exe.clone());
     let base = exe.rsplit('/').next().unwrap_or("");
     base.chars().take(15).collect()

@@ -759,3 +759,14 @@ pub fn sys_getcwd(call: &Call) -> SysResult {
     user::check_buffer(call.arg(0), call.arg(1))?;
     call.forward()
 }
+
+/// sendfile(out, in, offset, count): both descriptors host-backed.
+pub fn sys_sendfile(call: &Call) -> SysResult {
+    for fd in [guest_fd(call.arg(0))?, guest_fd(call.arg(1))?] {
+        if fdtable::is_synthetic_dir(fd) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    user::check_buffer(call.arg(2), 8)?;
+    call.forward()
+}

@@ -187,9 +187,55 @@ pub fn sys_kill(call: &Call) -> SysResult {
         Some(Sysno::tgkill) => call.arg(2),
         _ => call.arg(1),
     };
-    if oxbox_hal::signals::is_kernel_signal(sig) && sig != 11 && sig != 7 {
-        // SIGSYS from the guest would be mistaken for a seccomp trap.
-        return Err(Errno::EINVAL);
-    }
+    // Kernel-owned signals sent by the guest reach the kernel's handlers,
+    // which recognize them (si_code) and apply the default action.
+    let _ = sig;
     call.forward()
+}
+
+/// Process groups and sessions: the host's, inside the container's pid
+/// namespace, where they cannot reach anything outside it.
+pub fn sys_forward_pgrp(call: &Call) -> SysResult {
+    call.forward()
+}
+
+/// The name `prctl(PR_SET_NAME)` gave the process (its `comm`).
+static NAME: spin::Mutex<[u8; 16]> = spin::Mutex::new([0; 16]);
+
+pub fn sys_prctl(call: &Call) -> SysResult {
+    const PR_GET_DUMPABLE: u64 = 3;
+    const PR_SET_DUMPABLE: u64 = 4;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    const PR_CAPBSET_READ: u64 = 23;
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    const PR_GET_NO_NEW_PRIVS: u64 = 39;
+    match call.arg(0) {
+        PR_SET_NAME => {
+            let name = user::read_cstring(call.arg(1), 4096, Errno::EINVAL)?;
+            let mut stored = [0u8; 16];
+            let n = name.len().min(15);
+            stored[..n].copy_from_slice(&name[..n]);
+            *NAME.lock() = stored;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let stored = *NAME.lock();
+            if stored[0] == 0 {
+                let comm = crate::fs::procfs::comm();
+                let mut out = [0u8; 16];
+                out[..comm.len()].copy_from_slice(comm.as_bytes());
+                user::copy_out(call.arg(1), &out)?;
+            } else {
+                user::copy_out(call.arg(1), &stored)?;
+            }
+            Ok(0)
+        }
+        PR_GET_DUMPABLE | PR_GET_NO_NEW_PRIVS => Ok(1),
+        PR_SET_DUMPABLE if call.arg(1) <= 1 => Ok(0),
+        // The container holds no capabilities, and no_new_privs is always set.
+        PR_CAPBSET_READ if call.arg(1) < 64 => Ok(0),
+        PR_SET_NO_NEW_PRIVS if call.arg(1) == 1 => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
 }

@@ -112,6 +112,7 @@ syscall_table! {
     fchdir => fs::sys_fchdir, partial: "not into /proc";
     getcwd => fs::sys_getcwd;
     umask => misc::sys_umask;
+    sendfile => fs::sys_sendfile;
     // Memory.
     mmap => mm::sys_mmap;
     munmap => mm::sys_munmap;
@@ -149,6 +150,12 @@ syscall_table! {
     getrlimit => process::sys_rlimit;
     setrlimit => process::sys_rlimit;
     kill => process::sys_kill;
+    getpgrp => process::sys_forward_pgrp;
+    getpgid => process::sys_forward_pgrp;
+    getsid => process::sys_forward_pgrp;
+    setpgid => process::sys_forward_pgrp;
+    setsid => process::sys_forward_pgrp;
+    prctl => process::sys_prctl, partial: "names, dumpable, no_new_privs and capability queries";
     tkill => process::sys_kill;
     tgkill => process::sys_kill;
     // Signals.

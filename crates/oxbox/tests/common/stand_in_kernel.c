@@ -61,6 +61,12 @@ static void report(int argc, char **argv, char **envp) {
     }
     printf("cap_bnd_count=%d cap_amb_count=%d\n", bounding, ambient);
     printf("no_new_privs=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    struct sigaction pipe_action;
+    sigaction(SIGPIPE, NULL, &pipe_action);
+    printf("sigpipe=%s\n", pipe_action.sa_handler == SIG_IGN ? "ignored" : "default");
+    sigset_t blocked;
+    sigprocmask(SIG_BLOCK, NULL, &blocked);
+    printf("sigmask_empty=%d\n", sigisemptyset(&blocked));
 
     printf("fd_1023=%s\n", fcntl(LOG_FD, F_GETFD) >= 0 ? "open" : "closed");
     printf("fds=");
