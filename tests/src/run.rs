@@ -205,6 +205,7 @@ pub struct Run {
     workdir: Option<String>,
     stats: bool,
     read_only: bool,
+    terminal: bool,
     rootfs: PathBuf,
     /// Recreated empty before each run.
     scratch: Vec<Scratch>,
@@ -225,6 +226,7 @@ impl Run {
             workdir: None,
             stats: false,
             read_only: false,
+            terminal: false,
             rootfs: rootfs().path().to_path_buf(),
             scratch: Vec::new(),
         }
@@ -291,6 +293,14 @@ impl Run {
         self
     }
 
+    /// Runs with a pseudo-terminal as stdin, stdout and stderr (through
+    /// util-linux `script`, on both sides): stdout then carries stderr too,
+    /// with `\r\n` line ends, and stdin is not passed.
+    pub fn terminal(mut self) -> Run {
+        self.terminal = true;
+        self
+    }
+
     /// Runs in `dir` instead of the standard rootfs.
     pub fn in_rootfs(mut self, dir: &Path) -> Run {
         self.rootfs = dir.to_path_buf();
@@ -336,7 +346,7 @@ impl Run {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        self.execute("native", cmd)
+        self.execute("native", cmd, true)
     }
 
     /// Runs under `oxbox do --rootfs`.
@@ -361,11 +371,42 @@ impl Run {
             cmd.arg("-e").arg(format!("{k}={v}"));
         }
         cmd.arg("--").args(&self.argv);
-        self.execute("oxbox", cmd)
+        self.execute("oxbox", cmd, false)
     }
 
-    fn execute(&self, side: &'static str, mut cmd: Command) -> Outcome {
+    /// `cmd` run by util-linux `script`, which gives it a new pseudo-terminal
+    /// as its controlling terminal, stdin, stdout and stderr. `clear_env`
+    /// says whether `cmd` had its environment cleared.
+    fn in_terminal(cmd: &Command, clear_env: bool) -> Command {
+        fn quote(s: &std::ffi::OsStr) -> String {
+            format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"))
+        }
+        let line = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut wrapped = Command::new("script");
+        wrapped.args(["--quiet", "--return", "--flush", "--command"]);
+        wrapped.arg(line).arg("/dev/null");
+        if clear_env {
+            wrapped.env_clear();
+        }
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                wrapped.env(k, v);
+            }
+        }
+        wrapped
+    }
+
+    fn execute(&self, side: &'static str, cmd: Command, clear_env: bool) -> Outcome {
         let command = self.argv.join(" ");
+        let mut cmd = if self.terminal {
+            Self::in_terminal(&cmd, clear_env)
+        } else {
+            cmd
+        };
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

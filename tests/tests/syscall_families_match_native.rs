@@ -148,3 +148,11 @@ fn exit_statuses_match_native() {
         assert_eq!(native.stdout(), format!("exiting by {how} {code}\n"));
     }
 }
+
+/// Terminal ioctls (TCGETS, TCSETS, TIOCGWINSZ, TIOCSWINSZ) on a real
+/// pseudo-terminal behave like Linux's.
+#[test]
+fn terminal_ioctls_on_a_pty_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("files/tty").terminal());
+}
