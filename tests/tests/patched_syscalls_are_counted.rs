@@ -46,6 +46,28 @@ fn getppid_hot_loop_runs_through_a_patched_site() {
     );
 }
 
+/// The guest keeps a vDSO: 10000 rounds of clock_gettime, gettimeofday and
+/// time through glibc must not be 10000 kernel entries each.
+#[test]
+fn vdso_clocks_do_not_enter_the_kernel() {
+    require_root!();
+    let run = Run::guest("patched/clock_loop").stats();
+    let (native, oxbox) = run.matches_native(Compare::StdoutAndStatus);
+    assert_guest_passed(&native);
+    let Some(oxbox) = oxbox else { return };
+    let stats = stats_of(&oxbox);
+    for sysno in [Sysno::clock_gettime, Sysno::gettimeofday, Sysno::time] {
+        let calls = stats
+            .by_nr(sysno as u64)
+            .map_or(0, |c| c.patched + c.trapped);
+        assert!(
+            calls < 10,
+            "{sysno:?} entered the kernel {calls} times: the vDSO is not used\n{}",
+            oxbox.describe()
+        );
+    }
+}
+
 /// The per-syscall lines add up to the total line, and a syscall the
 /// program makes a known number of times is counted exactly: identity/ids
 /// calls getpid twice (once through glibc, once through syscall()).
