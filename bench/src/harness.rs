@@ -18,7 +18,7 @@ use anyhow::Result;
 
 use crate::oxbox_stats::OxboxStats;
 use crate::report::{RuntimeResult, WorkloadResult};
-use crate::runtime::{Availability, Runner, RuntimeKind};
+use crate::runtime::{Availability, RunRequest, Runner, RuntimeKind};
 use crate::workload::Workload;
 
 /// How long and how often to measure.
@@ -66,17 +66,18 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
                     continue;
                 }
                 let kind = cell.result.runtime;
-                match measure(runner, workload, &binaries[w], kind, cell.iterations) {
-                    Ok((value, wall, stats)) => {
+                match measure(runner, workload, &binaries[w], kind, cell.iterations, false) {
+                    Ok(m) => {
                         if plan.verbose {
                             eprintln!(
-                                "  {} on {kind}, repeat {}: {value} {}",
+                                "  {} on {kind}, repeat {}: {} {}",
                                 workload.name,
                                 repeat + 1,
+                                m.value,
                                 workload.unit
                             );
                         }
-                        cell.result.add_sample(value, wall, stats);
+                        cell.result.add_sample(m.value, m.wall);
                     }
                     Err(e) => {
                         eprintln!(
@@ -86,6 +87,25 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
                         );
                         cell.result.add_failure(format!("{e:#}"));
                     }
+                }
+            }
+        }
+    }
+
+    // One counting run per cell, after the timed ones and with the same
+    // iteration count, so the patched fraction describes those runs.
+    for (w, workload) in plan.workloads.iter().enumerate() {
+        for cell in &mut cells[w] {
+            let kind = cell.result.runtime;
+            if !cell.result.is_active() || !kind.has_counters() {
+                continue;
+            }
+            eprintln!("{} on {kind}: counting run", workload.name);
+            match measure(runner, workload, &binaries[w], kind, cell.iterations, true) {
+                Ok(m) => cell.result.add_counting_run(m.value, m.stats),
+                Err(e) => {
+                    eprintln!("  {} on {kind}, counting run: {e:#}", workload.name);
+                    cell.result.add_counting_failure(format!("{e:#}"));
                 }
             }
         }
@@ -138,8 +158,8 @@ fn prepare(
         "{} on {kind}: pilot run, {pilot_iterations} iterations",
         workload.name
     );
-    let pilot = match measure(runner, workload, binary, kind, pilot_iterations) {
-        Ok((value, _, _)) => value,
+    let pilot = match measure(runner, workload, binary, kind, pilot_iterations, false) {
+        Ok(m) => m.value,
         Err(e) => {
             eprintln!("{} on {kind}: {e:#}", workload.name);
             return skip(RuntimeResult::failed(kind, format!("{e:#}")));
@@ -177,21 +197,41 @@ pub fn calibrate(ns_per_op: f64, target: Duration, min: u64, max: u64) -> u64 {
     wanted.clamp(min, max.max(min))
 }
 
-/// One run: the workload's measurement, the run's wall-clock time and,
-/// under oxbox, its counters.
+/// What one run measured.
+struct Measurement {
+    /// The workload's own result.
+    value: f64,
+    /// The run's wall-clock time, container start and teardown included.
+    wall: Duration,
+    /// oxbox's counters, on a counting run.
+    stats: Option<OxboxStats>,
+}
+
+/// One run of `workload` on `kind`; `counting` turns oxbox's counters on.
 fn measure(
     runner: &Runner,
     workload: &Workload,
     binary: &std::path::Path,
     kind: RuntimeKind,
     iterations: u64,
-) -> Result<(f64, Duration, Option<OxboxStats>)> {
-    let output = runner.run(kind, workload, binary, iterations)?;
+    counting: bool,
+) -> Result<Measurement> {
+    let output = runner.run(&RunRequest {
+        kind,
+        workload,
+        binary,
+        iterations,
+        counting,
+    })?;
     let value = (workload.parse)(&output.stdout)?;
-    let stats = (kind == RuntimeKind::Oxbox)
+    let stats = counting
         .then(|| OxboxStats::parse(&output.stderr))
         .flatten();
-    Ok((value, output.wall, stats))
+    Ok(Measurement {
+        value,
+        wall: output.wall,
+        stats,
+    })
 }
 
 #[cfg(test)]
@@ -235,8 +275,9 @@ mod tests {
     }
 
     /// The oxbox plumbing against a stand-in that checks the command line
-    /// oxbox is promised (`do --rootfs R --stats -- /getppid N`) and
-    /// prints what the real kernel prints.
+    /// oxbox is promised (`do --rootfs R [--stats] -- /getppid N`) and
+    /// prints what the real kernel prints: timed runs without counters,
+    /// one counting run with them.
     #[test]
     fn oxbox_row_carries_result_and_patched_fraction() {
         use std::os::unix::fs::PermissionsExt;
@@ -245,11 +286,19 @@ mod tests {
         std::fs::write(
             &fake,
             r#"#!/bin/sh
-[ "$1" = do ] && [ "$2" = --rootfs ] && [ "$4" = --stats ] && [ "$5" = -- ] || exit 9
-[ -x "$3$6" ] && [ "$OXBOX_STATS" = 1 ] || exit 8
-echo ns_per_op=5.5
-echo "oxbox-stats syscall=getppid nr=110 patched=$(($7 - 1)) trapped=1" >&2
-echo "oxbox-stats total patched=$(($7 - 1)) trapped=1 sites=1" >&2
+[ "$1" = do ] && [ "$2" = --rootfs ] || exit 9
+root=$3; shift 3
+if [ "$1" = --stats ]; then stats=1; shift; fi
+[ "$1" = -- ] && [ -x "$root$2" ] || exit 8
+n=$3
+if [ "$stats" = 1 ]; then
+    [ "$OXBOX_STATS" = 1 ] || exit 7
+    echo ns_per_op=7.5
+    echo "oxbox-stats syscall=getppid nr=110 patched=$((n - 1)) trapped=1" >&2
+    echo "oxbox-stats total patched=$((n - 1)) trapped=1 sites=1" >&2
+else
+    echo ns_per_op=5.5
+fi
 "#,
         )
         .unwrap();
@@ -277,8 +326,9 @@ echo "oxbox-stats total patched=$(($7 - 1)) trapped=1 sites=1" >&2
         assert_eq!(oxbox.failures, Vec::<String>::new());
         assert_eq!(oxbox.samples, [5.5, 5.5]);
         let counters = oxbox.oxbox.as_ref().unwrap();
-        assert_eq!((counters.patched, counters.trapped), (1998, 2));
+        assert_eq!((counters.patched, counters.trapped), (999, 1));
         assert_eq!(counters.patched_fraction, Some(0.999));
+        assert_eq!(counters.counting_runs, [7.5]);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct RuntimeResult {
     pub wall_ms: Vec<f64>,
     /// The error of each failed run.
     pub failures: Vec<String>,
+    /// The error of each failed counting run.
+    pub counting_failures: Vec<String>,
     pub summary: Option<Summary>,
     /// runc's median / this median: how many times faster than runc.
     pub speedup_vs_runc: Option<f64>,
@@ -90,6 +92,8 @@ pub struct RuntimeResult {
     pub oxbox: Option<InterceptionSummary>,
     #[serde(skip)]
     oxbox_runs: Vec<OxboxStats>,
+    #[serde(skip)]
+    counting_runs: Vec<f64>,
 }
 
 /// Median, min and max of the samples.
@@ -101,7 +105,7 @@ pub struct Summary {
     pub runs: usize,
 }
 
-/// oxbox's interception counters, summed over the runs.
+/// oxbox's interception counters, from its counting run(s).
 #[derive(Debug, Clone, Serialize)]
 pub struct InterceptionSummary {
     pub patched: u64,
@@ -113,6 +117,8 @@ pub struct InterceptionSummary {
     pub syscalls: Vec<SyscallCounts>,
     /// Runs whose stderr had no `oxbox-stats` lines.
     pub runs_without_stats: usize,
+    /// The workload's result in the counting runs, counters on.
+    pub counting_runs: Vec<f64>,
 }
 
 impl RuntimeResult {
@@ -125,11 +131,13 @@ impl RuntimeResult {
             samples: Vec::new(),
             wall_ms: Vec::new(),
             failures: Vec::new(),
+            counting_failures: Vec::new(),
             summary: None,
             speedup_vs_runc: None,
             vs_native: None,
             oxbox: None,
             oxbox_runs: Vec::new(),
+            counting_runs: Vec::new(),
         }
     }
 
@@ -154,13 +162,22 @@ impl RuntimeResult {
         self.status == Status::Ok
     }
 
-    /// Records one successful run.
-    pub fn add_sample(&mut self, value: f64, wall: Duration, stats: Option<OxboxStats>) {
+    /// Records one successful timed run.
+    pub fn add_sample(&mut self, value: f64, wall: Duration) {
         self.samples.push(value);
         self.wall_ms.push(wall.as_secs_f64() * 1e3);
-        if self.runtime == RuntimeKind::Oxbox {
-            self.oxbox_runs.push(stats.unwrap_or_default());
-        }
+    }
+
+    /// Records a counting run: its counters, and its own result, which is
+    /// kept apart from the samples because counting slows the calls.
+    pub fn add_counting_run(&mut self, value: f64, stats: Option<OxboxStats>) {
+        self.oxbox_runs.push(stats.unwrap_or_default());
+        self.counting_runs.push(value);
+    }
+
+    /// Records a failed counting run.
+    pub fn add_counting_failure(&mut self, error: String) {
+        self.counting_failures.push(error);
     }
 
     /// Records one failed run.
@@ -174,8 +191,10 @@ impl RuntimeResult {
         if self.summary.is_none() && self.status == Status::Ok {
             self.status = Status::Failed;
         }
-        if self.runtime == RuntimeKind::Oxbox && !self.oxbox_runs.is_empty() {
-            self.oxbox = Some(summarize_interception(&self.oxbox_runs));
+        if !self.oxbox_runs.is_empty() {
+            let mut summary = summarize_interception(&self.oxbox_runs);
+            summary.counting_runs = self.counting_runs.clone();
+            self.oxbox = Some(summary);
         }
     }
 }
@@ -230,6 +249,7 @@ fn summarize_interception(runs: &[OxboxStats]) -> InterceptionSummary {
         patched_fraction: fraction(total.patched, total.trapped),
         syscalls,
         runs_without_stats: runs.iter().filter(|r| **r == OxboxStats::default()).count(),
+        counting_runs: Vec::new(),
     }
 }
 
@@ -336,7 +356,7 @@ impl WorkloadResult {
                 .oxbox
                 .as_ref()
                 .map(|o| match o.patched_fraction {
-                    Some(f) => format!("{:.3}%", f * 100.0),
+                    Some(f) => format_percent(f),
                     None => "no stats".into(),
                 })
                 .unwrap_or_else(|| "-".into());
@@ -348,7 +368,7 @@ impl WorkloadResult {
                 r.speedup_vs_runc.map_or("-".into(), format_ratio),
                 r.vs_native.map_or("-".into(), format_ratio),
                 patched,
-                note_of(r),
+                note_of(r, &self.unit),
             ]);
         }
         let columns = rows[0].len();
@@ -394,7 +414,7 @@ impl WorkloadResult {
             None => "not measured".into(),
         };
         let patched = match oxbox.oxbox.as_ref().and_then(|o| o.patched_fraction) {
-            Some(f) => format!("{:.3}% ({})", f * 100.0, met(f > TARGET_PATCHED)),
+            Some(f) => format!("{} ({})", format_percent(f), met(f > TARGET_PATCHED)),
             None => "not measured".into(),
         };
         format!(
@@ -407,7 +427,7 @@ impl WorkloadResult {
 
 /// The note column: the failure if there are only failures, else the
 /// remark, plus how many runs failed.
-fn note_of(r: &RuntimeResult) -> String {
+fn note_of(r: &RuntimeResult, unit: &str) -> String {
     let mut parts = Vec::new();
     match r.status {
         Status::Skipped => parts.push(format!("skipped: {}", r.note.as_deref().unwrap_or(""))),
@@ -430,13 +450,22 @@ fn note_of(r: &RuntimeResult) -> String {
                     r.failures[0]
                 ));
             }
-            if let Some(o) = &r.oxbox
-                && o.runs_without_stats > 0
-            {
-                parts.push(format!(
-                    "{} run(s) printed no oxbox-stats",
-                    o.runs_without_stats
-                ));
+            if let Some(e) = r.counting_failures.first() {
+                parts.push(format!("counting run failed: {e}"));
+            }
+            if let Some(o) = &r.oxbox {
+                if o.runs_without_stats > 0 {
+                    parts.push("counting run printed no oxbox-stats".to_string());
+                } else {
+                    let runs = o.counting_runs.len().max(1) as u64;
+                    parts.push(format!(
+                        "with --stats: {} {}, {} trapped calls, {} sites patched",
+                        summarize(&o.counting_runs).map_or("-".into(), |s| format_value(s.median)),
+                        unit,
+                        o.trapped / runs,
+                        o.sites
+                    ));
+                }
             }
         }
     }
@@ -451,6 +480,17 @@ pub fn format_value(v: f64) -> String {
         format!("{v:.1}")
     } else {
         group_thousands(v.round() as u64)
+    }
+}
+
+/// A fraction as a percentage that never rounds up to 100%: 0.9999986
+/// reads `>99.999%`, because "100%" would claim that nothing trapped.
+pub fn format_percent(f: f64) -> String {
+    let p = f * 100.0;
+    if f < 1.0 && p >= 99.9995 {
+        ">99.999%".to_string()
+    } else {
+        format!("{p:.3}%")
     }
 }
 
@@ -508,7 +548,7 @@ mod tests {
     fn measured(kind: RuntimeKind, samples: &[f64]) -> RuntimeResult {
         let mut r = RuntimeResult::new(kind);
         for &s in samples {
-            r.add_sample(s, Duration::ZERO, None);
+            r.add_sample(s, Duration::ZERO);
         }
         r
     }
@@ -554,21 +594,47 @@ mod tests {
     }
 
     #[test]
-    fn oxbox_counters_are_summed_over_runs() {
+    fn oxbox_counters_come_from_the_counting_runs() {
         let stats = OxboxStats::parse(
             "oxbox-stats syscall=getppid nr=110 patched=99 trapped=1\n\
              oxbox-stats total patched=99 trapped=1 sites=1\n",
         );
         let mut r = RuntimeResult::new(RuntimeKind::Oxbox);
-        r.add_sample(6.0, Duration::ZERO, stats.clone());
-        r.add_sample(6.5, Duration::ZERO, stats);
-        r.add_sample(7.0, Duration::ZERO, None);
+        r.add_sample(6.0, Duration::ZERO);
+        r.add_counting_run(8.0, stats.clone());
+        r.add_counting_run(8.5, stats);
+        r.add_counting_run(9.0, None);
         r.finish();
-        let o = r.oxbox.unwrap();
+        assert_eq!(r.samples, [6.0]);
+        let o = r.oxbox.as_ref().unwrap();
         assert_eq!((o.patched, o.trapped, o.sites), (198, 2, 1));
         assert_eq!(o.patched_fraction, Some(0.99));
         assert_eq!(o.syscalls[0].patched, 198);
         assert_eq!(o.runs_without_stats, 1);
+        assert_eq!(o.counting_runs, [8.0, 8.5, 9.0]);
+    }
+
+    #[test]
+    fn oxbox_note_shows_the_counting_run() {
+        let mut r = RuntimeResult::new(RuntimeKind::Oxbox);
+        r.add_sample(6.0, Duration::ZERO);
+        r.add_counting_run(
+            8.25,
+            OxboxStats::parse("oxbox-stats total patched=99 trapped=14 sites=8\n"),
+        );
+        r.finish();
+        let note = note_of(&r, "ns/op");
+        assert_eq!(
+            note,
+            "with --stats: 8.25 ns/op, 14 trapped calls, 8 sites patched"
+        );
+    }
+
+    #[test]
+    fn percentages_never_round_up_to_a_clean_100() {
+        assert_eq!(format_percent(0.999_998_6), ">99.999%");
+        assert_eq!(format_percent(1.0), "100.000%");
+        assert_eq!(format_percent(0.95), "95.000%");
     }
 
     #[test]
