@@ -4,8 +4,10 @@
 mod common;
 
 use common::{
-    assert_oxbox_error, can_run_containers, guest_env, oxbox, report, run, stderr, stdout,
+    WaitingContainer, assert_oxbox_error, can_run_containers, eventually, guest_env, oxbox, report,
+    run, stderr, stdout,
 };
+use nix::sys::signal::Signal;
 use oxbox_abi::boot::BootRecord;
 
 #[test]
@@ -188,37 +190,36 @@ fn container_has_its_own_namespaces() {
     if !can_run_containers() {
         return;
     }
-    let mut child = oxbox()
-        .args(["do", "--", "wait-signal"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut container = WaitingContainer::start();
+    let monitor = container.monitor.id();
     let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
-    let pid1: u32 = children.trim().parse().unwrap();
+        std::fs::read_to_string(format!("/proc/{monitor}/task/{monitor}/children")).unwrap();
+    let pid1 = children.trim().to_owned();
     let link = |pid: &str, ns: &str| std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
     for ns in ["mnt", "pid", "ipc", "uts", "net", "cgroup"] {
-        assert_ne!(link(&pid1.to_string(), ns), link("self", ns), "{ns}");
+        assert_ne!(link(&pid1, ns), link("self", ns), "{ns}");
     }
-    assert_eq!(link(&pid1.to_string(), "user"), link("self", "user"));
-    // The scratch root is private to the container and already removed.
-    let scratch = std::env::temp_dir().join(format!("oxbox-root-{}-0", child.id()));
-    assert!(!scratch.exists());
+    assert_eq!(link(&pid1, "user"), link("self", "user"));
+    // The host root was assembled in a scratch directory, private to the
+    // container's mount namespace and removed once the kernel started.
+    let scratch = std::env::temp_dir().join(format!("oxbox-root-{monitor}-0"));
+    assert!(
+        eventually(|| !scratch.exists()),
+        "{} left behind",
+        scratch.display()
+    );
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(&scratch.display().to_string()));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
+    // The container dies with its monitor.
+    container.signal_and_wait(Signal::SIGKILL);
+    let alive = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap_or_default();
+        // Dead once gone or a zombie waiting for the host's init to reap it.
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'))
+    };
+    assert!(eventually(|| !alive()), "pid 1 outlived its monitor");
 }
 
 #[test]

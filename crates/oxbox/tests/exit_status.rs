@@ -3,12 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use common::{can_run_containers, oxbox, run};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{WaitingContainer, can_run_containers, run};
+use nix::sys::signal::Signal;
 
 #[test]
 fn guest_exit_status_is_propagated() {
@@ -43,18 +39,7 @@ fn signals_are_forwarded_to_pid_1() {
         Signal::SIGUSR1,
         Signal::SIGWINCH,
     ] {
-        let mut child = oxbox()
-            .args(["do", "--", "wait-signal"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n");
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        let status = child.wait().unwrap();
+        let status = WaitingContainer::start().signal_and_wait(signal);
         assert_eq!(status.code(), Some(100 + signal as i32), "{signal:?}");
     }
 }

@@ -65,7 +65,11 @@ fn guest_with_a_terminal_gets_dev_tty() {
     }
     let (mut child, mut master) = spawn_on_pty(&["report"]);
     let seen = read_until(&mut master, "dev_zero_reads_zero");
-    let dev = seen.lines().find(|l| l.starts_with("dev=")).unwrap().trim_end();
+    let dev = seen
+        .lines()
+        .find(|l| l.starts_with("dev="))
+        .unwrap()
+        .trim_end();
     assert_eq!(dev, "dev=full,null,random,tty,urandom,zero");
     assert!(child.wait().unwrap().success());
 }

@@ -114,3 +114,65 @@ pub fn assert_oxbox_error(output: &Output, needle: &str) {
     assert!(lines[0].starts_with("oxbox: error: "), "{err}");
     assert!(lines[0].contains(needle), "expected {needle:?} in: {err}");
 }
+
+/// A running `oxbox do -- wait-signal` container, killed (with its
+/// monitor) when dropped, so that a failing test leaves nothing behind.
+pub struct WaitingContainer {
+    /// The `oxbox` monitor process.
+    pub monitor: std::process::Child,
+}
+
+impl WaitingContainer {
+    /// Starts the container and waits until its pid 1 has installed its
+    /// signal handlers.
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let monitor = oxbox()
+            .args(["do", "--", "wait-signal"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn oxbox");
+        let mut container = Self { monitor };
+        let mut line = String::new();
+        let stdout = container.monitor.stdout.as_mut().expect("piped stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read from the container");
+        assert_eq!(line, "ready\n");
+        container
+    }
+
+    /// The monitor's pid.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.monitor.id() as i32)
+    }
+
+    /// Sends `signal` to the monitor and returns its exit status.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> std::process::ExitStatus {
+        nix::sys::signal::kill(self.pid(), signal).expect("signal oxbox");
+        self.monitor.wait().expect("wait for oxbox")
+    }
+}
+
+impl Drop for WaitingContainer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.monitor.try_wait() {
+            let _ = self.monitor.kill();
+            let _ = self.monitor.wait();
+        }
+    }
+}
+
+/// Polls `condition` for up to two seconds.
+pub fn eventually(condition: impl Fn() -> bool) -> bool {
+    (0..200).any(|_| {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        false
+    })
+}
