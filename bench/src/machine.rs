@@ -26,10 +26,23 @@ pub fn describe(workspace: &Path) -> Machine {
             "--short",
             "HEAD",
         ])),
+        load_before: load_average(),
+        load_after: None,
         started_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     }
+}
+
+/// The 1-minute load average: above zero-ish, something else competes
+/// for the cores and the numbers are noisier.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    parse_load_average(&text)
+}
+
+fn parse_load_average(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
 }
 
 fn cpu_model() -> Option<String> {
@@ -63,6 +76,15 @@ fn output_line(command: &mut Command) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_average_is_the_first_field() {
+        assert_eq!(
+            parse_load_average("1.05 0.67 0.31 2/345 6789\n"),
+            Some(1.05)
+        );
+        assert_eq!(parse_load_average(""), None);
+    }
 
     #[test]
     fn cpu_model_is_the_first_model_name() {

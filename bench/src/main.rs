@@ -178,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .collect();
 
     let results = harness::run(&plan, &runner, &binaries);
+    machine.load_after = machine::load_average();
     let report = Report {
         machine,
         settings: Settings {

@@ -34,6 +34,9 @@ pub struct Machine {
     pub gcc: Option<String>,
     /// The workspace commit the harness was built from.
     pub commit: Option<String>,
+    /// 1-minute load average before and after the runs.
+    pub load_before: Option<f64>,
+    pub load_after: Option<f64>,
     /// Seconds since the Unix epoch at the start of the run.
     pub started_at: u64,
 }
@@ -307,6 +310,17 @@ impl Report {
         }
         if let Some(commit) = &m.commit {
             let _ = writeln!(out, "  oxbox commit: {commit}");
+        }
+        if let (Some(before), Some(after)) = (m.load_before, m.load_after) {
+            let busy = if before.max(after) > 1.0 {
+                " (other work was running: expect noise)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  load average: {before:.2} before, {after:.2} after{busy}"
+            );
         }
         let s = &self.settings;
         let iterations = match s.iterations {
