@@ -278,3 +278,29 @@ fn unprivileged_caller_gets_a_user_namespace() {
     assert_eq!(r["fds"], "0,1,2,1023");
     assert_eq!(r["lo_up"], "1");
 }
+
+#[test]
+fn root_without_cap_sys_admin_gets_a_user_namespace() {
+    if !can_run_containers() {
+        return;
+    }
+    let output = std::process::Command::new("setpriv")
+        .args(["--bounding-set=-sys_admin", "--"])
+        .arg(env!("CARGO_BIN_EXE_oxbox"))
+        .args(["do", "--", "report"])
+        .env("OXBOX_KERNEL", common::stand_in_kernel().unwrap())
+        .output();
+    let Ok(output) = output else {
+        eprintln!("skipping: setpriv not available");
+        return;
+    };
+    if stderr(&output).contains("unshare user namespace") {
+        eprintln!("skipping: user namespaces are disabled here");
+        return;
+    }
+    assert!(output.status.success(), "{}", stderr(&output));
+    let r = report(&output);
+    assert_eq!(r["pid"], "1");
+    assert_eq!(r["proc_self"], "absent");
+    assert_eq!(r["cap_bnd_count"], "0");
+}

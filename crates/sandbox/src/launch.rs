@@ -54,7 +54,7 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
         .iter()
         .map(|e| cstring(e))
         .collect::<Result<Vec<_>>>()?;
-    let user_namespace = !nix::unistd::geteuid().is_root();
+    let user_namespace = namespaces::needs_user_namespace();
     let (root, scratch) = match &spec.rootfs {
         Rootfs::Host => {
             let scratch = ScratchDir::create()?;

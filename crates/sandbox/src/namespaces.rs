@@ -23,6 +23,18 @@ pub const CONTAINER_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
     .union(CloneFlags::CLONE_NEWNET)
     .union(CloneFlags::CLONE_NEWCGROUP);
 
+/// `CAP_SYS_ADMIN`, which creating namespaces and mounting need.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether the caller must first enter a user namespace: unless it is root
+/// with `CAP_SYS_ADMIN` (root inside an unprivileged container is not
+/// enough), the other namespaces and the mounts need the capabilities that
+/// only a user namespace of its own grants it.
+pub fn needs_user_namespace() -> bool {
+    let admin = crate::caps::get().is_ok_and(|sets| sets.effective & (1 << CAP_SYS_ADMIN) != 0);
+    !(nix::unistd::geteuid().is_root() && admin)
+}
+
 /// A one-line `uid_map`/`gid_map`: `inside` maps to `outside`.
 pub fn id_map(inside: u32, outside: u32) -> String {
     format!("{inside} {outside} 1\n")
@@ -81,6 +93,13 @@ pub fn loopback_up() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_with_cap_sys_admin_needs_no_user_namespace() {
+        let admin = crate::caps::get().unwrap().effective & (1 << CAP_SYS_ADMIN) != 0;
+        let privileged = nix::unistd::geteuid().is_root() && admin;
+        assert_eq!(needs_user_namespace(), !privileged);
+    }
 
     #[test]
     fn id_map_maps_one_id() {

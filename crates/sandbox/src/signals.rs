@@ -61,7 +61,8 @@ impl SignalMask {
         let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
         // SAFETY: installing SIG_DFL runs no handler code, so no handler can
         // break async-signal safety.
-        unsafe { sigaction(Signal::SIGPIPE, &default) }.map_err(|e| Error::sys("reset SIGPIPE", e))?;
+        unsafe { sigaction(Signal::SIGPIPE, &default) }
+            .map_err(|e| Error::sys("reset SIGPIPE", e))?;
         Ok(())
     }
 
