@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => fail(&format!("{e:#}")),
+        Err(e) => fail(&oxbox_sandbox::one_line(e.as_ref())),
     }
 }
 

@@ -92,13 +92,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Formats an error and its chain of sources on one line, `a: b: c`, the
 /// way the user sees it (also used to send a child's error to its parent).
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
+/// Host errors read as `strerror` does, without Rust's `(os error N)`.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        match cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            Some(errno) => line.push_str(nix::errno::Errno::from_raw(errno).desc()),
+            None => line.push_str(&cause.to_string()),
+        }
+        next = cause.source();
     }
     line
 }
@@ -106,6 +115,12 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_keeps_messages_of_errors_without_errno() {
+        let error = Error::sys("signal", io::Error::other("boom"));
+        assert_eq!(one_line(&error), "signal: boom");
+    }
 
     #[test]
     fn one_line_joins_the_source_chain() {

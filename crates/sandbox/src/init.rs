@@ -122,7 +122,7 @@ mod tests {
         let err = prepare(&mut host, &plan(Path::new("/work"))).unwrap_err();
         assert_eq!(
             crate::error::one_line(&err),
-            "create working directory /work: Read-only file system (os error 30)"
+            "create working directory /work: Read-only file system"
         );
         assert!(host.calls_named("drop_capabilities").is_empty());
     }

@@ -701,7 +701,7 @@ bad line
         let err = apply(&mut host, &[step]).unwrap_err();
         assert_eq!(
             crate::error::one_line(&err),
-            "remount read-only /r: Operation not permitted (os error 1)"
+            "remount read-only /r: Operation not permitted"
         );
     }
 
