@@ -15,6 +15,8 @@
 //! Unsafe code is limited to the few calls with no safe wrapper (fork,
 //! capset, ioctl, close_range, dup3), each with its justification.
 
+#![deny(missing_docs)]
+
 pub mod caps;
 pub mod error;
 pub mod host;
