@@ -107,6 +107,7 @@ pub const HOST_RULES: &[HostRule] = &[
         "the kernel's own pid (guest pids are host pids in the container's namespace)",
     ),
     rule(Sysno::sendfile, "guest sendfile between its descriptors"),
+    rule(Sysno::futex, "guest futexes (guest memory is host memory)"),
     rule(Sysno::exit, "thread exit"),
     rule(
         Sysno::kill,

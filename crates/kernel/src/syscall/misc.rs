@@ -41,3 +41,33 @@ pub fn sys_sched_getaffinity(call: &Call) -> SysResult {
 pub fn sys_umask(call: &Call) -> SysResult {
     call.forward()
 }
+
+/// futex(uaddr, op, val, timeout/val2, uaddr2, val3): guest memory is host
+/// memory, so the host's futexes serve the guest directly; the kernel only
+/// keeps the words out of its own memory.
+pub fn sys_futex(call: &Call) -> SysResult {
+    /// The operation without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME.
+    const FUTEX_CMD_MASK: u64 = !(128 | 256);
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    const FUTEX_LOCK_PI: u64 = 6;
+    const FUTEX_WAIT_REQUEUE_PI: u64 = 11;
+    const FUTEX_REQUEUE: u64 = 3;
+    const FUTEX_CMP_REQUEUE: u64 = 4;
+    const FUTEX_WAKE_OP: u64 = 5;
+    user::check_buffer(call.arg(0), 4)?;
+    let cmd = call.arg(1) & FUTEX_CMD_MASK;
+    if matches!(
+        cmd,
+        FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI | FUTEX_WAIT_REQUEUE_PI
+    ) {
+        user::check_buffer(call.arg(3), 16)?;
+    }
+    if matches!(
+        cmd,
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP | FUTEX_WAIT_REQUEUE_PI
+    ) {
+        user::check_buffer(call.arg(4), 4)?;
+    }
+    call.forward()
+}

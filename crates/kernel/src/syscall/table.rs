@@ -174,6 +174,7 @@ syscall_table! {
     sysinfo => misc::sys_sysinfo;
     getrandom => misc::sys_getrandom;
     sched_yield => misc::sys_sched_yield;
+    futex => misc::sys_futex;
     sched_getaffinity => misc::sys_sched_getaffinity;
 }
 
