@@ -13,7 +13,8 @@
 //! - [`host`]: the host calls behind a trait, faked in tests.
 //!
 //! Unsafe code is limited to the few calls with no safe wrapper (fork,
-//! capset, ioctl, close_range, dup3), each with its justification.
+//! `_exit`, capget/capset, prctl, ioctl, sigaction, close_range, dup3),
+//! each with its justification.
 
 #![deny(missing_docs)]
 

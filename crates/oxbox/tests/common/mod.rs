@@ -23,26 +23,25 @@ pub fn oxbox() -> Command {
     cmd
 }
 
-/// The stand-in kernel, compiled once per test binary with `gcc -static`.
+/// The stand-in kernel, compiled once per test binary with `gcc -static`
+/// into cargo's scratch directory for integration tests.
 pub fn stand_in_kernel() -> Option<&'static Path> {
     static KERNEL: OnceLock<Option<PathBuf>> = OnceLock::new();
     KERNEL
         .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("oxbox-stand-in")
-                .tempdir()
-                .ok()?
-                .keep();
-            let kernel = dir.join("oxbox-kernel");
+            let kernel = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oxbox-stand-in-kernel");
+            // Build under a private name, then rename: another test binary
+            // may be running the previous build.
+            let building = kernel.with_extension(std::process::id().to_string());
             let source =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/stand_in_kernel.c");
             let status = Command::new("gcc")
                 .args(["-static", "-O1", "-Wall", "-o"])
-                .arg(&kernel)
+                .arg(&building)
                 .arg(&source)
                 .status()
                 .ok()?;
-            status.success().then_some(kernel)
+            (status.success() && std::fs::rename(&building, &kernel).is_ok()).then_some(kernel)
         })
         .as_deref()
 }
