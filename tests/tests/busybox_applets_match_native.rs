@@ -82,6 +82,18 @@ fn wc_counts_lines_words_bytes() {
     expect(&same(&["wc", "-c", "/bin/busybox"]), 0);
 }
 
+/// Over half a megabyte on stdin reaches the guest whole, then EOF.
+#[test]
+fn large_stdin_is_read_to_the_end() {
+    require_root!();
+    let input: String = (0..60_000).map(|i| format!("line {i}\n")).collect();
+    assert!(input.len() > 500_000);
+    let native = same_stdin(&["wc", "-l", "-c"], &input);
+    assert_eq!(native.stdout().split_whitespace().next(), Some("60000"));
+    expect(&same_stdin(&["sha256sum"], &input), 0);
+    expect(&same_stdin(&["tail", "-n", "2"], &input), 0);
+}
+
 #[test]
 fn sort_orders_lines() {
     require_root!();
