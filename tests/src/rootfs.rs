@@ -180,8 +180,8 @@ fn gcc_version() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so that
-/// a concurrent reader sees either nothing or everything.
+/// Moves a finished `tmp` file to `path` with a rename, so that a
+/// concurrent reader sees either nothing or the whole file.
 fn publish_file(tmp: &Path, path: &Path) -> Result<(), String> {
     fs::rename(tmp, path).map_err(|e| format!("rename to {}: {e}", path.display()))
 }
@@ -232,6 +232,7 @@ fn compile(
     Ok(out)
 }
 
+/// Adds the path to an I/O error.
 fn io<T>(what: &Path, r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| format!("{}: {e}", what.display()))
 }

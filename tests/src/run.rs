@@ -24,8 +24,8 @@ pub const GUEST_HOME: &str = "/root";
 /// `/proc` (of the new pid namespace, so the program sees itself as pid 1)
 /// and the host's `/dev`, the UTS namespace gets the container hostname, and
 /// the program runs chrooted (on a read-only bind mount of the rootfs if
-/// asked) with the requested working directory. The
-/// namespaces die with the program, taking the mounts with them.
+/// asked) with the requested working directory. The namespaces die with
+/// the program, taking the mounts with them.
 ///
 /// Descriptors the test process inherited from its own parent (a shell's
 /// or CI's, without close-on-exec) are closed first: a container starts
