@@ -24,6 +24,8 @@ use crate::spec::Rootfs;
 
 /// Host devices bind-mounted into every container's `/dev`.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which `nix` does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 /// Stacked mounts detached from one path at most, against a runaway loop.
 const MAX_STACKED_MOUNTS: usize = 64;
 
@@ -254,7 +256,8 @@ fn unescape(field: &str) -> String {
 }
 
 /// Flags a read-only bind remount must repeat: a user namespace locks
-/// them, and a remount that changes a locked flag fails with `EPERM`.
+/// them, and a remount that changes a locked flag fails with `EPERM`; and
+/// a remount that omitted `nosymfollow` would clear it.
 fn kept_flags(options: &str) -> MsFlags {
     let mut flags = MsFlags::empty();
     let mut atime = MsFlags::MS_STRICTATIME;
@@ -264,6 +267,7 @@ fn kept_flags(options: &str) -> MsFlags {
             "nodev" => flags |= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,
             "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "nosymfollow" => flags |= MS_NOSYMFOLLOW,
             "noatime" => atime = MsFlags::MS_NOATIME,
             "relatime" => atime = MsFlags::MS_RELATIME,
             _ => {}
@@ -275,19 +279,29 @@ fn kept_flags(options: &str) -> MsFlags {
 /// The remounts that make every mount at or under `root` read-only (a
 /// remount of the top bind alone leaves its submounts writable), skipping
 /// the subtrees in `except`.
+///
+/// A remount names a path, so it reaches the topmost of the mounts stacked
+/// there: one remount per path, with the flags of the last mount listed
+/// (mountinfo lists mounts in the order they were made).
 pub fn readonly_remounts(mountinfo: &str, root: &Path, except: &[PathBuf]) -> Vec<MountStep> {
     let mut steps: Vec<MountStep> = Vec::new();
     for mount in parse_mountinfo(mountinfo) {
         let inside = mount.mount_point.starts_with(root);
         let excepted = except.iter().any(|e| mount.mount_point.starts_with(e));
-        let seen = steps
-            .iter()
-            .any(|s| matches!(s, MountStep::RemountReadOnly { target, .. } if *target == mount.mount_point));
-        if inside && !excepted && !seen {
-            steps.push(MountStep::RemountReadOnly {
-                target: mount.mount_point,
-                flags: kept_flags(&mount.options),
-            });
+        if !inside || excepted {
+            continue;
+        }
+        let step = MountStep::RemountReadOnly {
+            flags: kept_flags(&mount.options),
+            target: mount.mount_point,
+        };
+        let same_path = |s: &MountStep| {
+            matches!((s, &step),
+            (MountStep::RemountReadOnly { target: a, .. }, MountStep::RemountReadOnly { target: b, .. }) if a == b)
+        };
+        match steps.iter_mut().find(|s| same_path(s)) {
+            Some(earlier) => *earlier = step,
+            None => steps.push(step),
         }
     }
     steps
@@ -618,7 +632,7 @@ mod tests {
 62 60 0:41 / /tmp/oxbox-root/proc rw,nosuid,nodev,noexec - proc proc rw
 63 62 0:42 / /tmp/oxbox-root/proc/sys/fs/binfmt_misc rw - binfmt_misc b rw
 64 60 0:43 / /tmp/oxbox-root/tmpfoo rw - tmpfs t rw
-65 60 0:44 / /tmp/oxbox-root/tmpfoo rw,nodiratime - tmpfs t rw
+65 60 0:44 / /tmp/oxbox-root/tmpfoo rw,nodiratime,nosymfollow - tmpfs t rw
 bad line
 ";
 
@@ -634,7 +648,7 @@ bad line
     }
 
     #[test]
-    fn readonly_remounts_cover_submounts_keep_locked_flags_and_skip_exceptions() {
+    fn readonly_remounts_cover_submounts_keep_locked_flags_of_the_top_mount_and_skip_exceptions() {
         let root = Path::new("/tmp/oxbox-root");
         let steps = readonly_remounts(MOUNTINFO, root, &[root.join("proc")]);
         assert_eq!(
@@ -650,7 +664,7 @@ bad line
                 },
                 MountStep::RemountReadOnly {
                     target: root.join("tmpfoo"),
-                    flags: MsFlags::MS_STRICTATIME
+                    flags: MsFlags::MS_NODIRATIME | MS_NOSYMFOLLOW | MsFlags::MS_STRICTATIME
                 },
             ]
         );
