@@ -16,10 +16,13 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::symlink;
+use std::os::unix::process::CommandExt;
 use std::str::FromStr;
 
 use oxbox_abi::Sysno;
-use oxbox_integration::{Compare, Outcome, Run, Scratch, Stats, native_only, require_root, rootfs};
+use oxbox_integration::{
+    Compare, Outcome, Run, Scratch, Stats, assert_guest_passed, native_only, require_root, rootfs,
+};
 
 fn skip_without_oxbox() -> bool {
     if native_only() {
@@ -102,6 +105,30 @@ fn host_processes_are_not_reachable_through_proc() {
         "the guest reads the host's init through /proc/1:\n{}",
         o.describe()
     );
+}
+
+/// A host process, even one whose pid the guest knows, can be neither
+/// probed nor signalled from the container.
+#[test]
+fn host_processes_cannot_be_signalled() {
+    require_root!();
+    // Its own process group, so that the group can be targeted too.
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("600")
+        .process_group(0)
+        .spawn()
+        .expect("starting sleep");
+    let pid = sleeper.id().to_string();
+    let run = Run::guest("isolation/kill_host").arg(pid.as_str());
+    let (native, oxbox) = run.matches_native(Compare::StdoutAndStatus);
+    let alive = sleeper.try_wait().expect("sleep status").is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_guest_passed(&native);
+    if let Some(o) = &oxbox {
+        assert_guest_passed(o);
+    }
+    assert!(alive, "the guest killed host process {pid}");
 }
 
 /// What the guest reads in `/proc` names paths as the guest sees them:
