@@ -62,6 +62,9 @@ pub enum Error {
         /// The host's answer.
         source: io::Error,
     },
+    /// oxbox received a signal to stop while the container was being set up.
+    #[error("interrupted by {0} while setting up the container")]
+    Interrupted(&'static str),
     /// The container's first process failed to set itself up; the message
     /// is the one it sent back over the setup pipe.
     #[error("{0}")]

@@ -17,11 +17,13 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::Signal;
@@ -35,7 +37,7 @@ use crate::host::RealHost;
 use crate::init::{self, InitPlan};
 use crate::mounts::{self, PlanContext};
 use crate::namespaces;
-use crate::signals::{self, SignalMask};
+use crate::signals::{self, SignalInbox, SignalMask};
 use crate::spec::{ContainerSpec, Rootfs};
 
 /// Exit status of a container that could not be set up (Docker's 125).
@@ -102,24 +104,87 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
         ForkResult::Parent { child } => {
             drop(report_tx);
             drop(kernel);
-            let message = read_report(report_rx);
+            let setup = mask
+                .inbox()
+                .and_then(|inbox| Ok((await_setup(report_rx, &inbox)?, inbox)));
             drop(scratch);
-            match message {
-                Ok(message) if message.is_empty() => {
+            match setup {
+                Ok((Setup::Started, inbox)) => {
                     tracing::debug!(pid = child.as_raw(), "kernel image started");
-                    mask.forward_until_exit(child)
+                    inbox.forward_until_exit(child)
                 }
-                Ok(message) => {
+                Ok((Setup::Failed(message), _)) => {
                     let _ = signals::reap(child, WaitPidFlag::empty());
                     Err(Error::Setup(message))
                 }
+                Ok((Setup::Interrupted(signal), _)) => {
+                    abandon(child);
+                    Err(Error::Interrupted(signal.as_str()))
+                }
                 Err(e) => {
-                    let _ = signals::reap(child, WaitPidFlag::empty());
+                    abandon(child);
                     Err(e)
                 }
             }
         }
     }
+}
+
+/// How the container's setup ended, as the monitor saw it.
+#[derive(Debug, PartialEq, Eq)]
+enum Setup {
+    /// The kernel image was exec'd: the setup pipe closed without a word.
+    Started,
+    /// The child reported this failure and exited.
+    Failed(String),
+    /// The monitor was asked to stop before the setup ended.
+    Interrupted(Signal),
+}
+
+/// Waits for the end of the setup: the child's report, or a signal asking
+/// oxbox to stop. The child holds its signals blocked until the exec, so a
+/// signal forwarded now would reach a kernel not yet ready for it; the
+/// monitor stops the setup instead.
+fn await_setup(report: OwnedFd, inbox: &SignalInbox) -> Result<Setup> {
+    let mut report = File::from(report);
+    let mut message = Vec::new();
+    loop {
+        let mut fds = [
+            PollFd::new(report.as_fd(), PollFlags::POLLIN),
+            PollFd::new(inbox.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys("poll", e)),
+        }
+        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        let (report_ready, signal_ready) = (ready(&fds[0]), ready(&fds[1]));
+        if signal_ready {
+            let received = inbox.next()?;
+            if received.signal != Signal::SIGCHLD {
+                return Ok(Setup::Interrupted(received.signal));
+            }
+        }
+        if report_ready {
+            let mut chunk = [0u8; 1024];
+            match report.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => message.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::sys("read the setup report", e)),
+            }
+        }
+    }
+    Ok(match message.is_empty() {
+        true => Setup::Started,
+        false => Setup::Failed(String::from_utf8_lossy(&message).into_owned()),
+    })
+}
+
+/// Kills a child whose setup will not be completed, and reaps it.
+fn abandon(child: nix::unistd::Pid) {
+    let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+    let _ = signals::reap(child, WaitPidFlag::empty());
 }
 
 /// The container's first process, after the fork: set up, then become the
@@ -240,15 +305,6 @@ fn prepare_descriptors() -> Result<()> {
     Ok(())
 }
 
-/// Reads the child's setup report until end of file.
-fn read_report(fd: OwnedFd) -> Result<String> {
-    let mut message = String::new();
-    File::from(fd)
-        .read_to_string(&mut message)
-        .map_err(|e| Error::sys("read the setup report", e))?;
-    Ok(message)
-}
-
 /// Whether the host's `/dev/tty` can be opened (there is a controlling
 /// terminal), so that the container gets one too.
 fn host_tty_usable() -> bool {
@@ -343,6 +399,53 @@ mod tests {
     #[test]
     fn a_directory_is_not_a_kernel_image() {
         assert!(open_kernel(Path::new("/")).is_err());
+    }
+
+    /// Runs `test` with the monitor's signals blocked in this thread (and
+    /// only this one: the test harness runs others), then restores its mask.
+    fn with_inbox(test: impl FnOnce(&SignalInbox)) {
+        use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+        let mut before = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, None, Some(&mut before)).unwrap();
+        let inbox = SignalMask::block().unwrap().inbox().unwrap();
+        test(&inbox);
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None).unwrap();
+    }
+
+    fn report_pipe(message: &[u8]) -> OwnedFd {
+        let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        File::from(tx).write_all(message).unwrap();
+        rx
+    }
+
+    #[test]
+    fn setup_report_eof_without_a_word_means_started() {
+        with_inbox(|inbox| {
+            assert_eq!(
+                await_setup(report_pipe(b""), inbox).unwrap(),
+                Setup::Started
+            )
+        });
+    }
+
+    #[test]
+    fn setup_report_with_a_message_means_failed() {
+        with_inbox(|inbox| {
+            let outcome = await_setup(report_pipe(b"mount tmpfs on /x: EPERM"), inbox).unwrap();
+            assert_eq!(outcome, Setup::Failed("mount tmpfs on /x: EPERM".into()));
+        });
+    }
+
+    #[test]
+    fn signal_during_setup_interrupts_it() {
+        with_inbox(|inbox| {
+            let (rx, _tx_kept_open) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+            nix::sys::signal::raise(Signal::SIGUSR2).unwrap();
+            assert_eq!(
+                await_setup(rx, inbox).unwrap(),
+                Setup::Interrupted(Signal::SIGUSR2)
+            );
+        });
     }
 
     #[test]

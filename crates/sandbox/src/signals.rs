@@ -6,6 +6,8 @@
 //! restores the original mask (and `SIGPIPE`'s default action) just
 //! before it execs the kernel.
 
+use std::os::fd::{AsFd, BorrowedFd};
+
 use nix::errno::Errno;
 use nix::sys::signal::{
     SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, kill, sigaction, sigprocmask,
@@ -66,37 +68,73 @@ impl SignalMask {
         Ok(())
     }
 
-    /// Forwards signals to `child` until it exits; returns the exit code
-    /// oxbox must exit with.
-    ///
-    /// A signal sent by the kernel (`SI_KERNEL`: the terminal's `^C`,
-    /// `^\` or window-size change) already reached the whole foreground
-    /// process group, the container included; forwarding it would deliver
-    /// it twice.
-    pub fn forward_until_exit(&self, child: Pid) -> Result<i32> {
-        let signals = SignalFd::with_flags(&self.blocked, SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| Error::sys("create signalfd", e))?;
+    /// Opens the descriptor the monitor reads its blocked signals from.
+    pub fn inbox(&self) -> Result<SignalInbox> {
+        SignalFd::with_flags(&self.blocked, SfdFlags::SFD_CLOEXEC)
+            .map(SignalInbox)
+            .map_err(|e| Error::sys("create signalfd", e))
+    }
+}
+
+/// The monitor's blocked signals, as a `signalfd`.
+#[derive(Debug)]
+pub struct SignalInbox(SignalFd);
+
+/// One signal the monitor received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Which signal.
+    pub signal: Signal,
+    /// Sent by the kernel itself (a terminal's `^C`, `^\` or window-size
+    /// change), which signals the whole foreground process group, the
+    /// container included.
+    pub from_kernel: bool,
+}
+
+impl SignalInbox {
+    /// The next pending signal, waiting for one if there is none.
+    pub fn next(&self) -> Result<Received> {
         loop {
-            if let Some(code) = reap(child, WaitPidFlag::WNOHANG)? {
-                return Ok(code);
-            }
-            let info = match signals.read_signal() {
+            let info = match self.0.read_signal() {
                 Ok(Some(info)) => info,
                 Ok(None) | Err(Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("read signalfd", e)),
             };
-            let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
-                continue;
-            };
-            if signal == Signal::SIGCHLD || info.ssi_code == SI_KERNEL {
+            if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {
+                return Ok(Received {
+                    signal,
+                    from_kernel: info.ssi_code == SI_KERNEL,
+                });
+            }
+        }
+    }
+
+    /// Forwards signals to `child` until it exits; returns the exit code
+    /// oxbox must exit with.
+    ///
+    /// A signal from the kernel already reached the container through its
+    /// process group; forwarding it would deliver it twice.
+    pub fn forward_until_exit(&self, child: Pid) -> Result<i32> {
+        loop {
+            if let Some(code) = reap(child, WaitPidFlag::WNOHANG)? {
+                return Ok(code);
+            }
+            let received = self.next()?;
+            if received.signal == Signal::SIGCHLD || received.from_kernel {
                 continue;
             }
-            tracing::debug!(?signal, "forwarding signal to the container");
-            match kill(child, signal) {
+            tracing::debug!(signal = ?received.signal, "forwarding signal to the container");
+            match kill(child, received.signal) {
                 Ok(()) | Err(Errno::ESRCH) => {}
                 Err(e) => return Err(Error::sys("forward signal", e)),
             }
         }
+    }
+}
+
+impl AsFd for SignalInbox {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 
