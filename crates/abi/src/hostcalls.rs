@@ -196,6 +196,10 @@ pub const HOST_RULES: &[HostRule] = &[
         "guest close_range below the kernel's descriptors",
     ),
     rule(Sysno::faccessat2, "guest faccessat2"),
+    rule(Sysno::preadv, "guest preadv"),
+    rule(Sysno::pwritev, "guest pwritev"),
+    rule(Sysno::preadv2, "guest preadv2"),
+    rule(Sysno::pwritev2, "guest pwritev2"),
 ];
 
 #[cfg(test)]

@@ -86,6 +86,47 @@ pub fn route_components(mut parts: Vec<String>) -> Route {
     }
 }
 
+/// Resolves every symbolic link in `path` (relative to the current
+/// directory) on the host, like `realpath`. `None` if a component cannot
+/// be read or links loop (more than 40, Linux's limit).
+pub fn canonicalize(path: &str) -> Option<String> {
+    const MAX_LINKS: usize = 40;
+    let mut pending: Vec<String> = normalize(&cwd(), path).into_iter().rev().collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        done.push(part);
+        let candidate = alloc::format!("/{}", done.join("/"));
+        let Some(target) = read_host_link(&candidate) else { continue };
+        links += 1;
+        if links > MAX_LINKS {
+            return None;
+        }
+        done.pop();
+        let base = alloc::format!("/{}", done.join("/"));
+        let rest: Vec<String> = pending.drain(..).rev().collect();
+        let joined = alloc::format!("{target}/{}", rest.join("/"));
+        done = Vec::new();
+        pending = normalize(&base, &joined).into_iter().rev().collect();
+    }
+    Some(alloc::format!("/{}", done.join("/")))
+}
+
+/// The target of the host symlink at absolute `path`, if it is one.
+fn read_host_link(path: &str) -> Option<String> {
+    let mut cpath: Vec<u8> = path.as_bytes().to_vec();
+    cpath.push(0);
+    let mut buf = alloc::vec![0u8; 4096];
+    const AT_FDCWD: u64 = -100i64 as u64;
+    let n = crate::syscall::host_call(
+        oxbox_abi::Sysno::readlinkat,
+        [AT_FDCWD, cpath.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0],
+    )
+    .ok()?;
+    buf.truncate(n as usize);
+    String::from_utf8(buf).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

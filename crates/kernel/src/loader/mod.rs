@@ -318,14 +318,11 @@ fn load_elf(
     })
 }
 
+/// The executable's canonical path, symbolic links resolved, as Linux
+/// shows it in `/proc/self/exe`.
 fn absolute_exe(shown: &str) -> String {
-    if shown.starts_with('/') {
-        return shown.to_string();
-    }
-    format!(
-        "/{}",
-        crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/")
-    )
+    crate::fs::path::canonicalize(shown)
+        .unwrap_or_else(|| format!("/{}", crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/")))
 }
 
 /// Maps the loadable segments of one ELF file. `pie_hint` is where an
@@ -342,8 +339,7 @@ fn map_image(
         .host()
         .map_err(|e| (e, None))?;
     if n != table.len() {
-        // A short read of the program headers is EIO in Linux's loader.
-        return Err((Errno::EIO, Some("truncated program headers".into())));
+        return Err((Errno::ENOEXEC, Some("truncated program headers".into())));
     }
     let phdrs = elf::parse_program_headers(&table);
     elf::check_segments(&phdrs).map_err(|e| (e, None))?;
