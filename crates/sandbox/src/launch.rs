@@ -158,20 +158,22 @@ fn await_setup(report: OwnedFd, inbox: &SignalInbox) -> Result<Setup> {
             Err(e) => return Err(Error::sys("poll", e)),
         }
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        let (report_ready, signal_ready) = (ready(&fds[0]), ready(&fds[1]));
-        if signal_ready {
-            let received = inbox.next()?;
-            if received.signal != Signal::SIGCHLD {
-                return Ok(Setup::Interrupted(received.signal));
-            }
-        }
-        if report_ready {
+        // The report goes first: once the kernel image runs, the pipe's end
+        // of file is already there, so a signal that arrives after the
+        // guest started is always seen after it (and forwarded), never
+        // taken for an interruption of the setup.
+        if ready(&fds[0]) {
             let mut chunk = [0u8; 1024];
             match report.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => message.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::sys("read the setup report", e)),
+            }
+        } else if ready(&fds[1]) {
+            let received = inbox.next()?;
+            if received.signal != Signal::SIGCHLD {
+                return Ok(Setup::Interrupted(received.signal));
             }
         }
     }
@@ -433,6 +435,19 @@ mod tests {
         with_inbox(|inbox| {
             let outcome = await_setup(report_pipe(b"mount tmpfs on /x: EPERM"), inbox).unwrap();
             assert_eq!(outcome, Setup::Failed("mount tmpfs on /x: EPERM".into()));
+        });
+    }
+
+    #[test]
+    fn report_end_wins_over_a_signal_received_at_the_same_time() {
+        with_inbox(|inbox| {
+            nix::sys::signal::raise(Signal::SIGUSR2).unwrap();
+            assert_eq!(
+                await_setup(report_pipe(b""), inbox).unwrap(),
+                Setup::Started
+            );
+            // The signal stays for the forwarding loop.
+            assert_eq!(inbox.next().unwrap().signal, Signal::SIGUSR2);
         });
     }
 
