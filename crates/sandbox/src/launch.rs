@@ -177,10 +177,13 @@ fn await_setup(report: OwnedFd, inbox: &SignalInbox) -> Result<Setup> {
             }
         }
     }
-    Ok(match message.is_empty() {
-        true => Setup::Started,
-        false => Setup::Failed(String::from_utf8_lossy(&message).into_owned()),
-    })
+    if message.is_empty() {
+        Ok(Setup::Started)
+    } else {
+        Ok(Setup::Failed(
+            String::from_utf8_lossy(&message).into_owned(),
+        ))
+    }
 }
 
 /// Kills a child whose setup will not be completed, and reaps it.
