@@ -34,9 +34,11 @@ const NATIVE_SETUP: &str = r#"
 r=$1 h=$2 w=$3 ro=$4
 shift 4
 fail() { echo "oxbox-native-setup: $*" >&2; exit 125; }
-for fd in /proc/$$/fd/*; do
+# /proc/self, not /proc/$$: this shell is pid 1 of a new pid namespace but
+# still sees the host's /proc, where $$ would name the host's init.
+for fd in /proc/self/fd/*; do
     n=${fd##*/}
-    if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi
+    if [ "$n" -gt 2 ]; then eval "exec $n>&-" 2>/dev/null; fi
 done
 if [ "$ro" = ro ]; then
     mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" || fail "read-only rootfs"

@@ -67,7 +67,7 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
     let ctx = PlanContext {
         root,
         user_namespace,
-        tty: host_tty_usable(),
+        tty: host_has_tty_node(),
     };
     let mount_plan = mounts::plan(&spec.rootfs, &ctx);
     tracing::debug!(?ctx, steps = mount_plan.len(), "mount plan ready");
@@ -310,15 +310,12 @@ fn prepare_descriptors() -> Result<()> {
     Ok(())
 }
 
-/// Whether the host's `/dev/tty` can be opened (there is a controlling
-/// terminal), so that the container gets one too.
-fn host_tty_usable() -> bool {
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open("/dev/tty")
-        .is_ok()
+/// Whether the host has a `/dev/tty` node to bind into the container.
+/// Like runc, every container gets one: opening it gives the guest its
+/// controlling terminal, or ENXIO when it has none, exactly as natively.
+fn host_has_tty_node() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::metadata("/dev/tty").is_ok_and(|m| m.file_type().is_char_device())
 }
 
 /// `fork` in a multi-threaded process leaves the child with the other

@@ -107,7 +107,7 @@ pub struct PlanContext {
     /// host are locked to their parents and cannot be detached, only
     /// covered.
     pub user_namespace: bool,
-    /// The host's `/dev/tty` can be opened, so the container gets one.
+    /// The host has a `/dev/tty` node, so the container gets one.
     pub tty: bool,
 }
 
