@@ -97,7 +97,9 @@ pub fn canonicalize(path: &str) -> Option<String> {
     while let Some(part) = pending.pop() {
         done.push(part);
         let candidate = alloc::format!("/{}", done.join("/"));
-        let Some(target) = read_host_link(&candidate) else { continue };
+        let Some(target) = read_host_link(&candidate) else {
+            continue;
+        };
         links += 1;
         if links > MAX_LINKS {
             return None;
@@ -120,7 +122,14 @@ fn read_host_link(path: &str) -> Option<String> {
     const AT_FDCWD: u64 = -100i64 as u64;
     let n = crate::syscall::host_call(
         oxbox_abi::Sysno::readlinkat,
-        [AT_FDCWD, cpath.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0],
+        [
+            AT_FDCWD,
+            cpath.as_ptr() as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            0,
+            0,
+        ],
     )
     .ok()?;
     buf.truncate(n as usize);

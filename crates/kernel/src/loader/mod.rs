@@ -321,8 +321,12 @@ fn load_elf(
 /// The executable's canonical path, symbolic links resolved, as Linux
 /// shows it in `/proc/self/exe`.
 fn absolute_exe(shown: &str) -> String {
-    crate::fs::path::canonicalize(shown)
-        .unwrap_or_else(|| format!("/{}", crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/")))
+    crate::fs::path::canonicalize(shown).unwrap_or_else(|| {
+        format!(
+            "/{}",
+            crate::fs::path::normalize(&crate::fs::path::cwd(), shown).join("/")
+        )
+    })
 }
 
 /// Maps the loadable segments of one ELF file. `pie_hint` is where an
