@@ -179,14 +179,7 @@ pub fn install_slot_table() -> Result<(), Errno> {
         // else uses yet.
         unsafe { slot.write(stubs + nr * 16) };
     }
-    // SAFETY: the page is the kernel's slot table, no Rust reference to it exists.
-    unsafe {
-        rustix::mm::mprotect(
-            SLOT_TABLE_ADDR as *mut _,
-            SLOT_TABLE_SIZE as usize,
-            rustix::mm::MprotectFlags::READ,
-        )?;
-    }
+    host::protect_kernel_page(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ)?;
     Ok(())
 }
 

@@ -7,19 +7,30 @@
 //!   kernel's syscall layer) has already refused descriptors and buffers
 //!   that belong to the kernel.
 //! - typed wrappers for the kernel's own needs (loading executables, its
-//!   heap, its log), mostly over rustix's raw Linux backend.
+//!   heap, its log).
+//!
+//! Both sit on one raw `syscall` instruction sequence, [`raw_syscall`]. The
+//! design first named rustix's raw backend for this; it cannot be used here
+//! because Cargo unifies features across the workspace, and the std side's
+//! crates (tempfile...) turn on rustix's `std` feature, which would link std
+//! into the freestanding kernel image.
 //!
 //! Every call made here must be in `oxbox_abi::hostcalls::HOST_RULES`;
 //! anything else kills the process once the seccomp filter is installed.
 
 use core::arch::asm;
 use core::ffi::CStr;
+use core::ops::BitOr;
 
+pub use oxbox_abi::Errno;
 use oxbox_abi::seccomp::SockFilter;
-pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-pub use rustix::fs::{Mode, OFlags, Stat};
-pub use rustix::io::Errno;
 use syscalls::Sysno;
+
+/// A host descriptor number.
+pub type RawFd = i32;
+
+/// `AT_FDCWD`: paths relative to the current directory.
+pub const AT_FDCWD: RawFd = -100;
 
 /// Issues one raw host syscall.
 ///
@@ -43,7 +54,7 @@ pub unsafe fn raw_syscall(nr: usize, a: [u64; 6]) -> Result<u64, Errno> {
         );
     }
     if (-4095..0).contains(&ret) {
-        Err(Errno::from_raw_os_error(-ret as i32))
+        Err(Errno::new(-ret as i32))
     } else {
         Ok(ret as u64)
     }
@@ -60,70 +71,190 @@ pub fn forward(nr: usize, args: [u64; 6]) -> Result<u64, Errno> {
     unsafe { raw_syscall(nr, args) }
 }
 
+/// Issues a call whose arguments are plain numbers (no pointers).
+fn plain(nr: Sysno, args: [u64; 6]) -> Result<u64, Errno> {
+    // SAFETY: callers pass only numbers, or pointers to live kernel buffers
+    // of the size the call expects (documented at each call site).
+    unsafe { raw_syscall(nr as usize, args) }
+}
+
+/// A descriptor the kernel owns; closed when dropped.
+#[derive(Debug)]
+pub struct OwnedFd(RawFd);
+
+impl OwnedFd {
+    pub fn raw(&self) -> RawFd {
+        self.0
+    }
+
+    /// Gives up ownership without closing (the descriptor goes to the guest).
+    pub fn into_raw(self) -> RawFd {
+        let fd = self.0;
+        core::mem::forget(self);
+        fd
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        let _ = plain(Sysno::close, [self.0 as u64, 0, 0, 0, 0, 0]);
+    }
+}
+
 /// Writes all of `bytes` to `fd`, retrying on short writes.
-pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
+pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) => return Err(Errno::IO),
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
+        // SAFETY: `bytes` is a live kernel buffer of the given length.
+        match unsafe {
+            raw_syscall(
+                Sysno::write as usize,
+                [
+                    fd as u64,
+                    bytes.as_ptr() as u64,
+                    bytes.len() as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        } {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => bytes = &bytes[n as usize..],
+            Err(Errno::EINTR) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
-/// Borrows a descriptor number the kernel knows to be open (its log, a
-/// guest descriptor it is about to operate on).
-pub fn borrow_fd(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: a BorrowedFd only names the number; operations on a closed
-    // descriptor fail with EBADF, which every caller handles.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
-/// Opens `path` relative to the current directory.
-pub fn open(path: &CStr, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
-    rustix::fs::openat(rustix::fs::CWD, path, flags | OFlags::CLOEXEC, mode)
+/// Opens `path` read-only (close-on-exec) relative to the current directory.
+pub fn open_read(path: &CStr) -> Result<OwnedFd, Errno> {
+    const O_RDONLY_CLOEXEC: u64 = 0o2000000;
+    // SAFETY: `path` is a NUL-terminated kernel string.
+    let fd = unsafe {
+        raw_syscall(
+            Sysno::openat as usize,
+            [
+                AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                O_RDONLY_CLOEXEC,
+                0,
+                0,
+                0,
+            ],
+        )?
+    };
+    Ok(OwnedFd(fd as RawFd))
 }
 
 /// Reads into `buf` at `offset`, returning the number of bytes read.
-pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-    rustix::io::pread(fd, buf, offset)
+pub fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    // SAFETY: `buf` is a live, writable kernel buffer of the given length.
+    unsafe {
+        raw_syscall(
+            Sysno::pread64 as usize,
+            [
+                fd as u64,
+                buf.as_mut_ptr() as u64,
+                buf.len() as u64,
+                offset,
+                0,
+                0,
+            ],
+        )
+    }
+    .map(|n| n as usize)
 }
 
-pub fn fstat(fd: BorrowedFd<'_>) -> Result<Stat, Errno> {
-    rustix::fs::fstat(fd)
+/// The fields of `struct stat` the kernel uses.
+#[derive(Clone, Copy, Debug)]
+pub struct FileStat {
+    pub mode: u32,
+    pub ino: u64,
+    pub rdev: u64,
+}
+
+pub fn fstat(fd: RawFd) -> Result<FileStat, Errno> {
+    let mut raw = [0u8; 144];
+    // SAFETY: `raw` is a 144-byte buffer, the size of x86-64 `struct stat`.
+    unsafe {
+        raw_syscall(
+            Sysno::fstat as usize,
+            [fd as u64, raw.as_mut_ptr() as u64, 0, 0, 0, 0],
+        )?
+    };
+    let word = |off: usize| u64::from_le_bytes(raw[off..off + 8].try_into().expect("8 bytes"));
+    Ok(FileStat {
+        mode: u32::from_le_bytes(raw[24..28].try_into().expect("4 bytes")),
+        ino: word(8),
+        rdev: word(40),
+    })
 }
 
 /// `faccessat(AT_FDCWD, path, X_OK)`: whether the kernel may execute `path`.
 pub fn executable(path: &CStr) -> Result<(), Errno> {
-    rustix::fs::accessat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::Access::EXEC_OK,
-        rustix::fs::AtFlags::empty(),
-    )
+    const X_OK: u64 = 1;
+    // SAFETY: `path` is a NUL-terminated kernel string.
+    unsafe {
+        raw_syscall(
+            Sysno::faccessat as usize,
+            [AT_FDCWD as u64, path.as_ptr() as u64, X_OK, 0, 0, 0],
+        )
+    }
+    .map(drop)
 }
 
 /// Fills `buf` with random bytes from the host.
 pub fn getrandom(buf: &mut [u8]) -> Result<(), Errno> {
     let mut done = 0;
     while done < buf.len() {
-        done += rustix::rand::getrandom(&mut buf[done..], rustix::rand::GetRandomFlags::empty())?;
+        let rest = &mut buf[done..];
+        // SAFETY: `rest` is a live, writable kernel buffer of the given length.
+        done += unsafe {
+            raw_syscall(
+                Sysno::getrandom as usize,
+                [rest.as_mut_ptr() as u64, rest.len() as u64, 0, 0, 0, 0],
+            )?
+        } as usize;
     }
     Ok(())
 }
 
 /// Ends the whole process.
 pub fn exit_group(status: i32) -> ! {
-    // SAFETY: exit_group takes no pointers and does not return.
-    let _ = unsafe { raw_syscall(Sysno::exit_group as usize, [status as u64, 0, 0, 0, 0, 0]) };
+    let _ = plain(Sysno::exit_group, [status as u64, 0, 0, 0, 0, 0]);
     unreachable!("exit_group returned")
 }
 
+/// The host's `struct utsname`: six NUL-padded 65-byte fields.
+pub struct Utsname([u8; 6 * 65]);
+
+impl Utsname {
+    fn field(&self, i: usize) -> &[u8] {
+        let f = &self.0[i * 65..(i + 1) * 65];
+        &f[..f.iter().position(|b| *b == 0).unwrap_or(64)]
+    }
+
+    pub fn release(&self) -> &[u8] {
+        self.field(2)
+    }
+
+    pub fn version(&self) -> &[u8] {
+        self.field(3)
+    }
+}
+
 /// Host `uname`, for the kernel release the guest sees.
-pub fn uname() -> rustix::system::Uname {
-    rustix::system::uname()
+pub fn uname() -> Result<Utsname, Errno> {
+    let mut u = Utsname([0; 6 * 65]);
+    // SAFETY: `u.0` is a buffer of the size of `struct utsname`.
+    unsafe {
+        raw_syscall(
+            Sysno::uname as usize,
+            [u.0.as_mut_ptr() as u64, 0, 0, 0, 0, 0],
+        )?
+    };
+    Ok(u)
 }
 
 /// The host's current directory of this process, into `buf`; returns the length.
@@ -140,30 +271,64 @@ pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// A memory protection, as `PROT_*` bits.
-pub type Prot = rustix::mm::ProtFlags;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prot(u64);
+
+impl Prot {
+    pub const READ: Prot = Prot(1);
+    pub const WRITE: Prot = Prot(2);
+    pub const EXEC: Prot = Prot(4);
+
+    pub const fn empty() -> Self {
+        Prot(0)
+    }
+}
+
+impl BitOr for Prot {
+    type Output = Prot;
+    fn bitor(self, other: Prot) -> Prot {
+        Prot(self.0 | other.0)
+    }
+}
+
+impl core::ops::BitOrAssign for Prot {
+    fn bitor_assign(&mut self, other: Prot) {
+        self.0 |= other.0;
+    }
+}
+
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_NORESERVE: u64 = 0x4000;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 /// Maps anonymous private memory at exactly `addr` without replacing
 /// anything already there (`MAP_FIXED_NOREPLACE`).
 pub fn map_anonymous_at(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-    let flags = rustix::mm::MapFlags::PRIVATE
-        | rustix::mm::MapFlags::FIXED_NOREPLACE
-        | rustix::mm::MapFlags::NORESERVE;
-    // SAFETY: FIXED_NOREPLACE never replaces an existing mapping, so no
-    // memory in use can be affected.
-    let got = unsafe { rustix::mm::mmap_anonymous(addr as *mut _, len as usize, prot, flags)? };
-    if got as u64 != addr {
-        return Err(Errno::EXIST);
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE;
+    // NOREPLACE never replaces an existing mapping, so no memory in use can
+    // be affected.
+    let got = plain(Sysno::mmap, [addr, len, prot.0, flags, u64::MAX, 0])?;
+    if got != addr {
+        return Err(Errno::EEXIST);
     }
     Ok(())
 }
 
 /// Maps anonymous private memory wherever the host chooses.
 pub fn map_anonymous(len: u64, prot: Prot) -> Result<u64, Errno> {
-    let flags = rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::NORESERVE;
-    // SAFETY: a non-fixed mapping never affects existing memory.
-    Ok(
-        unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), len as usize, prot, flags)? }
-            as u64,
+    // A mapping at a host-chosen address never affects existing memory.
+    plain(
+        Sysno::mmap,
+        [
+            0,
+            len,
+            prot.0,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+            u64::MAX,
+            0,
+        ],
     )
 }
 
@@ -173,68 +338,92 @@ pub fn map_file_fixed(
     addr: u64,
     len: u64,
     prot: Prot,
-    fd: BorrowedFd<'_>,
+    fd: RawFd,
     offset: u64,
 ) -> Result<(), Errno> {
-    oxbox_abi_guard(addr, len)?;
-    let flags = rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED;
-    // SAFETY: the range lies outside the kernel's area (checked above) and
-    // inside a reservation made by the loader for the guest image.
-    unsafe { rustix::mm::mmap(addr as *mut _, len as usize, prot, flags, fd, offset)? };
-    Ok(())
+    outside_kernel(addr, len)?;
+    plain(
+        Sysno::mmap,
+        [
+            addr,
+            len,
+            prot.0,
+            MAP_PRIVATE | MAP_FIXED,
+            fd as u64,
+            offset,
+        ],
+    )
+    .map(drop)
 }
 
 /// Maps anonymous memory to exactly `addr`, replacing what is there.
 pub fn map_anonymous_fixed(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-    oxbox_abi_guard(addr, len)?;
-    let flags = rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED;
-    // SAFETY: the range lies outside the kernel's area (checked above).
-    unsafe { rustix::mm::mmap_anonymous(addr as *mut _, len as usize, prot, flags)? };
-    Ok(())
+    outside_kernel(addr, len)?;
+    plain(
+        Sysno::mmap,
+        [
+            addr,
+            len,
+            prot.0,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+            u64::MAX,
+            0,
+        ],
+    )
+    .map(drop)
 }
 
 /// Changes the protection of guest memory.
 pub fn protect(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-    oxbox_abi_guard(addr, len)?;
-    // SAFETY: the range lies outside the kernel's area (checked above).
-    unsafe {
-        rustix::mm::mprotect(
-            addr as *mut _,
-            len as usize,
-            rustix::mm::MprotectFlags::from_bits_retain(prot.bits()),
-        )?
-    };
-    Ok(())
+    outside_kernel(addr, len)?;
+    plain(Sysno::mprotect, [addr, len, prot.0, 0, 0, 0]).map(drop)
 }
 
 /// Unmaps guest memory.
 pub fn unmap(addr: u64, len: u64) -> Result<(), Errno> {
-    oxbox_abi_guard(addr, len)?;
-    // SAFETY: the range lies outside the kernel's area (checked above).
-    unsafe { rustix::mm::munmap(addr as *mut _, len as usize)? };
-    Ok(())
+    outside_kernel(addr, len)?;
+    plain(Sysno::munmap, [addr, len, 0, 0, 0, 0]).map(drop)
 }
 
-fn oxbox_abi_guard(addr: u64, len: u64) -> Result<(), Errno> {
+/// The memory calls above only ever touch guest memory.
+fn outside_kernel(addr: u64, len: u64) -> Result<(), Errno> {
     if oxbox_abi::layout::overlaps_kernel(addr, len) {
-        Err(Errno::INVAL)
+        Err(Errno::EINVAL)
     } else {
         Ok(())
     }
 }
 
-/// Creates a sealed, read-only-content memory file holding `contents`:
-/// how the kernel hands a synthetic file (a `/proc` entry) to the guest as
-/// a real host descriptor, so that read, lseek, poll and mmap just work.
+/// Makes the kernel's slot table page read-only once filled.
+pub(crate) fn protect_kernel_page(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+    plain(Sysno::mprotect, [addr, len, prot.0, 0, 0, 0]).map(drop)
+}
+
+/// Creates a sealed memory file holding `contents`: how the kernel hands a
+/// synthetic file (a `/proc` entry) to the guest as a real host descriptor,
+/// so that read, lseek, poll and mmap just work.
 pub fn sealed_memfd(name: &CStr, contents: &[u8]) -> Result<OwnedFd, Errno> {
-    use rustix::fs::{MemfdFlags, SealFlags};
-    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
-    write_all(fd.as_fd(), contents)?;
-    rustix::fs::seek(&fd, rustix::fs::SeekFrom::Start(0))?;
-    rustix::fs::fcntl_add_seals(
-        &fd,
-        SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
-    )?;
+    const MFD_CLOEXEC: u64 = 1;
+    const MFD_ALLOW_SEALING: u64 = 2;
+    const F_ADD_SEALS: u64 = 1033;
+    const SEALS: u64 = 0x1 | 0x2 | 0x4 | 0x8; // SEAL, SHRINK, GROW, WRITE
+    // SAFETY: `name` is a NUL-terminated kernel string.
+    let fd = OwnedFd(unsafe {
+        raw_syscall(
+            Sysno::memfd_create as usize,
+            [
+                name.as_ptr() as u64,
+                MFD_CLOEXEC | MFD_ALLOW_SEALING,
+                0,
+                0,
+                0,
+                0,
+            ],
+        )?
+    } as RawFd);
+    write_all(fd.raw(), contents)?;
+    plain(Sysno::lseek, [fd.raw() as u64, 0, 0, 0, 0, 0])?;
+    plain(Sysno::fcntl, [fd.raw() as u64, F_ADD_SEALS, SEALS, 0, 0, 0])?;
     Ok(fd)
 }
 
@@ -242,7 +431,8 @@ pub fn sealed_memfd(name: &CStr, contents: &[u8]) -> Result<OwnedFd, Errno> {
 /// every thread and process it creates). Sets no_new_privs first, which the
 /// host requires of an unprivileged filter and oxbox wants anyway.
 pub fn install_seccomp(program: &[SockFilter]) -> Result<(), Errno> {
-    rustix::thread::set_no_new_privs(true)?;
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    plain(Sysno::prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0])?;
     #[repr(C)]
     struct SockFprog {
         len: u16,
@@ -266,8 +456,8 @@ pub fn install_seccomp(program: &[SockFilter]) -> Result<(), Errno> {
                 0,
                 0,
             ],
-        )?;
-    }
+        )?
+    };
     Ok(())
 }
 
@@ -275,8 +465,7 @@ pub fn install_seccomp(program: &[SockFilter]) -> Result<(), Errno> {
 /// per-thread context. Only used before the seccomp filter is installed.
 pub fn set_gs_base(addr: u64) -> Result<(), Errno> {
     const ARCH_SET_GS: u64 = 0x1001;
-    // SAFETY: changing GS affects only code that reads through `%gs`, which
-    // is the kernel's own entry code; the guest does not use GS on x86-64.
-    unsafe { raw_syscall(Sysno::arch_prctl as usize, [ARCH_SET_GS, addr, 0, 0, 0, 0])? };
-    Ok(())
+    // Changing GS affects only code that reads through `%gs`, which is the
+    // kernel's own entry code; the guest does not use GS on x86-64.
+    plain(Sysno::arch_prctl, [ARCH_SET_GS, addr, 0, 0, 0, 0]).map(drop)
 }

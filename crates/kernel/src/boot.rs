@@ -65,8 +65,8 @@ pub fn start(initial: InitialStack) -> ! {
     must("signal handlers", signals::install_kernel_handlers());
     must("slot table", entry::install_slot_table());
 
-    let uts = host::uname();
-    let text = |s: &core::ffi::CStr| String::from_utf8_lossy(s.to_bytes()).into_owned();
+    let uts = must("uname", host::uname());
+    let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
     let pid = must(
         "getpid",
         syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),

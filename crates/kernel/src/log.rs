@@ -31,12 +31,12 @@ pub fn write(level: LogLevel, args: fmt::Arguments<'_>) {
     };
     let line = alloc::format!("oxbox-kernel[{}]: {name}: {args}\n", crate::task::pid());
     // Nothing sensible to do if the runtime's stderr is gone.
-    let _ = host::write_all(host::borrow_fd(LOG_FD), line.as_bytes());
+    let _ = host::write_all(LOG_FD, line.as_bytes());
 }
 
 /// Writes raw text to the log descriptor (stats output, fatal messages).
 pub fn write_raw(text: &str) {
-    let _ = host::write_all(host::borrow_fd(LOG_FD), text.as_bytes());
+    let _ = host::write_all(LOG_FD, text.as_bytes());
 }
 
 #[macro_export]

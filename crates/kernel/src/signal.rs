@@ -92,8 +92,7 @@ pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
         state.actions[sig - 1] = new;
         const SIG_IGN: u64 = 1;
         if new.handler <= SIG_IGN {
-            oxbox_hal::signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)
-                .map_err(crate::error::from_host)?;
+            oxbox_hal::signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)?;
         }
     }
     Ok(old)

@@ -158,13 +158,13 @@ fn fd_link(fd: i32) -> Result<String, Errno> {
     if let Some(dir) = fdtable::with_synthetic_dir(fd, |d| d.parts.join("/")) {
         return Ok(format!("/{dir}"));
     }
-    let st = host::fstat(host::borrow_fd(fd)).map_err(|_| Errno::ENOENT)?;
-    let kind = st.st_mode & 0o170000;
+    let st = host::fstat(fd).map_err(|_| Errno::ENOENT)?;
+    let kind = st.mode & 0o170000;
     Ok(match kind {
-        0o010000 => format!("pipe:[{}]", st.st_ino),
-        0o140000 => format!("socket:[{}]", st.st_ino),
-        0o020000 => describe_char_device(st.st_rdev),
-        _ => format!("anon_inode:[{}]", st.st_ino),
+        0o010000 => format!("pipe:[{}]", st.ino),
+        0o140000 => format!("socket:[{}]", st.ino),
+        0o020000 => describe_char_device(st.rdev),
+        _ => format!("anon_inode:[{}]", st.ino),
     })
 }
 

@@ -6,15 +6,14 @@ pub mod elf;
 pub mod stack;
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use oxbox_abi::layout::overlaps_kernel;
-use oxbox_hal::host::{self, AsFd, BorrowedFd, Mode, OFlags, Prot};
+use oxbox_hal::host::{self, Prot, RawFd};
 
 use crate::Errno;
-use crate::error::HostResultExt;
 use crate::mm::vma::{PROT_EXEC, PROT_READ, PROT_WRITE, VMAS, Vma};
 use crate::mm::{page_down, page_up};
 use elf::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
@@ -109,14 +108,14 @@ fn cstring(path: &[u8]) -> Result<alloc::ffi::CString, Errno> {
 
 fn check_executable(path: &[u8]) -> Result<(), Errno> {
     let c = cstring(path)?;
-    let fd = host::open(&c, OFlags::RDONLY, Mode::empty()).host()?;
-    check_regular_file(fd.as_fd())?;
-    host::executable(&c).host()
+    let fd = host::open_read(&c)?;
+    check_regular_file(fd.raw())?;
+    host::executable(&c)
 }
 
-fn check_regular_file(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    let st = host::fstat(fd).host()?;
-    if st.st_mode & 0o170000 != 0o100000 {
+fn check_regular_file(fd: RawFd) -> Result<(), Errno> {
+    let st = host::fstat(fd)?;
+    if st.mode & 0o170000 != 0o100000 {
         return Err(Errno::EACCES);
     }
     Ok(())
@@ -149,15 +148,11 @@ pub fn load(
             )
         };
         let c = cstring(&path).map_err(fail)?;
-        let file = host::open(&c, OFlags::RDONLY, Mode::empty())
-            .host()
-            .map_err(fail)?;
-        check_regular_file(file.as_fd()).map_err(fail)?;
-        host::executable(&c).host().map_err(fail)?;
+        let file = host::open_read(&c).map_err(fail)?;
+        check_regular_file(file.raw()).map_err(fail)?;
+        host::executable(&c).map_err(fail)?;
         let mut head = vec![0u8; 256];
-        let n = host::pread(file.as_fd(), &mut head, 0)
-            .host()
-            .map_err(fail)?;
+        let n = host::pread(file.raw(), &mut head, 0).map_err(fail)?;
         head.truncate(n);
         if let Some((interpreter, arg)) = parse_shebang(&head) {
             // argv becomes: interpreter [arg] script-path original-args...
@@ -169,7 +164,7 @@ pub fn load(
             path = interpreter;
             continue;
         }
-        return load_elf(file.as_fd(), &head, &shown, argv, envp, aux).map_err(|(errno, what)| {
+        return load_elf(file.raw(), &head, &shown, argv, envp, aux).map_err(|(errno, what)| {
             ExecError::new(
                 errno,
                 format!(
@@ -226,7 +221,7 @@ struct Mapped {
 type LoadError = (Errno, Option<String>);
 
 fn load_elf(
-    file: BorrowedFd<'_>,
+    file: RawFd,
     head: &[u8],
     shown: &str,
     argv: Vec<Vec<u8>>,
@@ -238,29 +233,23 @@ fn load_elf(
         None => None,
         Some(p) => {
             let mut name = vec![0u8; p.filesz.min(4096) as usize];
-            let n = host::pread(file, &mut name, p.offset)
-                .host()
-                .map_err(|e| (e, None))?;
+            let n = host::pread(file, &mut name, p.offset).map_err(|e| (e, None))?;
             name.truncate(n);
             if let Some(nul) = name.iter().position(|b| *b == 0) {
                 name.truncate(nul);
             }
             let interp_shown = String::from_utf8_lossy(&name).into_owned();
             let c = cstring(&name).map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
-            let fd = host::open(&c, OFlags::RDONLY, Mode::empty())
-                .host()
+            let fd = host::open_read(&c)
                 .map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
             let mut ihead = vec![0u8; 256];
-            let n = host::pread(fd.as_fd(), &mut ihead, 0)
-                .host()
-                .map_err(|e| (e, None))?;
+            let n = host::pread(fd.raw(), &mut ihead, 0).map_err(|e| (e, None))?;
             ihead.truncate(n);
-            Some(map_image(fd.as_fd(), &ihead, &interp_shown, None)?.0)
+            Some(map_image(fd.raw(), &ihead, &interp_shown, None)?.0)
         }
     };
 
     let stack_base = host::map_anonymous(STACK_SIZE, Prot::READ | Prot::WRITE)
-        .host()
         .map_err(|e| (e, Some("stack".into())))?;
     let top = stack_base + STACK_SIZE;
     VMAS.lock().insert(
@@ -275,7 +264,7 @@ fn load_elf(
     );
 
     let mut random = [0u8; 16];
-    host::getrandom(&mut random).host().map_err(|e| (e, None))?;
+    host::getrandom(&mut random).map_err(|e| (e, None))?;
     let mut auxv = vec![
         (stack::AT_SYSINFO_EHDR, aux.vdso),
         (stack::AT_MINSIGSTKSZ, aux.minsigstksz),
@@ -332,16 +321,14 @@ fn absolute_exe(shown: &str) -> String {
 /// Maps the loadable segments of one ELF file. `pie_hint` is where an
 /// `ET_DYN` image should go (the host picks when it is `None` or taken).
 fn map_image(
-    file: BorrowedFd<'_>,
+    file: RawFd,
     head: &[u8],
     name: &str,
     pie_hint: Option<u64>,
 ) -> Result<(Mapped, Vec<ProgramHeader>), LoadError> {
     let header = elf::parse_header(head).map_err(|e| (e, None))?;
     let mut table = vec![0u8; header.phnum as usize * elf::PHDR_SIZE];
-    let n = host::pread(file, &mut table, header.phoff)
-        .host()
-        .map_err(|e| (e, None))?;
+    let n = host::pread(file, &mut table, header.phoff).map_err(|e| (e, None))?;
     if n != table.len() {
         return Err((Errno::ENOEXEC, Some("truncated program headers".into())));
     }
@@ -357,9 +344,7 @@ fn map_image(
         let start =
             match pie_hint.filter(|at| host::map_anonymous_at(*at, span, Prot::empty()).is_ok()) {
                 Some(at) => at,
-                None => host::map_anonymous(span, Prot::empty())
-                    .host()
-                    .map_err(|e| (e, None))?,
+                None => host::map_anonymous(span, Prot::empty()).map_err(|e| (e, None))?,
             };
         start - low
     } else {
@@ -415,23 +400,13 @@ fn prot_of(flags: u32) -> (Prot, u32) {
     (prot, bits)
 }
 
-fn map_segment(
-    file: BorrowedFd<'_>,
-    p: &ProgramHeader,
-    bias: u64,
-    name: &str,
-) -> Result<(), LoadError> {
+fn map_segment(file: RawFd, p: &ProgramHeader, bias: u64, name: &str) -> Result<(), LoadError> {
     let (prot, bits) = prot_of(p.flags);
     let start = p.vaddr + bias;
     let page = page_down(start);
     let file_end = start + p.filesz;
     let mem_end = page_up(start + p.memsz);
-    let err = |e: oxbox_hal::host::Errno| {
-        (
-            crate::error::from_host(e),
-            Some(format!("mapping segment at {start:#x}")),
-        )
-    };
+    let err = |e: Errno| (e, Some(format!("mapping segment at {start:#x}")));
     let mut vmas = VMAS.lock();
     if p.filesz > 0 {
         let len = page_up(file_end) - page;

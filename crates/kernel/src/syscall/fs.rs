@@ -14,7 +14,6 @@ use oxbox_abi::layout::RESERVED_FD_BASE;
 use oxbox_hal::host;
 
 use super::{Call, host_call};
-use crate::error::HostResultExt;
 use crate::fs::devfs;
 use crate::fs::fdtable::{self, guest_fd};
 use crate::fs::path::{self, Route};
@@ -463,8 +462,8 @@ fn open_link(parts: &[String], target: &str, flags: u64) -> SysResult {
 
 /// A sealed memory file holding `contents`, placed below the reserved range.
 fn placeholder_fd(contents: &[u8], cloexec: bool) -> Result<i32, Errno> {
-    let owned = host::sealed_memfd(c"oxbox-proc", contents).host()?;
-    let fd = fdtable::adopt(host::IntoRawFd::into_raw_fd(owned))?;
+    let owned = host::sealed_memfd(c"oxbox-proc", contents)?;
+    let fd = fdtable::adopt(owned.into_raw())?;
     if !cloexec {
         const F_SETFD: u64 = 2;
         host_call(Sysno::fcntl, [fd as u64, F_SETFD, 0, 0, 0, 0])?;

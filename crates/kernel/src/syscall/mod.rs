@@ -20,7 +20,6 @@ use oxbox_hal::host;
 use oxbox_hal::patch::{PatchOutcome, try_patch};
 use oxbox_hal::{Entry, SyscallFrame};
 
-use crate::error::HostResultExt;
 use crate::{Errno, SysResult, stats};
 
 /// A guest syscall: its number and raw arguments.
@@ -44,14 +43,14 @@ impl Call {
 
     /// Passes the call to the host unchanged.
     pub fn forward(&self) -> SysResult {
-        host::forward(self.nr as usize, self.args).host()
+        host::forward(self.nr as usize, self.args)
     }
 }
 
 /// Passes a call built by the kernel (a legacy call turned into its `*at`
 /// form, a path copied into kernel memory) to the host.
 pub fn host_call(nr: oxbox_abi::Sysno, args: [u64; 6]) -> SysResult {
-    host::forward(nr as usize, args).host()
+    host::forward(nr as usize, args)
 }
 
 /// Serves one guest syscall; registered with the hal at boot.

@@ -142,9 +142,7 @@ pub fn sys_arch_prctl(call: &Call) -> SysResult {
     const USER_TOP: u64 = 0x7fff_ffff_f000;
     match call.arg(0) {
         ARCH_SET_FS if call.arg(1) >= USER_TOP => Err(Errno::EPERM),
-        ARCH_SET_FS => cpu::set_fs_base(call.arg(1))
-            .map_err(crate::error::from_host)
-            .map(|_| 0),
+        ARCH_SET_FS => cpu::set_fs_base(call.arg(1)).map(|_| 0),
         ARCH_GET_FS => user::write_u64(call.arg(1), cpu::fs_base()).map(|_| 0),
         // The GS base holds the kernel's per-thread context.
         ARCH_SET_GS => Err(Errno::EPERM),
