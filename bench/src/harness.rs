@@ -102,7 +102,14 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
             }
             eprintln!("{} on {kind}: counting run", workload.name);
             match measure(runner, workload, &binaries[w], kind, cell.iterations, true) {
-                Ok(m) => cell.result.add_counting_run(m.value, m.stats),
+                Ok(m) => {
+                    if let Some(warning) = missed_calls(workload, cell.iterations, m.stats.as_ref())
+                    {
+                        eprintln!("  {} on {kind}: {warning}", workload.name);
+                        cell.result.warnings.push(warning);
+                    }
+                    cell.result.add_counting_run(m.value, m.stats);
+                }
                 Err(e) => {
                     eprintln!("  {} on {kind}, counting run: {e:#}", workload.name);
                     cell.result.add_counting_failure(format!("{e:#}"));
@@ -197,6 +204,21 @@ pub fn calibrate(ns_per_op: f64, target: Duration, min: u64, max: u64) -> u64 {
     wanted.clamp(min, max.max(min))
 }
 
+/// A warning if the counters report fewer calls of the workload's loop
+/// syscall than the loop made: then some path serves calls uncounted and
+/// the patched fraction describes only the rest.
+fn missed_calls(
+    workload: &Workload,
+    iterations: u64,
+    stats: Option<&OxboxStats>,
+) -> Option<String> {
+    let name = workload.loop_syscall?;
+    let counted = stats?.calls_of(name);
+    (counted < iterations).then(|| {
+        format!("counters missed calls: {name} counted {counted} times in a loop of {iterations}")
+    })
+}
+
 /// What one run measured.
 struct Measurement {
     /// The workload's own result.
@@ -239,6 +261,21 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn counters_that_miss_loop_calls_are_flagged() {
+        let w = &crate::workload::GETPPID;
+        let full = OxboxStats::parse("oxbox-stats syscall=getppid nr=110 patched=1099 trapped=1\n");
+        assert_eq!(missed_calls(w, 1000, full.as_ref()), None);
+        let short = OxboxStats::parse("oxbox-stats syscall=getppid nr=110 patched=0 trapped=1\n");
+        let warning = missed_calls(w, 1000, short.as_ref()).unwrap();
+        assert!(
+            warning.contains("getppid counted 1 times in a loop of 1000"),
+            "{warning}"
+        );
+        // No stats at all is reported elsewhere, not as missed calls.
+        assert_eq!(missed_calls(w, 1000, None), None);
+    }
 
     /// The whole pipeline on the one runtime every machine has: gcc build,
     /// pilot, calibration, repeats, parsing. No timing is asserted.

@@ -94,6 +94,17 @@ impl OxboxStats {
     }
 }
 
+impl OxboxStats {
+    /// Calls of the syscall `name`, patched or trapped.
+    pub fn calls_of(&self, name: &str) -> u64 {
+        self.syscalls
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.patched + s.trapped)
+            .sum()
+    }
+}
+
 /// patched / (patched + trapped), `None` when both are zero.
 pub fn fraction(patched: u64, trapped: u64) -> Option<f64> {
     let all = patched + trapped;
@@ -165,6 +176,14 @@ oxbox-stats total patched=999999 trapped=2 sites=1
             },
             Some(0.75)
         );
+    }
+
+    #[test]
+    fn calls_of_a_syscall_add_both_doors() {
+        let stats = OxboxStats::parse(SAMPLE).unwrap();
+        assert_eq!(stats.calls_of("getppid"), 1_000_000);
+        assert_eq!(stats.calls_of("write"), 1);
+        assert_eq!(stats.calls_of("read"), 0);
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct RuntimeResult {
     pub failures: Vec<String>,
     /// The error of each failed counting run.
     pub counting_failures: Vec<String>,
+    /// Doubts about the results, such as counters that missed calls.
+    pub warnings: Vec<String>,
     pub summary: Option<Summary>,
     /// runc's median / this median: how many times faster than runc.
     pub speedup_vs_runc: Option<f64>,
@@ -135,6 +137,7 @@ impl RuntimeResult {
             wall_ms: Vec::new(),
             failures: Vec::new(),
             counting_failures: Vec::new(),
+            warnings: Vec::new(),
             summary: None,
             speedup_vs_runc: None,
             vs_native: None,
@@ -466,6 +469,7 @@ fn note_of(r: &RuntimeResult, unit: &str) -> String {
                     r.failures[0]
                 ));
             }
+            parts.extend(r.warnings.iter().map(|w| format!("warning: {w}")));
             if let Some(e) = r.counting_failures.first() {
                 parts.push(format!("counting run failed: {e}"));
             }

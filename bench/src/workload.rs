@@ -37,6 +37,10 @@ pub struct Workload {
     /// The unit of the number the program prints.
     pub unit: &'static str,
     pub iterations: Iterations,
+    /// The syscall the loop makes once per iteration, if any: a counting
+    /// run that reports fewer calls of it than iterations has counters
+    /// that miss calls, and its patched fraction cannot be trusted.
+    pub loop_syscall: Option<&'static str>,
     /// The guest's argv after argv[0] for a given iteration count.
     pub args: fn(u64) -> Vec<String>,
     /// Extracts the measurement from the guest's stdout.
@@ -58,6 +62,7 @@ pub const GETPPID: Workload = Workload {
         pilot: 2_000,
         max: 10_000_000,
     },
+    loop_syscall: Some("getppid"),
     args: |n| vec![n.to_string()],
     parse: parse_ns_per_op,
 };
