@@ -18,12 +18,39 @@ use oxbox_abi::layout::{SLOT_COUNT, SLOT_TABLE_ADDR, SLOT_TABLE_SIZE};
 use crate::cpu::{CTX_GUEST_RSP, CTX_KSTACK_TOP};
 use crate::host::{self, Errno};
 
-/// A guest syscall as the kernel sees it: number, six arguments, result.
+/// A guest syscall: its number and raw arguments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    pub nr: u64,
+    pub args: [u64; 6],
+}
+
+impl Call {
+    #[inline]
+    pub fn arg(&self, i: usize) -> u64 {
+        self.args[i]
+    }
+
+    /// Argument `i` as a C `int` (the host ignores the upper half too).
+    #[inline]
+    pub fn int(&self, i: usize) -> i32 {
+        self.args[i] as i32
+    }
+
+    /// Passes the call to the host unchanged (see [`host::forward`]).
+    pub fn forward(&self) -> Result<u64, host::Errno> {
+        host::forward(self.nr as usize, self.args)
+    }
+}
+
+/// A guest syscall in flight: the call and the value for the guest's `%rax`.
+/// The patched-site entry builds it on the kernel stack (see below), the
+/// SIGSYS handler from the interrupted context.
 #[repr(C)]
 #[derive(Debug)]
 pub struct SyscallFrame {
-    pub nr: u64,
-    pub args: [u64; 6],
+    pub call: Call,
     /// The value returned to the guest in `%rax` (a negative errno on error).
     pub ret: u64,
 }
@@ -41,8 +68,6 @@ unsafe extern "Rust" {
     /// The kernel's dispatcher, defined by the kernel image: serves `frame`
     /// and stores its result in it. A link-time symbol rather than a
     /// registered pointer, so that the patched path makes direct calls only.
-    /// It is declared weak in the entry assembly so that host-side test
-    /// binaries, which link this crate but never enter the kernel, link.
     safe fn oxbox_dispatch(frame: &mut SyscallFrame, entry: Entry);
 }
 
@@ -64,7 +89,10 @@ unsafe extern "C" {
 // `syscall` instruction preserves. rcx and r11 are clobbered, as by
 // `syscall`; rbx, rbp and r12-r15 are preserved by the Rust ABI.
 global_asm!(
-    ".weak oxbox_dispatch",
+    // A section of its own, so that binaries which link this crate without
+    // entering guests (host-side unit tests) drop it, and with it the
+    // reference to `oxbox_dispatch`, which only the kernel image defines.
+    ".pushsection .text.oxbox_entry,\"ax\",@progbits",
     ".balign 16",
     ".globl oxbox_slot_stubs",
     "oxbox_slot_stubs:",
@@ -155,6 +183,7 @@ global_asm!(
     "    xor %r14d, %r14d",
     "    xor %r15d, %r15d",
     "    jmp *%r11",
+    ".popsection",
     count = const SLOT_COUNT,
     guest_rsp = const CTX_GUEST_RSP,
     kstack_top = const CTX_KSTACK_TOP,

@@ -167,15 +167,17 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     // SAFETY: `uc` is this handler's ucontext and nothing else refers to it.
     let regs = unsafe { gregs(uc) };
     let mut frame = SyscallFrame {
-        nr,
-        args: [
-            regs[REG_RDI],
-            regs[REG_RSI],
-            regs[REG_RDX],
-            regs[REG_R10],
-            regs[REG_R8],
-            regs[REG_R9],
-        ],
+        call: crate::entry::Call {
+            nr,
+            args: [
+                regs[REG_RDI],
+                regs[REG_RSI],
+                regs[REG_RDX],
+                regs[REG_R10],
+                regs[REG_R8],
+                regs[REG_R9],
+            ],
+        },
         ret: 0,
     };
     crate::entry::dispatch(

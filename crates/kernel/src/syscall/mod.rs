@@ -22,30 +22,7 @@ use oxbox_hal::{Entry, SyscallFrame};
 
 use crate::{Errno, SysResult, stats};
 
-/// A guest syscall: its number and raw arguments.
-#[derive(Clone, Copy, Debug)]
-pub struct Call {
-    pub nr: u64,
-    pub args: [u64; 6],
-}
-
-impl Call {
-    #[inline]
-    pub fn arg(&self, i: usize) -> u64 {
-        self.args[i]
-    }
-
-    /// Argument `i` as a C `int` (the host ignores the upper half too).
-    #[inline]
-    pub fn int(&self, i: usize) -> i32 {
-        self.args[i] as i32
-    }
-
-    /// Passes the call to the host unchanged.
-    pub fn forward(&self) -> SysResult {
-        host::forward(self.nr as usize, self.args)
-    }
-}
+pub use oxbox_hal::entry::Call;
 
 /// Passes a call built by the kernel (a legacy call turned into its `*at`
 /// form, a path copied into kernel memory) to the host.
@@ -55,31 +32,40 @@ pub fn host_call(nr: oxbox_abi::Sysno, args: [u64; 6]) -> SysResult {
 
 /// Serves one guest syscall; registered with the hal at boot.
 pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
-    let call = Call {
-        nr: frame.nr,
-        args: frame.args,
-    };
-    let result = match table::TABLE.get(call.nr as usize).copied().flatten() {
-        Some(handler) => (handler.run)(&call),
-        None => {
-            note_unimplemented(call.nr);
-            Err(Errno::ENOSYS)
-        }
-    };
-    frame.ret = match result {
+    let call = &frame.call;
+    let handler = table::HANDLERS
+        .get(call.nr as usize)
+        .copied()
+        .unwrap_or(sys_unimplemented);
+    let ret = match handler(call) {
         Ok(value) => value,
         Err(errno) => (-(errno.into_raw() as i64)) as u64,
     };
+    let nr = call.nr;
+    frame.ret = ret;
     if stats::enabled() {
-        stats::count(call.nr, entry == Entry::Patched);
+        stats::count(nr, entry == Entry::Patched);
     }
     if let Entry::Trapped { site_end } = entry {
-        // Threads arrive with the process model; until then this thread is
-        // the only one that can be running guest code.
-        if try_patch(site_end, call.nr, true) == PatchOutcome::Patched && stats::enabled() {
-            stats::site_patched();
-        }
+        after_trap(site_end, nr);
     }
+}
+
+/// Patches the site a trapped call came from, so that the next call from
+/// there is a function call. Off the patched path's way.
+#[cold]
+fn after_trap(site_end: u64, nr: u64) {
+    // Threads arrive with the process model; until then this thread is the
+    // only one that can be running guest code.
+    if try_patch(site_end, nr, true) == PatchOutcome::Patched && stats::enabled() {
+        stats::site_patched();
+    }
+}
+
+/// The handler of every number the table does not list.
+pub fn sys_unimplemented(call: &Call) -> SysResult {
+    note_unimplemented(call.nr);
+    Err(Errno::ENOSYS)
 }
 
 /// One bit per syscall number already reported as unimplemented.

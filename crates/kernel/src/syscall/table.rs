@@ -21,13 +21,26 @@ pub enum Support {
 #[derive(Clone, Copy, Debug)]
 pub struct Handler {
     pub sysno: Sysno,
-    pub run: fn(&Call) -> SysResult,
+    pub run: HandlerFn,
     pub support: Support,
 }
 
+/// The signature of every handler.
+pub type HandlerFn = fn(&Call) -> SysResult;
+
 macro_rules! syscall_table {
     ($($sysno:ident => $run:path $(, partial: $note:literal)?;)*) => {
-        /// Handlers by syscall number.
+        /// The handler for each syscall number, dense so that dispatch is
+        /// one indexed load; numbers without a handler get
+        /// [`super::sys_unimplemented`].
+        pub static HANDLERS: [HandlerFn; SLOT_COUNT] = {
+            let mut handlers: [HandlerFn; SLOT_COUNT] = [super::sys_unimplemented; SLOT_COUNT];
+            $( handlers[Sysno::$sysno as usize] = $run; )*
+            handlers
+        };
+
+        /// The table with each entry's support status, for documentation
+        /// and tests.
         pub static TABLE: [Option<Handler>; SLOT_COUNT] = {
             let mut table = [None; SLOT_COUNT];
             $(
