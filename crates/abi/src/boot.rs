@@ -1,13 +1,16 @@
 //! The boot record: what the runtime tells the kernel about its container.
 //!
 //! The runtime starts every container's first process by `execveat`-ing the
-//! kernel image with
-//! `argv = [KERNEL_ARGV0, <encoded boot record>, guest argv...]` and the
-//! guest's environment as `envp`. The kernel decodes the record, looks the
-//! guest program up (argv[2], searched in the guest `PATH` when it has no
-//! `/`) and starts it with the remaining arguments. The record is a short
-//! line of `key=value` pairs separated by `;`; values never contain `;`, `=`
-//! or NUL (hostnames and numbers only), which [`BootRecord::encode`] checks.
+//! kernel image (kept open at `layout::KERNEL_IMAGE_FD`) with
+//! `argv = [KERNEL_ARGV0, <encoded boot record>, program, guest argv...]`
+//! and the guest's environment as `envp`. The kernel decodes the record,
+//! finds the program (searched in the guest `PATH` when the record says so
+//! and it has no `/`, as a runtime does for the first process) and starts
+//! it with the guest argv. A guest `execve` re-executes the kernel image
+//! the same way, with the record carrying the state that survives `execve`
+//! (the signal mask and ignored signals). The record is a short line of
+//! `key=value` pairs separated by `;`; values never contain `;`, `=` or NUL
+//! (hostnames and numbers only), which [`BootRecord::encode`] checks.
 
 use alloc::string::String;
 use core::fmt::Write;
@@ -57,6 +60,15 @@ pub struct BootRecord<'a> {
     pub stats: bool,
     /// Verbosity of the kernel log.
     pub log_level: LogLevel,
+    /// This instance starts the container's first process: the program is
+    /// looked up in the guest's `PATH` (as runtimes do) and the kernel
+    /// installs its seccomp filter. An instance started by a guest
+    /// `execve` runs the exact program named, under the filter it inherited.
+    pub first_process: bool,
+    /// Signals blocked by the thread that called `execve` (bit `n-1` for signal `n`).
+    pub signal_mask: u64,
+    /// Signals the process ignored when it called `execve`.
+    pub ignored_signals: u64,
 }
 
 /// Why a boot record could not be built or read.
@@ -90,8 +102,15 @@ impl<'a> BootRecord<'a> {
         // Writing into a String cannot fail.
         let _ = write!(
             out,
-            ";hostname={};uid={};gid={};stats={};log={}",
-            self.hostname, self.uid, self.gid, self.stats as u8, self.log_level as u8
+            ";hostname={};uid={};gid={};stats={};log={};first={};mask={};ignore={}",
+            self.hostname,
+            self.uid,
+            self.gid,
+            self.stats as u8,
+            self.log_level as u8,
+            self.first_process as u8,
+            self.signal_mask,
+            self.ignored_signals
         );
         Ok(out)
     }
@@ -102,25 +121,32 @@ impl<'a> BootRecord<'a> {
         if fields.next() != Some(MAGIC) {
             return Err(BootError::BadMagic);
         }
-        let (mut hostname, mut uid, mut gid, mut stats, mut log) = (None, None, None, None, None);
+        let mut hostname = None;
+        const KEYS: [&str; 7] = ["uid", "gid", "stats", "log", "first", "mask", "ignore"];
+        let mut numbers: [Option<u64>; 7] = [None; 7];
         for field in fields {
             let (key, value) = field.split_once('=').ok_or(BootError::BadField)?;
-            let number = || value.parse::<u32>().map_err(|_| BootError::BadField);
-            match key {
-                "hostname" => hostname = Some(value),
-                "uid" => uid = Some(number()?),
-                "gid" => gid = Some(number()?),
-                "stats" => stats = Some(number()? != 0),
-                "log" => log = Some(LogLevel::from_digit(number()?).ok_or(BootError::BadField)?),
-                _ => return Err(BootError::BadField),
+            if key == "hostname" {
+                hostname = Some(value);
+                continue;
             }
+            let slot = KEYS
+                .iter()
+                .position(|k| *k == key)
+                .ok_or(BootError::BadField)?;
+            numbers[slot] = Some(value.parse::<u64>().map_err(|_| BootError::BadField)?);
         }
+        let get = |i: usize| numbers[i].ok_or(BootError::BadField);
+        let id = |i: usize| get(i).and_then(|v| u32::try_from(v).map_err(|_| BootError::BadField));
         Ok(Self {
             hostname: hostname.ok_or(BootError::BadField)?,
-            uid: uid.ok_or(BootError::BadField)?,
-            gid: gid.ok_or(BootError::BadField)?,
-            stats: stats.ok_or(BootError::BadField)?,
-            log_level: log.ok_or(BootError::BadField)?,
+            uid: id(0)?,
+            gid: id(1)?,
+            stats: get(2)? != 0,
+            log_level: LogLevel::from_digit(get(3)? as u32).ok_or(BootError::BadField)?,
+            first_process: get(4)? != 0,
+            signal_mask: get(5)?,
+            ignored_signals: get(6)?,
         })
     }
 }
@@ -136,6 +162,9 @@ mod tests {
             gid: 100,
             stats: true,
             log_level: LogLevel::Warn,
+            first_process: true,
+            signal_mask: 1 << 14,
+            ignored_signals: u64::MAX >> 1,
         }
     }
 
@@ -165,7 +194,8 @@ mod tests {
             BootRecord::decode("oxbox-boot/1;hostname=a"),
             Err(BootError::BadField)
         );
-        let unknown = "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;root=1";
+        let unknown =
+            "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;first=1;mask=0;ignore=0;root=1";
         assert_eq!(BootRecord::decode(unknown), Err(BootError::BadField));
     }
 }

@@ -56,6 +56,18 @@ pub const TTY_IOCTLS: &[u32] = &[
     0x5451, // FIOCLEX
 ];
 
+/// `clone` flags the kernel may pass for a guest `fork`/`vfork`: the exit
+/// signal, the tid-reporting flags and CLONE_VFORK. Everything else (new
+/// namespaces, shared memory or tables, ptrace, pidfds...) is refused.
+pub const FORK_CLONE_FLAGS: u64 = 0xff // CSIGNAL
+    | 0x0000_4000 // CLONE_VFORK
+    | 0x0010_0000 // CLONE_PARENT_SETTID
+    | 0x0020_0000 // CLONE_CHILD_CLEARTID
+    | 0x0100_0000; // CLONE_CHILD_SETTID
+
+const AT_EMPTY_PATH: u32 = 0x1000;
+
+const ARCH_SET_GS: u32 = 0x1001;
 const ARCH_SET_FS: u32 = 0x1002;
 const ARCH_GET_FS: u32 = 0x1003;
 
@@ -108,6 +120,42 @@ pub const HOST_RULES: &[HostRule] = &[
     ),
     rule(Sysno::sendfile, "guest sendfile between its descriptors"),
     rule(Sysno::futex, "guest futexes (guest memory is host memory)"),
+    HostRule {
+        sysno: Sysno::clone,
+        args: &[ArgMatch::NoneOf {
+            arg: 0,
+            mask: !FORK_CLONE_FLAGS,
+        }],
+        why: "guest fork and vfork: a new process in the same namespaces, nothing shared",
+    },
+    rule(Sysno::wait4, "guest wait4 on its children"),
+    rule(Sysno::poll, "guest poll"),
+    rule(Sysno::ppoll, "guest ppoll"),
+    rule(Sysno::select, "guest select"),
+    rule(Sysno::pselect6, "guest pselect6"),
+    rule(Sysno::epoll_create1, "guest epoll instances"),
+    rule(Sysno::epoll_ctl, "guest epoll_ctl"),
+    rule(Sysno::epoll_wait, "guest epoll_wait"),
+    rule(Sysno::epoll_pwait, "guest epoll_pwait"),
+    rule(Sysno::eventfd2, "guest eventfd"),
+    rule(Sysno::timerfd_create, "guest timerfd"),
+    rule(Sysno::timerfd_settime, "guest timerfd_settime"),
+    rule(Sysno::timerfd_gettime, "guest timerfd_gettime"),
+    rule(Sysno::waitid, "guest waitid on its children"),
+    HostRule {
+        sysno: Sysno::execveat,
+        args: &[
+            ArgMatch::OneOf {
+                arg: 0,
+                values: &[crate::layout::KERNEL_IMAGE_FD as u32],
+            },
+            ArgMatch::OneOf {
+                arg: 4,
+                values: &[AT_EMPTY_PATH],
+            },
+        ],
+        why: "guest execve: re-executes the kernel image (and nothing else) with the new program",
+    },
     rule(Sysno::exit, "thread exit"),
     rule(
         Sysno::kill,
@@ -150,9 +198,9 @@ pub const HOST_RULES: &[HostRule] = &[
         sysno: Sysno::arch_prctl,
         args: &[ArgMatch::OneOf {
             arg: 0,
-            values: &[ARCH_SET_FS, ARCH_GET_FS],
+            values: &[ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS],
         }],
-        why: "the guest's TLS base where the CPU lacks FSGSBASE",
+        why: "the kernel's per-thread context (GS) at boot; the guest's TLS base (FS) where the CPU lacks FSGSBASE",
     },
     rule(Sysno::gettid, "the calling thread's id"),
     rule(Sysno::tgkill, "guest tgkill (abort, raise)"),

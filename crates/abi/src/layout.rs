@@ -42,6 +42,10 @@ pub const SLOT_TABLE_SIZE: u64 = (SLOT_COUNT * 8) as u64;
 pub const RESERVED_FD_BASE: i32 = 1008;
 /// The kernel's log (the stderr of `oxbox` itself, not the guest's).
 pub const LOG_FD: i32 = 1023;
+/// The kernel image, open without close-on-exec in every container
+/// process: a guest `execve` re-executes it with `execveat`, the only
+/// program a container can ask the host to run.
+pub const KERNEL_IMAGE_FD: i32 = 1022;
 
 /// Whether `[addr, addr+len)` touches memory the guest must not map, unmap,
 /// protect or pass to the kernel as a buffer.

@@ -387,6 +387,27 @@ mod tests {
     }
 
     #[test]
+    fn fork_cannot_create_namespaces_or_share_memory() {
+        const CLONE_VM: u64 = 0x100;
+        const CLONE_NEWUSER: u64 = 0x1000_0000;
+        const SIGCHLD: u64 = 17;
+        let clone = |flags| verdict(Sysno::clone, KERNEL_IP, [flags, 0, 0, 0, 0, 0]);
+        assert_eq!(clone(SIGCHLD), RET_ALLOW);
+        assert_eq!(clone(SIGCHLD | CLONE_NEWUSER), RET_KILL_PROCESS);
+        assert_eq!(clone(SIGCHLD | CLONE_VM), RET_KILL_PROCESS);
+    }
+
+    #[test]
+    fn exec_reaches_only_the_kernel_image() {
+        let image = crate::layout::KERNEL_IMAGE_FD as u64;
+        let exec = |fd, flags| verdict(Sysno::execveat, KERNEL_IP, [fd, 0, 0, 0, flags, 0]);
+        assert_eq!(exec(image, 0x1000), RET_ALLOW);
+        assert_eq!(exec(3, 0x1000), RET_KILL_PROCESS);
+        assert_eq!(exec(image, 0), RET_KILL_PROCESS);
+        assert_eq!(verdict(Sysno::execve, KERNEL_IP, [0; 6]), RET_KILL_PROCESS);
+    }
+
+    #[test]
     fn other_abis_never_reach_the_host() {
         let program = compile(HOST_RULES, TEXT).unwrap();
         let i386 = 0x4000_0003;

@@ -53,6 +53,22 @@ pub struct SyscallFrame {
     pub call: Call,
     /// The value returned to the guest in `%rax` (a negative errno on error).
     pub ret: u64,
+    /// When non-zero, the guest resumes with this stack pointer (the child
+    /// of a `clone` given a new stack), at the same instruction.
+    pub new_stack: u64,
+    /// Keeps the frame a multiple of 16 bytes on the kernel stack.
+    pub _pad: u64,
+}
+
+impl SyscallFrame {
+    pub fn new(call: Call) -> Self {
+        Self {
+            call,
+            ret: 0,
+            new_stack: 0,
+            _pad: 0,
+        }
+    }
 }
 
 /// Which door a syscall came through.
@@ -84,7 +100,8 @@ unsafe extern "C" {
 
 // One stub per syscall number, 16 bytes apart, then the common entry.
 // The frame built on the kernel stack (lowest address first) is a
-// SyscallFrame { nr, rdi, rsi, rdx, r10, r8, r9, ret } followed by the
+// SyscallFrame { nr, rdi, rsi, rdx, r10, r8, r9, ret, new_stack, pad }
+// followed by the
 // sixteen XMM registers, which the kernel's Rust code may clobber but a
 // `syscall` instruction preserves. rcx and r11 are clobbered, as by
 // `syscall`; rbx, rbp and r12-r15 are preserved by the Rust ABI.
@@ -125,6 +142,8 @@ global_asm!(
     "    movdqu %xmm14, 224(%rsp)",
     "    movdqu %xmm15, 240(%rsp)",
     "    push $0",
+    "    push $0",
+    "    push $0",
     "    push %r9",
     "    push %r8",
     "    push %r10",
@@ -143,6 +162,7 @@ global_asm!(
     "    pop %r8",
     "    pop %r9",
     "    pop %rax",
+    "    add $16, %rsp",
     "    movdqu 0(%rsp), %xmm0",
     "    movdqu 16(%rsp), %xmm1",
     "    movdqu 32(%rsp), %xmm2",
@@ -194,6 +214,32 @@ global_asm!(
 /// Called by the patched-site entry with the frame it built.
 extern "C" fn patched_syscall(frame: &mut SyscallFrame) {
     dispatch(frame, Entry::Patched);
+    if frame.new_stack != 0 {
+        move_patched_return(frame.new_stack);
+    }
+}
+
+/// Makes a patched call return on `new_stack`: the return address the
+/// `call *slot` pushed on the old stack is copied just below `new_stack`,
+/// and the saved guest stack pointer moved there, so the final `ret` pops
+/// it and leaves `%rsp == new_stack`, as after a `syscall` in the child of
+/// a `clone` with a stack.
+#[cold]
+fn move_patched_return(new_stack: u64) {
+    let saved: u64;
+    // SAFETY: reads this thread's context through GS, set at thread start.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[{off}]", out(reg) saved, off = const CTX_GUEST_RSP, options(nostack, readonly))
+    };
+    let mut ret = [0u8; 8];
+    let moved = crate::usercopy::copy_in(&mut ret, saved)
+        .and_then(|()| crate::usercopy::copy_out(new_stack - 8, &ret));
+    if moved.is_ok() {
+        // SAFETY: as above; the entry code reloads %rsp from this slot.
+        unsafe {
+            core::arch::asm!("mov gs:[{off}], {}", in(reg) new_stack - 8, off = const CTX_GUEST_RSP, options(nostack))
+        };
+    }
 }
 
 /// Maps the slot table at its fixed address, fills it with the stub

@@ -47,6 +47,7 @@ const REG_RDI: usize = 8;
 const REG_RSI: usize = 9;
 const REG_RDX: usize = 12;
 const REG_RAX: usize = 13;
+const REG_RSP: usize = 15;
 const REG_RIP: usize = 16;
 /// Offset of `uc_mcontext.gregs` in `ucontext_t`.
 const GREGS_OFFSET: usize = 40;
@@ -89,8 +90,20 @@ fn sigaction(sig: u64, handler: u64, flags: u64) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// Installs the kernel's SIGSYS and fault handlers.
+/// Installs the kernel's SIGSYS and fault handlers, and unblocks every
+/// host signal: the guest's mask is the kernel's own state, and an image
+/// started by a guest `execve` (issued from inside the SIGSYS handler)
+/// would otherwise inherit SIGSYS blocked.
 pub fn install_kernel_handlers() -> Result<(), Errno> {
+    const SIG_SETMASK: u64 = 2;
+    let empty: u64 = 0;
+    // SAFETY: `empty` is a valid 8-byte signal set that outlives the call.
+    unsafe {
+        raw_syscall(
+            Sysno::rt_sigprocmask as usize,
+            [SIG_SETMASK, &empty as *const u64 as u64, 0, 8, 0, 0],
+        )?
+    };
     sigaction(
         SIGSYS,
         sigsys_handler as *const () as u64,
@@ -166,20 +179,17 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     let nr = unsafe { (info.add(SI_SYSCALL_OFFSET) as *const i32).read() } as u64;
     // SAFETY: `uc` is this handler's ucontext and nothing else refers to it.
     let regs = unsafe { gregs(uc) };
-    let mut frame = SyscallFrame {
-        call: crate::entry::Call {
-            nr,
-            args: [
-                regs[REG_RDI],
-                regs[REG_RSI],
-                regs[REG_RDX],
-                regs[REG_R10],
-                regs[REG_R8],
-                regs[REG_R9],
-            ],
-        },
-        ret: 0,
-    };
+    let mut frame = SyscallFrame::new(crate::entry::Call {
+        nr,
+        args: [
+            regs[REG_RDI],
+            regs[REG_RSI],
+            regs[REG_RDX],
+            regs[REG_R10],
+            regs[REG_R8],
+            regs[REG_R9],
+        ],
+    });
     crate::entry::dispatch(
         &mut frame,
         Entry::Trapped {
@@ -187,6 +197,9 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
         },
     );
     regs[REG_RAX] = frame.ret;
+    if frame.new_stack != 0 {
+        regs[REG_RSP] = frame.new_stack;
+    }
 }
 
 extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {

@@ -1,7 +1,7 @@
 //! From the image's `_start` to the guest's first instruction.
 //!
-//! The runtime `execveat`s the kernel image with
-//! `[oxbox-kernel, <boot record>, guest argv...]` and the guest's
+//! The runtime (or a guest `execve`) `execveat`s the kernel image with
+//! `[oxbox-kernel, <boot record>, program, guest argv...]` and the guest's
 //! environment (see `oxbox_abi::boot`). Boot then: reads the record, sets
 //! up the kernel's own thread context, handlers and slot table, installs
 //! the seccomp filter, loads the guest and jumps to it. A failure to start
@@ -80,6 +80,8 @@ pub fn start(initial: InitialStack) -> ! {
             hostname: record.hostname.into(),
             uid: record.uid,
             gid: record.gid,
+            stats: record.stats,
+            log_level: record.log_level,
             release: text(uts.release()),
             version: text(uts.version()),
         },
@@ -101,27 +103,30 @@ pub fn start(initial: InitialStack) -> ! {
         );
     }
 
-    let text_range = entry::text_range(aux(stack::AT_PHDR), aux(stack::AT_PHNUM));
-    let filter = must(
-        "seccomp filter",
-        seccomp::compile(
-            HOST_RULES,
-            must(
-                "kernel text range",
-                text_range.ok_or("no executable segment"),
-            ),
-        ),
-    );
-    must("seccomp install", host::install_seccomp(&filter));
+    // An instance started by a guest execve runs under the filter it
+    // inherited (filters survive exec and cannot be removed).
+    if record.first_process {
+        let text_range = entry::text_range(aux(stack::AT_PHDR), aux(stack::AT_PHNUM));
+        let text_range = must(
+            "kernel text range",
+            text_range.ok_or("no executable segment"),
+        );
+        let filter = must("seccomp filter", seccomp::compile(HOST_RULES, text_range));
+        must("seccomp install", host::install_seccomp(&filter));
+    }
 
-    let argv: Vec<Vec<u8>> = (2..initial.argc())
+    must(
+        "signal state",
+        crate::signal::restore_after_exec(record.signal_mask, record.ignored_signals),
+    );
+    let Some(program) = initial.arg(2) else {
+        fatal(EXIT_RUNTIME_FAILURE, "no command given");
+    };
+    let argv: Vec<Vec<u8>> = (3..initial.argc())
         .filter_map(|i| initial.arg(i))
         .map(<[u8]>::to_vec)
         .collect();
     let envp: Vec<Vec<u8>> = initial.env().map(<[u8]>::to_vec).collect();
-    if argv.is_empty() {
-        fatal(EXIT_RUNTIME_FAILURE, "no command given");
-    }
     let host_aux = loader::HostAux {
         hwcap: aux(stack::AT_HWCAP),
         hwcap2: aux(stack::AT_HWCAP2),
@@ -130,8 +135,12 @@ pub fn start(initial: InitialStack) -> ! {
         uid: record.uid,
         gid: record.gid,
     };
-    let loaded = loader::find_program(&argv[0], &envp)
-        .and_then(|path| loader::load(&path, argv.clone(), &envp, &host_aux));
+    let path = if record.first_process {
+        loader::find_program(program, &envp)
+    } else {
+        Ok(program.to_vec())
+    };
+    let loaded = path.and_then(|path| loader::load(&path, argv, &envp, &host_aux));
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => fatal(if e.errno == Errno::ENOENT { 127 } else { 126 }, &e.message),

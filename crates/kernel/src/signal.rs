@@ -98,6 +98,34 @@ pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
     Ok(old)
 }
 
+/// The signals whose disposition is "ignore" (kept across `execve`).
+pub fn ignored() -> u64 {
+    const SIG_IGN: u64 = 1;
+    let state = STATE.lock();
+    (1..=NSIG)
+        .filter(|sig| state.actions[sig - 1].handler == SIG_IGN)
+        .fold(0, |set, sig| set | bit(sig))
+}
+
+/// Restores the state `execve` keeps: the mask and the ignored signals
+/// (handlers are reset to the default, as Linux does).
+pub fn restore_after_exec(mask: u64, ignored: u64) -> Result<(), Errno> {
+    change_mask(SIG_SETMASK, Some(mask))?;
+    const SIG_IGN: u64 = 1;
+    for sig in
+        (1..=NSIG).filter(|sig| ignored & bit(*sig) != 0 && *sig != SIGKILL && *sig != SIGSTOP)
+    {
+        action(
+            sig as u64,
+            Some(SigAction {
+                handler: SIG_IGN,
+                ..SigAction::default()
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 pub const SIG_BLOCK: u64 = 0;
 pub const SIG_UNBLOCK: u64 = 1;
 pub const SIG_SETMASK: u64 = 2;

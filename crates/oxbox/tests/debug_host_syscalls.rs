@@ -30,7 +30,7 @@ fn debug_host_syscalls_lists_every_rule() {
 fn debug_host_syscalls_names_argument_filters() {
     let text = stdout(&run(&["debug", "host-syscalls"]));
     assert!(text.contains("arg1 in {TCGETS, "));
-    assert!(text.contains("arg0 in {ARCH_SET_FS, ARCH_GET_FS}"));
+    assert!(text.contains("arg0 in {ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS}"));
 }
 
 #[test]

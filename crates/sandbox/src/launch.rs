@@ -17,7 +17,7 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitPidFlag;
 use nix::unistd::ForkResult;
 use oxbox_abi::boot::KERNEL_ARGV0;
-use oxbox_abi::layout::LOG_FD;
+use oxbox_abi::layout::{KERNEL_IMAGE_FD, LOG_FD};
 
 use crate::error::{Error, Result, one_line};
 use crate::host::RealHost;
@@ -211,10 +211,11 @@ fn start_container(
     if let Err(e) = mask.reset_for_exec() {
         return e;
     }
-    if let Err(e) = prepare_descriptors() {
-        return e;
-    }
-    match nix::unistd::execveat(kernel, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
+    let image = match prepare_descriptors(kernel) {
+        Ok(image) => image,
+        Err(e) => return e,
+    };
+    match nix::unistd::execveat(image, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
         Err(e) => Error::sys("execveat the kernel image", e),
     }
 }
@@ -240,15 +241,18 @@ fn open_kernel(path: &Path) -> Result<OwnedFd> {
     off_log_fd(file.into())
 }
 
-/// `[KERNEL_ARGV0, boot record, CMD, ARGS...]`: the kernel finds its boot
-/// record in `argv[1]` and the guest's command line after it.
+/// `[KERNEL_ARGV0, boot record, CMD, CMD, ARGS...]`: the kernel finds its
+/// boot record in `argv[1]`, the program to run in `argv[2]` (looked up in
+/// the guest's PATH) and the guest's own argv after it.
 pub fn kernel_argv(spec: &ContainerSpec) -> Result<Vec<CString>> {
     let record = spec
         .boot_record()
         .encode()
         .map_err(|_| Error::Hostname(spec.hostname.clone()))?;
+    let program = spec.command.first().map(String::as_str);
     [KERNEL_ARGV0, record.as_str()]
         .into_iter()
+        .chain(program)
         .chain(spec.command.iter().map(String::as_str))
         .map(cstring)
         .collect()
@@ -258,21 +262,23 @@ fn cstring(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::NulByte(s.to_owned()))
 }
 
-/// Moves a descriptor off [`LOG_FD`], which the child overwrites with its
-/// stderr just before the exec.
+/// Moves a descriptor off [`LOG_FD`] and [`KERNEL_IMAGE_FD`], which the
+/// child overwrites just before the exec.
 fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() != LOG_FD {
+    if fd.as_raw_fd() != LOG_FD && fd.as_raw_fd() != KERNEL_IMAGE_FD {
         return Ok(fd);
     }
     // try_clone is F_DUPFD_CLOEXEC from 3: the lowest free descriptor,
-    // which cannot be LOG_FD while `fd` holds it.
+    // which cannot be a reserved one while `fd` holds it.
     fd.try_clone().map_err(|e| Error::sys("move descriptor", e))
 }
 
-/// Leaves exactly stdin, stdout, stderr and the kernel's log descriptor
+/// Leaves exactly stdin, stdout, stderr and the kernel's two descriptors
 /// open across the exec: everything from 3 up becomes close-on-exec, then
-/// stderr is duplicated onto [`LOG_FD`] without it.
-fn prepare_descriptors() -> Result<()> {
+/// stderr is duplicated onto [`LOG_FD`] and the kernel image onto
+/// [`KERNEL_IMAGE_FD`] without it (every kernel instance keeps the image
+/// to re-execute on a guest `execve`). Returns the image descriptor.
+fn prepare_descriptors(kernel: &OwnedFd) -> Result<BorrowedFd<'static>> {
     // The kernel keeps its descriptors at the top of a 1024-entry table.
     let needed = LOG_FD as u64 + 1;
     let (soft, hard) =
@@ -307,7 +313,17 @@ fn prepare_descriptors() -> Result<()> {
             ));
         }
     }
-    Ok(())
+    // SAFETY: dup3 takes descriptor numbers; `kernel` was moved off the
+    // reserved numbers when it was opened (`off_log_fd`).
+    if unsafe { libc::dup3(kernel.as_raw_fd(), KERNEL_IMAGE_FD, 0) } < 0 {
+        return Err(Error::sys(
+            "keep the kernel image open",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: KERNEL_IMAGE_FD was just made to refer to the kernel image and
+    // stays open until the exec replaces this process.
+    Ok(unsafe { BorrowedFd::borrow_raw(KERNEL_IMAGE_FD) })
 }
 
 /// Whether the host has a `/dev/tty` node to bind into the container.
@@ -385,7 +401,8 @@ mod tests {
             spec.boot_record()
         );
         assert_eq!(argv[2].to_str().unwrap(), "ls");
-        assert_eq!(argv[3].to_str().unwrap(), "-l");
+        assert_eq!(argv[3].to_str().unwrap(), "ls");
+        assert_eq!(argv[4].to_str().unwrap(), "-l");
     }
 
     #[test]

@@ -149,6 +149,9 @@ impl ContainerSpec {
             gid: self.gid,
             stats: self.stats,
             log_level: self.log_level,
+            first_process: true,
+            signal_mask: 0,
+            ignored_signals: 0,
         }
     }
 }

@@ -129,14 +129,19 @@ fn describe(errno: Errno) -> String {
     )
 }
 
-/// Loads the program at `path` with `argv` and `envp`, following `#!`
-/// lines, and builds its stack.
-pub fn load(
-    path: &[u8],
+/// An executable found and opened, `#!` lines followed.
+struct Program {
+    /// How the program is named in messages (the final ELF's path).
+    shown: String,
     argv: Vec<Vec<u8>>,
-    envp: &[Vec<u8>],
-    aux: &HostAux,
-) -> Result<Loaded, ExecError> {
+    file: host::OwnedFd,
+    /// The first bytes of the file.
+    head: Vec<u8>,
+}
+
+/// Opens the program at `path`, following `#!` interpreters and rewriting
+/// `argv` as Linux does, with the errno `execve` gives for each failure.
+fn resolve(path: &[u8], argv: Vec<Vec<u8>>) -> Result<Program, ExecError> {
     let mut path = path.to_vec();
     let mut argv = argv;
     for _ in 0..=MAX_SCRIPT_DEPTH {
@@ -154,26 +159,21 @@ pub fn load(
         let mut head = vec![0u8; 256];
         let n = host::pread(file.raw(), &mut head, 0).map_err(fail)?;
         head.truncate(n);
-        if let Some((interpreter, arg)) = parse_shebang(&head) {
-            // argv becomes: interpreter [arg] script-path original-args...
-            let mut next = vec![interpreter.clone()];
-            next.extend(arg);
-            next.push(path.clone());
-            next.extend(argv.into_iter().skip(1));
-            argv = next;
-            path = interpreter;
-            continue;
-        }
-        return load_elf(file.raw(), &head, &shown, argv, envp, aux).map_err(|(errno, what)| {
-            ExecError::new(
-                errno,
-                format!(
-                    "cannot execute {shown}: {}{}",
-                    describe(errno),
-                    what.map(|w| format!(": {w}")).unwrap_or_default()
-                ),
-            )
-        });
+        let Some((interpreter, arg)) = parse_shebang(&head) else {
+            return Ok(Program {
+                shown,
+                argv,
+                file,
+                head,
+            });
+        };
+        // argv becomes: interpreter [arg] script-path original-args...
+        let mut next = vec![interpreter.clone()];
+        next.extend(arg);
+        next.push(path.clone());
+        next.extend(argv.into_iter().skip(1));
+        argv = next;
+        path = interpreter;
     }
     Err(ExecError::new(
         Errno::ELOOP,
@@ -182,6 +182,83 @@ pub fn load(
             String::from_utf8_lossy(&path)
         ),
     ))
+}
+
+fn elf_error(shown: &str, (errno, what): LoadError) -> ExecError {
+    ExecError::new(
+        errno,
+        format!(
+            "cannot execute {shown}: {}{}",
+            describe(errno),
+            what.map(|w| format!(": {w}")).unwrap_or_default()
+        ),
+    )
+}
+
+/// Loads the program at `path` with `argv` and `envp`, following `#!`
+/// lines, and builds its stack.
+pub fn load(
+    path: &[u8],
+    argv: Vec<Vec<u8>>,
+    envp: &[Vec<u8>],
+    aux: &HostAux,
+) -> Result<Loaded, ExecError> {
+    let p = resolve(path, argv)?;
+    load_elf(p.file.raw(), &p.head, &p.shown, p.argv, envp, aux).map_err(|e| elf_error(&p.shown, e))
+}
+
+/// Checks, without mapping anything, that `path` would load: a guest
+/// `execve` must fail with the right errno in the calling process, before
+/// the kernel replaces itself with a new instance for the new program.
+pub fn probe(path: &[u8]) -> Result<(), ExecError> {
+    let p = resolve(path, Vec::new())?;
+    let (_, phdrs) =
+        read_program_headers(p.file.raw(), &p.head).map_err(|e| elf_error(&p.shown, e))?;
+    if let Some(name) =
+        interpreter_name(p.file.raw(), &phdrs).map_err(|e| elf_error(&p.shown, e))?
+    {
+        let c = cstring(&name).map_err(|e| elf_error(&p.shown, (e, None)))?;
+        host::open_read(&c).map_err(|e| {
+            elf_error(
+                &p.shown,
+                (
+                    e,
+                    Some(format!("interpreter {}", String::from_utf8_lossy(&name))),
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The `PT_INTERP` path of an executable, if it names one.
+fn interpreter_name(file: RawFd, phdrs: &[ProgramHeader]) -> Result<Option<Vec<u8>>, LoadError> {
+    let Some(p) = phdrs.iter().find(|p| p.kind == PT_INTERP) else {
+        return Ok(None);
+    };
+    let mut name = vec![0u8; p.filesz.min(4096) as usize];
+    let n = host::pread(file, &mut name, p.offset).map_err(|e| (e, None))?;
+    name.truncate(n);
+    if let Some(nul) = name.iter().position(|b| *b == 0) {
+        name.truncate(nul);
+    }
+    Ok(Some(name))
+}
+
+/// Validates the ELF header in `head` and reads the program headers.
+fn read_program_headers(
+    file: RawFd,
+    head: &[u8],
+) -> Result<(elf::Header, Vec<ProgramHeader>), LoadError> {
+    let header = elf::parse_header(head).map_err(|e| (e, None))?;
+    let mut table = vec![0u8; header.phnum as usize * elf::PHDR_SIZE];
+    let n = host::pread(file, &mut table, header.phoff).map_err(|e| (e, None))?;
+    if n != table.len() {
+        return Err((Errno::ENOEXEC, Some("truncated program headers".into())));
+    }
+    let phdrs = elf::parse_program_headers(&table);
+    elf::check_segments(&phdrs).map_err(|e| (e, None))?;
+    Ok((header, phdrs))
 }
 
 /// Splits a `#!interpreter [arg]` line; `None` if `head` is not a script.
@@ -229,15 +306,9 @@ fn load_elf(
     aux: &HostAux,
 ) -> Result<Loaded, LoadError> {
     let (main, phdrs) = map_image(file, head, shown, Some(PIE_BASE_HINT))?;
-    let interp = match phdrs.iter().find(|p| p.kind == PT_INTERP) {
+    let interp = match interpreter_name(file, &phdrs)? {
         None => None,
-        Some(p) => {
-            let mut name = vec![0u8; p.filesz.min(4096) as usize];
-            let n = host::pread(file, &mut name, p.offset).map_err(|e| (e, None))?;
-            name.truncate(n);
-            if let Some(nul) = name.iter().position(|b| *b == 0) {
-                name.truncate(nul);
-            }
+        Some(name) => {
             let interp_shown = String::from_utf8_lossy(&name).into_owned();
             let c = cstring(&name).map_err(|e| (e, Some(format!("interpreter {interp_shown}"))))?;
             let fd = host::open_read(&c)
@@ -326,14 +397,7 @@ fn map_image(
     name: &str,
     pie_hint: Option<u64>,
 ) -> Result<(Mapped, Vec<ProgramHeader>), LoadError> {
-    let header = elf::parse_header(head).map_err(|e| (e, None))?;
-    let mut table = vec![0u8; header.phnum as usize * elf::PHDR_SIZE];
-    let n = host::pread(file, &mut table, header.phoff).map_err(|e| (e, None))?;
-    if n != table.len() {
-        return Err((Errno::ENOEXEC, Some("truncated program headers".into())));
-    }
-    let phdrs = elf::parse_program_headers(&table);
-    elf::check_segments(&phdrs).map_err(|e| (e, None))?;
+    let (header, phdrs) = read_program_headers(file, head)?;
     let loads: Vec<&ProgramHeader> = phdrs.iter().filter(|p| p.kind == PT_LOAD).collect();
     let low = page_down(loads.iter().map(|p| p.vaddr).min().unwrap_or(0));
     let high = page_up(loads.iter().map(|p| p.vaddr + p.memsz).max().unwrap_or(0));

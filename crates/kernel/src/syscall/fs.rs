@@ -769,3 +769,82 @@ pub fn sys_sendfile(call: &Call) -> SysResult {
     user::check_buffer(call.arg(2), 8)?;
     call.forward()
 }
+
+/// poll(fds, nfds, timeout) and ppoll(fds, nfds, timeout, sigmask, size).
+pub fn sys_poll(call: &Call) -> SysResult {
+    const POLLFD_SIZE: u64 = 8;
+    let count = call.arg(1);
+    if count > RESERVED_FD_BASE as u64 * 4 {
+        return Err(Errno::EINVAL);
+    }
+    user::check_buffer(call.arg(0), count * POLLFD_SIZE)?;
+    if call.nr == Sysno::ppoll as u64 {
+        user::check_buffer(call.arg(2), 16)?;
+        user::check_buffer(call.arg(3), 8)?;
+    }
+    call.forward()
+}
+
+/// select(nfds, r, w, e, timeout) and pselect6(..., timeout, sigmask).
+pub fn sys_select(call: &Call) -> SysResult {
+    let nfds = call.int(0);
+    if nfds < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let set_bytes = (nfds as u64).div_ceil(64) * 8;
+    for set in 1..=3 {
+        user::check_buffer(call.arg(set), set_bytes)?;
+    }
+    user::check_buffer(call.arg(4), 16)?;
+    if call.nr == Sysno::pselect6 as u64 {
+        // A { const sigset_t *ss; size_t ss_len; } pair, read by the host.
+        user::check_buffer(call.arg(5), 16)?;
+        if call.arg(5) != 0 {
+            user::check_buffer(user::read_u64(call.arg(5))?, 8)?;
+        }
+    }
+    call.forward()
+}
+
+/// Calls that create a descriptor from nothing but flags and numbers:
+/// epoll_create1, eventfd2, timerfd_create. The new descriptor must stay
+/// below the kernel's range.
+pub fn sys_new_fd(call: &Call) -> SysResult {
+    Ok(fdtable::adopt(call.forward()? as i32)? as u64)
+}
+
+/// epoll_ctl(epfd, op, fd, event).
+pub fn sys_epoll_ctl(call: &Call) -> SysResult {
+    guest_fd(call.arg(0))?;
+    guest_fd(call.arg(2))?;
+    user::check_buffer(call.arg(3), 12)?;
+    call.forward()
+}
+
+/// epoll_wait(epfd, events, max, timeout) and epoll_pwait (+ sigmask, size).
+pub fn sys_epoll_wait(call: &Call) -> SysResult {
+    const EPOLL_EVENT_SIZE: u64 = 12;
+    guest_fd(call.arg(0))?;
+    let max = call.int(2);
+    if max <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    user::check_buffer(call.arg(1), max as u64 * EPOLL_EVENT_SIZE)?;
+    if call.nr == Sysno::epoll_pwait as u64 {
+        user::check_buffer(call.arg(4), 8)?;
+    }
+    call.forward()
+}
+
+/// timerfd_settime(fd, flags, new, old) and timerfd_gettime(fd, cur).
+pub fn sys_timerfd_time(call: &Call) -> SysResult {
+    guest_fd(call.arg(0))?;
+    const ITIMERSPEC_SIZE: u64 = 32;
+    if call.nr == Sysno::timerfd_settime as u64 {
+        user::check_buffer(call.arg(2), ITIMERSPEC_SIZE)?;
+        user::check_buffer(call.arg(3), ITIMERSPEC_SIZE)?;
+    } else {
+        user::check_buffer(call.arg(1), ITIMERSPEC_SIZE)?;
+    }
+    call.forward()
+}

@@ -5,6 +5,7 @@
 //! counts the call and, for a trapped call, tries to patch its site so the
 //! next call from there is a plain function call.
 
+pub mod exec;
 pub mod fs;
 pub mod misc;
 pub mod mm;
@@ -15,6 +16,7 @@ pub mod time;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use oxbox_abi::Sysno;
 use oxbox_abi::layout::SLOT_COUNT;
 use oxbox_hal::host;
 use oxbox_hal::patch::{PatchOutcome, try_patch};
@@ -43,6 +45,9 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
     };
     let nr = call.nr;
     frame.ret = ret;
+    if nr == Sysno::clone as u64 {
+        frame.new_stack = crate::task::take_new_stack();
+    }
     if stats::enabled() {
         stats::count(nr, entry == Entry::Patched);
     }

@@ -7,7 +7,7 @@
 use oxbox_abi::Sysno;
 use oxbox_abi::layout::SLOT_COUNT;
 
-use super::{Call, fs, misc, mm, process, signal, time};
+use super::{Call, exec, fs, misc, mm, process, signal, time};
 use crate::SysResult;
 
 /// How complete a handler is.
@@ -88,6 +88,18 @@ syscall_table! {
     pipe => fs::sys_pipe;
     pipe2 => fs::sys_pipe;
     getdents64 => fs::sys_getdents64;
+    poll => fs::sys_poll;
+    ppoll => fs::sys_poll;
+    select => fs::sys_select;
+    pselect6 => fs::sys_select;
+    epoll_create1 => fs::sys_new_fd;
+    epoll_ctl => fs::sys_epoll_ctl;
+    epoll_wait => fs::sys_epoll_wait;
+    epoll_pwait => fs::sys_epoll_wait;
+    eventfd2 => fs::sys_new_fd;
+    timerfd_create => fs::sys_new_fd;
+    timerfd_settime => fs::sys_timerfd_time;
+    timerfd_gettime => fs::sys_timerfd_time;
     access => fs::sys_access;
     faccessat => fs::sys_access;
     faccessat2 => fs::sys_access;
@@ -171,6 +183,14 @@ syscall_table! {
     prctl => process::sys_prctl, partial: "names, dumpable, no_new_privs and capability queries";
     tkill => process::sys_kill;
     tgkill => process::sys_kill;
+    // Processes.
+    fork => exec::sys_fork;
+    vfork => exec::sys_fork, partial: "the child gets a copy of memory; the parent waits for its exec or exit";
+    clone => exec::sys_fork, partial: "no threads yet: CLONE_VM only with CLONE_VFORK, as posix_spawn uses it";
+    execve => exec::sys_execve;
+    execveat => exec::sys_execve;
+    wait4 => exec::sys_wait4;
+    waitid => exec::sys_waitid;
     // Signals.
     rt_sigaction => signal::sys_rt_sigaction, partial: "stored; delivery comes with the process model";
     rt_sigprocmask => signal::sys_rt_sigprocmask, partial: "stored; delivery comes with the process model";

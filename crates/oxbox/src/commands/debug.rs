@@ -124,6 +124,8 @@ fn value_name(sysno: Sysno, arg: u8, value: u32) -> String {
     let table: &[(u32, &str)] = match (sysno, arg) {
         (Sysno::ioctl, 1) => IOCTL_NAMES,
         (Sysno::arch_prctl, 0) => ARCH_PRCTL_NAMES,
+        (Sysno::execveat, 0) => &[(oxbox_abi::layout::KERNEL_IMAGE_FD as u32, "KERNEL_IMAGE_FD")],
+        (Sysno::execveat, 4) => &[(0x1000, "AT_EMPTY_PATH")],
         _ => &[],
     };
     match table.iter().find(|(v, _)| *v == value) {
@@ -309,8 +311,13 @@ mod tests {
         assert!(ioctl.contains("arg1 in {TCGETS, TCSETS,"), "{ioctl}");
         let arch = text.lines().find(|l| l.contains(" arch_prctl ")).unwrap();
         assert!(
-            arch.contains("arg0 in {ARCH_SET_FS, ARCH_GET_FS}"),
+            arch.contains("arg0 in {ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS}"),
             "{arch}"
+        );
+        let exec = text.lines().find(|l| l.contains(" execveat ")).unwrap();
+        assert!(
+            exec.contains("arg0 in {KERNEL_IMAGE_FD} and arg4 in {AT_EMPTY_PATH}"),
+            "{exec}"
         );
         let prlimit = text.lines().find(|l| l.contains(" prlimit64 ")).unwrap();
         assert!(prlimit.contains("arg0 in {0}"), "{prlimit}");

@@ -2,7 +2,9 @@
  * Stand-in for the oxbox kernel image, for the sandbox's end-to-end tests.
  *
  * oxbox execs it exactly as it execs the real kernel:
- *   argv = [ "oxbox-kernel", <boot record>, CMD, ARGS... ], envp = guest env.
+ *   argv = [ "oxbox-kernel", <boot record>, CMD, CMD, ARGS... ], envp = guest env
+ *   (the program, then the guest's own argv), with the image itself open
+ *   at descriptor 1022.
  * Instead of loading CMD it acts on it:
  *   report          print what the container looks like, one key=value a line
  *   exit N          exit with status N
@@ -105,7 +107,7 @@ static void on_signal(int sig) { _exit(100 + sig); }
 int main(int argc, char **argv, char **envp) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *cmd = argc > 2 ? argv[2] : "report";
-    if (!strcmp(cmd, "exit")) return argc > 3 ? atoi(argv[3]) : 0;
+    if (!strcmp(cmd, "exit")) return argc > 4 ? atoi(argv[4]) : 0;
     if (!strcmp(cmd, "segv")) { *(volatile int *)0 = 1; return 1; }
     if (!strcmp(cmd, "wait-signal")) {
         int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
@@ -114,19 +116,19 @@ int main(int argc, char **argv, char **envp) {
         for (;;) pause();
     }
     if (!strcmp(cmd, "touch")) {
-        for (int i = 3; i < argc; i++) {
+        for (int i = 4; i < argc; i++) {
             int fd = open(argv[i], O_WRONLY | O_CREAT, 0644);
             printf("%s=%s\n", argv[i], fd >= 0 ? "ok" : strerrorname_np(errno));
         }
         return 0;
     }
     if (!strcmp(cmd, "stat")) {
-        for (int i = 3; i < argc; i++)
+        for (int i = 4; i < argc; i++)
             printf("%s=%s\n", argv[i], access(argv[i], F_OK) == 0 ? "present" : "absent");
         return 0;
     }
     if (!strcmp(cmd, "log")) {
-        dprintf(LOG_FD, "%s\n", argc > 3 ? argv[3] : "");
+        dprintf(LOG_FD, "%s\n", argc > 4 ? argv[4] : "");
         return 0;
     }
     report(argc, argv, envp);

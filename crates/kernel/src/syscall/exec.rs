@@ -1,0 +1,200 @@
+//! Processes: `fork`, `vfork`, `clone` (without shared memory), `execve`
+//! and the `wait` family.
+//!
+//! A guest process is a host process in the container's pid namespace, so
+//! `fork` is a host `clone` issued by the kernel: the child gets a copy of
+//! everything, the kernel's state included, and only refreshes its ids.
+//! `execve` checks the new program in the calling process (so failures
+//! return the right errno), then re-executes the kernel image, kept open
+//! at `KERNEL_IMAGE_FD`, with the new program and the state `execve`
+//! keeps; the host's exec does the rest (close-on-exec descriptors,
+//! releasing a `vfork` parent, a fresh address space).
+
+use alloc::vec::Vec;
+
+use oxbox_abi::Sysno;
+use oxbox_abi::boot::{BootRecord, KERNEL_ARGV0};
+use oxbox_abi::hostcalls::FORK_CLONE_FLAGS;
+use oxbox_abi::layout::KERNEL_IMAGE_FD;
+
+use super::fs::AT_FDCWD;
+use super::{Call, host_call};
+use crate::fs::path::{self, Route};
+use crate::fs::{fdtable, procfs};
+use crate::mm::user;
+use crate::{Errno, SysResult, loader, log, signal, stats, task};
+
+const SIGCHLD: u64 = 17;
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_THREAD: u64 = 0x1_0000;
+/// Every `CLONE_NEW*` flag: namespaces need privileges the container lacks.
+const CLONE_NEW_ANY: u64 = 0x7e02_0080;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// fork, vfork, and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK,
+/// as posix_spawn uses it: run as a vfork whose child has its own copy of
+/// memory, on the stack it was given).
+pub fn sys_fork(call: &Call) -> SysResult {
+    let (flags, stack, parent_tid, child_tid) = match Sysno::new(call.nr as usize) {
+        Some(Sysno::fork) => (SIGCHLD, 0, 0, 0),
+        Some(Sysno::vfork) => (CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0),
+        _ => (call.arg(0), call.arg(1), call.arg(2), call.arg(3)),
+    };
+    if flags & CLONE_NEW_ANY != 0 {
+        return Err(Errno::EPERM);
+    }
+    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        crate::kinfo!("clone with shared memory (threads) is not supported yet: flags {flags:#x}");
+        return Err(Errno::ENOSYS);
+    }
+    if flags & !(FORK_CLONE_FLAGS | CLONE_VM) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    user::check_buffer(parent_tid, 4)?;
+    user::check_buffer(child_tid, 4)?;
+    let pid = host_call(
+        Sysno::clone,
+        [flags & FORK_CLONE_FLAGS, 0, parent_tid, child_tid, 0, 0],
+    )?;
+    if pid == 0 {
+        task::after_fork();
+        stats::reset();
+        if stack != 0 {
+            task::resume_on_stack(stack);
+        }
+    }
+    Ok(pid)
+}
+
+/// The limits Linux puts on `execve` arguments: one string may not exceed
+/// 32 pages, and all of them together a quarter of the 8 MiB stack.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+const MAX_ARGS_TOTAL: usize = 2 << 20;
+
+/// Reads a NULL-terminated array of guest strings (`argv`, `envp`).
+fn read_string_array(addr: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    loop {
+        let ptr = user::read_u64(addr + 8 * out.len() as u64)?;
+        if ptr == 0 {
+            return Ok(out);
+        }
+        let s = user::read_cstring(ptr, MAX_ARG_STRLEN, Errno::E2BIG)?;
+        *total += s.len() + 1 + 8;
+        if *total > MAX_ARGS_TOTAL {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+    }
+}
+
+/// The host path of the program `execve` names.
+fn program_path(dirfd: i32, raw: Vec<u8>, flags: u64) -> Result<Vec<u8>, Errno> {
+    if raw.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 || dirfd == AT_FDCWD {
+            return Err(Errno::ENOENT);
+        }
+        return fdtable::path_of(dirfd).map(Vec::from).ok_or(Errno::ENOENT);
+    }
+    let text = core::str::from_utf8(&raw).map_err(|_| Errno::ENOENT)?;
+    let base = if text.starts_with('/') || dirfd == AT_FDCWD {
+        path::cwd()
+    } else {
+        fdtable::path_of(dirfd).ok_or(Errno::ENOENT)?
+    };
+    let parts = path::normalize(&base, text);
+    match path::route_components(parts.clone()) {
+        Route::Host => Ok(alloc::format!("/{}", parts.join("/")).into_bytes()),
+        // /proc/self/exe and friends: the file the link names.
+        Route::Proc(proc_parts) => match procfs::lookup(&proc_parts, false)? {
+            procfs::Node::Link(target) if target.starts_with('/') => Ok(target.into_bytes()),
+            _ => Err(Errno::EACCES),
+        },
+        Route::Dev(_) => Err(Errno::EACCES),
+    }
+}
+
+/// execve and execveat.
+pub fn sys_execve(call: &Call) -> SysResult {
+    let (dirfd, path_addr, argv_addr, envp_addr, flags) = if call.nr == Sysno::execveat as u64 {
+        (
+            call.int(0),
+            call.arg(1),
+            call.arg(2),
+            call.arg(3),
+            call.arg(4),
+        )
+    } else {
+        (AT_FDCWD, call.arg(0), call.arg(1), call.arg(2), 0)
+    };
+    if dirfd != AT_FDCWD {
+        fdtable::guest_fd(dirfd as u64)?;
+    }
+    let raw_path = user::read_path(path_addr)?;
+    let mut total = 0;
+    let argv = read_string_array(argv_addr, &mut total)?;
+    let envp = read_string_array(envp_addr, &mut total)?;
+    let path = program_path(dirfd, raw_path, flags)?;
+    loader::probe(&path).map_err(|e| e.errno)?;
+
+    let c = task::container();
+    let record = BootRecord {
+        hostname: &c.hostname,
+        uid: c.uid,
+        gid: c.gid,
+        stats: c.stats,
+        log_level: c.log_level,
+        first_process: false,
+        signal_mask: signal::change_mask(signal::SIG_BLOCK, None)?,
+        ignored_signals: signal::ignored(),
+    }
+    .encode()
+    .map_err(|_| Errno::EINVAL)?;
+    let nul_terminated = |s: &[u8]| s.iter().copied().chain([0]).collect::<Vec<u8>>();
+    let kernel_argv: Vec<Vec<u8>> = [KERNEL_ARGV0.as_bytes(), record.as_bytes(), &path]
+        .into_iter()
+        .chain(argv.iter().map(Vec::as_slice))
+        .map(nul_terminated)
+        .collect();
+    let kernel_envp: Vec<Vec<u8>> = envp.iter().map(|e| nul_terminated(e)).collect();
+    let pointers = |strings: &[Vec<u8>]| {
+        strings
+            .iter()
+            .map(|s| s.as_ptr() as u64)
+            .chain([0])
+            .collect::<Vec<u64>>()
+    };
+    let (argv_ptrs, envp_ptrs) = (pointers(&kernel_argv), pointers(&kernel_envp));
+    if stats::enabled() {
+        log::write_raw(&stats::render());
+    }
+    host_call(
+        Sysno::execveat,
+        [
+            KERNEL_IMAGE_FD as u64,
+            c"".as_ptr() as u64,
+            argv_ptrs.as_ptr() as u64,
+            envp_ptrs.as_ptr() as u64,
+            AT_EMPTY_PATH,
+            0,
+        ],
+    )
+}
+
+/// wait4(pid, status, options, rusage).
+pub fn sys_wait4(call: &Call) -> SysResult {
+    user::check_buffer(call.arg(1), 4)?;
+    user::check_buffer(call.arg(3), 144)?;
+    call.forward()
+}
+
+/// waitid(idtype, id, infop, options, rusage).
+pub fn sys_waitid(call: &Call) -> SysResult {
+    user::check_buffer(call.arg(2), 128)?;
+    user::check_buffer(call.arg(4), 144)?;
+    call.forward()
+}
