@@ -57,13 +57,26 @@ pub const TTY_IOCTLS: &[u32] = &[
 ];
 
 /// `clone` flags the kernel may pass for a guest `fork`/`vfork`: the exit
-/// signal, the tid-reporting flags and CLONE_VFORK. Everything else (new
-/// namespaces, shared memory or tables, ptrace, pidfds...) is refused.
+/// signal, the tid-reporting flags and CLONE_VFORK.
 pub const FORK_CLONE_FLAGS: u64 = 0xff // CSIGNAL
     | 0x0000_4000 // CLONE_VFORK
     | 0x0010_0000 // CLONE_PARENT_SETTID
     | 0x0020_0000 // CLONE_CHILD_CLEARTID
     | 0x0100_0000; // CLONE_CHILD_SETTID
+
+/// The flags of a guest thread (what glibc's and musl's pthread_create
+/// pass), on top of the fork flags.
+pub const THREAD_CLONE_FLAGS: u64 = 0x0000_0100 // CLONE_VM
+    | 0x0000_0200 // CLONE_FS
+    | 0x0000_0400 // CLONE_FILES
+    | 0x0000_0800 // CLONE_SIGHAND
+    | 0x0001_0000 // CLONE_THREAD
+    | 0x0004_0000 // CLONE_SYSVSEM
+    | 0x0008_0000; // CLONE_SETTLS
+
+/// Everything else (new namespaces, ptrace, pidfds, CLONE_PARENT...) never
+/// reaches the host.
+const CLONE_ALLOWED_FLAGS: u64 = FORK_CLONE_FLAGS | THREAD_CLONE_FLAGS;
 
 const AT_EMPTY_PATH: u32 = 0x1000;
 
@@ -124,11 +137,19 @@ pub const HOST_RULES: &[HostRule] = &[
         sysno: Sysno::clone,
         args: &[ArgMatch::NoneOf {
             arg: 0,
-            mask: !FORK_CLONE_FLAGS,
+            mask: !CLONE_ALLOWED_FLAGS,
         }],
-        why: "guest fork and vfork: a new process in the same namespaces, nothing shared",
+        why: "guest fork, vfork and threads, in the container's namespaces",
     },
     rule(Sysno::wait4, "guest wait4 on its children"),
+    rule(
+        Sysno::set_tid_address,
+        "guest thread-exit word, cleared and woken by the host",
+    ),
+    rule(
+        Sysno::set_robust_list,
+        "guest robust futex lists, released by the host when a thread dies",
+    ),
     rule(Sysno::poll, "guest poll"),
     rule(Sysno::ppoll, "guest ppoll"),
     rule(Sysno::select, "guest select"),

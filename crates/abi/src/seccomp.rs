@@ -387,14 +387,16 @@ mod tests {
     }
 
     #[test]
-    fn fork_cannot_create_namespaces_or_share_memory() {
+    fn clone_cannot_create_namespaces_or_escape_its_parent() {
         const CLONE_VM: u64 = 0x100;
         const CLONE_NEWUSER: u64 = 0x1000_0000;
         const SIGCHLD: u64 = 17;
         let clone = |flags| verdict(Sysno::clone, KERNEL_IP, [flags, 0, 0, 0, 0, 0]);
         assert_eq!(clone(SIGCHLD), RET_ALLOW);
         assert_eq!(clone(SIGCHLD | CLONE_NEWUSER), RET_KILL_PROCESS);
-        assert_eq!(clone(SIGCHLD | CLONE_VM), RET_KILL_PROCESS);
+        assert_eq!(clone(SIGCHLD | CLONE_VM), RET_ALLOW);
+        const CLONE_PARENT: u64 = 0x8000;
+        assert_eq!(clone(SIGCHLD | CLONE_PARENT), RET_KILL_PROCESS);
     }
 
     #[test]

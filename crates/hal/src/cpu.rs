@@ -12,6 +12,8 @@ use crate::host::{self, Errno};
 /// Offsets of [`ThreadCtx`] fields used by the entry assembly.
 pub const CTX_KSTACK_TOP: usize = 8;
 pub const CTX_GUEST_RSP: usize = 16;
+const CTX_TID: usize = 24;
+const CTX_TRAP_REGS: usize = 32;
 
 /// The per-thread context reached through the GS base.
 #[repr(C)]
@@ -22,34 +24,64 @@ pub struct ThreadCtx {
     kstack_top: u64,
     /// Guest stack pointer saved by the patched-call entry.
     guest_rsp: u64,
+    /// The host thread id (the guest's tid: same pid namespace).
+    tid: u64,
+    /// While a trapped syscall is served: the interrupted general
+    /// registers (`uc_mcontext.gregs`), for calls that need all of them
+    /// (a new thread starts from a copy). Zero otherwise.
+    trap_regs: u64,
 }
 
-/// Allocates the main thread's kernel stack and context at fixed places in
-/// the kernel area, points GS at the context and registers the stack as the
-/// alternate signal stack, so that traps and patched calls both run the
-/// kernel on its own stack, never on the guest's.
-pub fn init_main_thread() -> Result<(), Errno> {
+/// Where thread `index`'s kernel stack and context live in the kernel area:
+/// `[guard page][stack][context page]`, one slot per thread ever started.
+fn thread_slot(index: u64) -> (u64, u64) {
     use oxbox_abi::layout::{KERNEL_STACK_SIZE, KERNEL_STACKS_BASE};
     const PAGE: u64 = 4096;
-    // Layout: [guard page][stack ... ][ctx page]
-    let stack_bottom = KERNEL_STACKS_BASE + PAGE;
-    let ctx_addr = stack_bottom + KERNEL_STACK_SIZE;
+    let slot = KERNEL_STACK_SIZE + 2 * PAGE;
+    let stack_bottom = KERNEL_STACKS_BASE + index * slot + PAGE;
+    (stack_bottom, stack_bottom + KERNEL_STACK_SIZE)
+}
+
+/// Slots handed out so far (slot 0 is the main thread's). Slots are not
+/// reused: a thread's stack may be in use until its very last instruction.
+static NEXT_SLOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+/// Maps a kernel stack and context for a new thread; returns the context
+/// address (which is also the top of the stack).
+pub(crate) fn allocate_thread_slot() -> Result<u64, Errno> {
+    use oxbox_abi::layout::{KERNEL_AREA, KERNEL_STACK_SIZE};
+    let index = NEXT_SLOT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    let (stack_bottom, ctx_addr) = thread_slot(index);
+    if ctx_addr + 4096 > KERNEL_AREA.end {
+        return Err(Errno::EAGAIN);
+    }
     host::map_anonymous_at(
         stack_bottom,
-        KERNEL_STACK_SIZE + PAGE,
+        KERNEL_STACK_SIZE + 4096,
         host::Prot::READ | host::Prot::WRITE,
     )?;
+    Ok(ctx_addr)
+}
+
+/// Makes `ctx_addr` (from [`allocate_thread_slot`] or the main thread's
+/// slot) the calling thread's context: fills it, points GS at it and
+/// registers its stack as the alternate signal stack, so that traps and
+/// patched calls run the kernel on its own stack, never on the guest's.
+pub(crate) fn enter_thread_slot(ctx_addr: u64, tid: u64) -> Result<(), Errno> {
+    use oxbox_abi::layout::KERNEL_STACK_SIZE;
     let ctx = ThreadCtx {
         self_addr: ctx_addr,
         kstack_top: ctx_addr,
         guest_rsp: 0,
+        tid,
+        trap_regs: 0,
     };
-    // SAFETY: `ctx_addr` is the start of a fresh, writable, page-aligned
-    // mapping owned by the kernel and large enough for a ThreadCtx.
+    // SAFETY: `ctx_addr` is the start of a writable, page-aligned mapping
+    // owned by this thread's slot, large enough for a ThreadCtx.
     unsafe { (ctx_addr as *mut ThreadCtx).write(ctx) };
     host::set_gs_base(ctx_addr)?;
     // stack_t: ss_sp, ss_flags (int, padded), ss_size.
-    let stack: [u64; 3] = [stack_bottom, 0, KERNEL_STACK_SIZE];
+    let stack: [u64; 3] = [ctx_addr - KERNEL_STACK_SIZE, 0, KERNEL_STACK_SIZE];
     // SAFETY: the region is a dedicated, writable mapping with a guard page
     // below it, used only by the kernel's handlers and patched calls.
     unsafe {
@@ -59,6 +91,55 @@ pub fn init_main_thread() -> Result<(), Errno> {
         )?
     };
     Ok(())
+}
+
+/// Sets up the main thread: its kernel stack and context in slot 0.
+pub fn init_main_thread(tid: u64) -> Result<(), Errno> {
+    use oxbox_abi::layout::KERNEL_STACK_SIZE;
+    let (stack_bottom, ctx_addr) = thread_slot(0);
+    host::map_anonymous_at(
+        stack_bottom,
+        KERNEL_STACK_SIZE + 4096,
+        host::Prot::READ | host::Prot::WRITE,
+    )?;
+    enter_thread_slot(ctx_addr, tid)
+}
+
+fn ctx_read(offset: usize) -> u64 {
+    let value: u64;
+    // SAFETY: GS points at this thread's ThreadCtx from thread start on;
+    // `offset` is one of its fields.
+    unsafe {
+        asm!("mov {}, gs:[{}]", out(reg) value, in(reg) offset, options(nostack, readonly, preserves_flags))
+    };
+    value
+}
+
+fn ctx_write(offset: usize, value: u64) {
+    // SAFETY: as for `ctx_read`; the field belongs to this thread only.
+    unsafe {
+        asm!("mov gs:[{}], {}", in(reg) offset, in(reg) value, options(nostack, preserves_flags))
+    };
+}
+
+/// The calling thread's id.
+#[inline]
+pub fn current_tid() -> u64 {
+    ctx_read(CTX_TID)
+}
+
+/// Records the calling thread's new id (the child of a `fork`).
+pub fn set_current_tid(tid: u64) {
+    ctx_write(CTX_TID, tid);
+}
+
+/// The trapped registers of the syscall being served, if it trapped.
+pub(crate) fn trap_regs() -> u64 {
+    ctx_read(CTX_TRAP_REGS)
+}
+
+pub(crate) fn set_trap_regs(regs: u64) {
+    ctx_write(CTX_TRAP_REGS, regs);
 }
 
 /// Whether the CPU and host let user code write the FS base directly

@@ -19,6 +19,7 @@ pub mod heap;
 pub mod host;
 pub mod patch;
 pub mod signals;
+pub mod thread;
 pub mod usercopy;
 
 pub use entry::{Entry, SyscallFrame};

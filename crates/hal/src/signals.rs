@@ -121,6 +121,20 @@ pub fn install_kernel_handlers() -> Result<(), Errno> {
     Ok(())
 }
 
+/// Unblocks every host signal of the calling thread.
+pub(crate) fn unblock_all() -> Result<(), Errno> {
+    const SIG_SETMASK: u64 = 2;
+    let empty: u64 = 0;
+    // SAFETY: `empty` is a valid 8-byte signal set that outlives the call.
+    unsafe {
+        raw_syscall(
+            Sysno::rt_sigprocmask as usize,
+            [SIG_SETMASK, &empty as *const u64 as u64, 0, 8, 0, 0],
+        )
+    }
+    .map(drop)
+}
+
 /// Whether the kernel reserves host signal `sig` for itself.
 pub fn is_kernel_signal(sig: u64) -> bool {
     matches!(sig, SIGSYS | SIGSEGV | SIGBUS)
@@ -190,12 +204,14 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
             regs[REG_R9],
         ],
     });
+    crate::cpu::set_trap_regs(regs.as_ptr() as u64);
     crate::entry::dispatch(
         &mut frame,
         Entry::Trapped {
             site_end: regs[REG_RIP],
         },
     );
+    crate::cpu::set_trap_regs(0);
     regs[REG_RAX] = frame.ret;
     if frame.new_stack != 0 {
         regs[REG_RSP] = frame.new_stack;

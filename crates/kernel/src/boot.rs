@@ -61,16 +61,16 @@ pub fn start(initial: InitialStack) -> ! {
     let aux = |key: u64| auxv.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v);
     cpu::set_hwcap2(aux(stack::AT_HWCAP2));
 
-    must("kernel stack", cpu::init_main_thread());
+    let pid = must(
+        "getpid",
+        syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),
+    ) as i32;
+    must("kernel stack", cpu::init_main_thread(pid as u64));
     must("signal handlers", signals::install_kernel_handlers());
     must("slot table", entry::install_slot_table());
 
     let uts = must("uname", host::uname());
     let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
-    let pid = must(
-        "getpid",
-        syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),
-    ) as i32;
     let ppid = must(
         "getppid",
         syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]),

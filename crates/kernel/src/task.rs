@@ -73,6 +73,27 @@ pub fn after_fork() {
     let host = |nr| crate::syscall::host_call(nr, [0; 6]).unwrap_or(0) as i32;
     PID.store(host(oxbox_abi::Sysno::getpid), Ordering::Relaxed);
     PPID.store(host(oxbox_abi::Sysno::getppid), Ordering::Relaxed);
+    oxbox_hal::cpu::set_current_tid(pid() as u64);
+    // Only the thread that forked lives on in the child.
+    THREADS.store(1, Ordering::Relaxed);
+}
+
+/// Live threads of this process.
+static THREADS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+
+/// Counts a thread about to start; returns the new count.
+pub fn thread_starting() -> usize {
+    THREADS.fetch_add(1, Ordering::AcqRel) + 1
+}
+
+/// Uncounts a thread that exited (or failed to start); returns how many remain.
+pub fn thread_ended() -> usize {
+    THREADS.fetch_sub(1, Ordering::AcqRel) - 1
+}
+
+/// Whether the calling thread is the only one that can run guest code.
+pub fn single_threaded() -> bool {
+    THREADS.load(Ordering::Acquire) == 1
 }
 
 /// A stack the current syscall's caller should resume on (the child of a
@@ -87,10 +108,11 @@ pub fn take_new_stack() -> u64 {
     NEW_STACK.swap(0, Ordering::Relaxed)
 }
 
-/// Threads come with the process model; until then the only thread's id is the pid.
+/// The calling thread's id (its host tid: guest and host share the pid
+/// namespace).
 #[inline]
 pub fn tid() -> i32 {
-    pid()
+    oxbox_hal::cpu::current_tid() as i32
 }
 
 pub fn set_image(image: Image) {

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use oxbox_abi::Sysno;
 use oxbox_abi::boot::{BootRecord, KERNEL_ARGV0};
-use oxbox_abi::hostcalls::FORK_CLONE_FLAGS;
+use oxbox_abi::hostcalls::{FORK_CLONE_FLAGS, THREAD_CLONE_FLAGS};
 use oxbox_abi::layout::KERNEL_IMAGE_FD;
 
 use super::fs::AT_FDCWD;
@@ -44,9 +44,8 @@ pub fn sys_fork(call: &Call) -> SysResult {
     if flags & CLONE_NEW_ANY != 0 {
         return Err(Errno::EPERM);
     }
-    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-        crate::kinfo!("clone with shared memory (threads) is not supported yet: flags {flags:#x}");
-        return Err(Errno::ENOSYS);
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        return spawn_thread(flags, stack, parent_tid, child_tid, call.arg(4));
     }
     if flags & !(FORK_CLONE_FLAGS | CLONE_VM) != 0 {
         return Err(Errno::EINVAL);
@@ -65,6 +64,36 @@ pub fn sys_fork(call: &Call) -> SysResult {
         }
     }
     Ok(pid)
+}
+
+/// A new thread of this process (`pthread_create`): a host thread sharing
+/// everything, started by the hal with the caller's registers.
+fn spawn_thread(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> SysResult {
+    const CLONE_SIGHAND: u64 = 0x800;
+    const CLONE_SETTLS: u64 = 0x8_0000;
+    // Linux's rules: a thread shares the signal handlers, which need the
+    // shared memory; anything beyond the thread flags is not supported.
+    if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD == 0
+        || flags & !(FORK_CLONE_FLAGS | THREAD_CLONE_FLAGS) != 0
+        || flags & CLONE_VFORK != 0
+    {
+        crate::kinfo!(
+            "clone sharing memory without being a thread is not supported: flags {flags:#x}"
+        );
+        return Err(Errno::ENOSYS);
+    }
+    user::check_buffer(parent_tid, 4)?;
+    user::check_buffer(child_tid, 4)?;
+    if flags & CLONE_SETTLS != 0 && tls >= 0x7fff_ffff_f000 {
+        return Err(Errno::EPERM);
+    }
+    task::thread_starting();
+    oxbox_hal::thread::spawn(flags, stack, parent_tid, child_tid, tls).inspect_err(|_| {
+        task::thread_ended();
+    })
 }
 
 /// The limits Linux puts on `execve` arguments: one string may not exceed

@@ -60,9 +60,13 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
 /// there is a function call. Off the patched path's way.
 #[cold]
 fn after_trap(site_end: u64, nr: u64) {
-    // Threads arrive with the process model; until then this thread is the
-    // only one that can be running guest code.
-    if try_patch(site_end, nr, true) == PatchOutcome::Patched && stats::enabled() {
+    // A new thread starts from the registers only a trap provides.
+    if nr == Sysno::clone as u64 || nr == Sysno::clone3 as u64 {
+        return;
+    }
+    if try_patch(site_end, nr, crate::task::single_threaded()) == PatchOutcome::Patched
+        && stats::enabled()
+    {
         stats::site_patched();
     }
 }

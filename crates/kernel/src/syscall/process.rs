@@ -113,24 +113,36 @@ pub fn sys_set_names(_: &Call) -> SysResult {
     Err(Errno::EPERM)
 }
 
-/// exit and exit_group: with one thread per process they are the same.
+/// exit (one thread) and exit_group (the whole process; also exit of the
+/// last thread).
 pub fn sys_exit(call: &Call) -> SysResult {
+    if call.nr == oxbox_abi::Sysno::exit as u64 && task::thread_ended() > 0 {
+        // The host clears and wakes the guest's CLONE_CHILD_CLEARTID word.
+        // This thread's kernel stack is not reused (see oxbox_hal::cpu).
+        let _ = super::host_call(oxbox_abi::Sysno::exit, [call.arg(0) & 0xff, 0, 0, 0, 0, 0]);
+    }
     if stats::enabled() {
         log::write_raw(&stats::render());
     }
     host::exit_group(call.int(0) & 0xff)
 }
 
-pub fn sys_set_tid_address(_: &Call) -> SysResult {
-    Ok(task::tid() as u64)
+/// set_tid_address: the host clears (and wakes) the word when the thread
+/// exits, as pthread_join expects.
+pub fn sys_set_tid_address(call: &Call) -> SysResult {
+    user::check_buffer(call.arg(0), 4)?;
+    call.forward()
 }
 
+/// set_robust_list: the host keeps the list, and releases the robust
+/// mutexes of a thread that dies holding them.
 pub fn sys_set_robust_list(call: &Call) -> SysResult {
     const ROBUST_LIST_HEAD_SIZE: u64 = 24;
     if call.arg(1) != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
-    Ok(0)
+    user::check_buffer(call.arg(0), ROBUST_LIST_HEAD_SIZE)?;
+    call.forward()
 }
 
 pub fn sys_arch_prctl(call: &Call) -> SysResult {

@@ -166,10 +166,10 @@ syscall_table! {
     uname => process::sys_uname;
     sethostname => process::sys_set_names;
     setdomainname => process::sys_set_names;
-    exit => process::sys_exit, partial: "one thread per process: ends the process";
+    exit => process::sys_exit;
     exit_group => process::sys_exit;
-    set_tid_address => process::sys_set_tid_address, partial: "no threads yet: address not used";
-    set_robust_list => process::sys_set_robust_list, partial: "no threads yet: list not used";
+    set_tid_address => process::sys_set_tid_address;
+    set_robust_list => process::sys_set_robust_list;
     arch_prctl => process::sys_arch_prctl;
     prlimit64 => process::sys_prlimit;
     getrlimit => process::sys_rlimit;
@@ -186,7 +186,7 @@ syscall_table! {
     // Processes.
     fork => exec::sys_fork;
     vfork => exec::sys_fork, partial: "the child gets a copy of memory; the parent waits for its exec or exit";
-    clone => exec::sys_fork, partial: "no threads yet: CLONE_VM only with CLONE_VFORK, as posix_spawn uses it";
+    clone => exec::sys_fork, partial: "processes and threads; CLONE_VM without CLONE_THREAD only with CLONE_VFORK (posix_spawn)";
     execve => exec::sys_execve;
     execveat => exec::sys_execve;
     wait4 => exec::sys_wait4;
