@@ -143,6 +143,12 @@ pub const HOST_RULES: &[HostRule] = &[
     },
     rule(Sysno::wait4, "guest wait4 on its children"),
     rule(
+        Sysno::alarm,
+        "guest alarm (SIGALRM comes through the kernel's handler)",
+    ),
+    rule(Sysno::setitimer, "guest interval timers"),
+    rule(Sysno::getitimer, "guest interval timers"),
+    rule(
         Sysno::set_tid_address,
         "guest thread-exit word, cleared and woken by the host",
     ),
@@ -151,7 +157,10 @@ pub const HOST_RULES: &[HostRule] = &[
         "guest robust futex lists, released by the host when a thread dies",
     ),
     rule(Sysno::poll, "guest poll"),
-    rule(Sysno::ppoll, "guest ppoll"),
+    rule(
+        Sysno::ppoll,
+        "guest ppoll; the kernel's wait in rt_sigsuspend and pause",
+    ),
     rule(Sysno::select, "guest select"),
     rule(Sysno::pselect6, "guest pselect6"),
     rule(Sysno::epoll_create1, "guest epoll instances"),

@@ -37,6 +37,15 @@ pub const SLOT_COUNT: usize = 512;
 /// Bytes spanned by the slot table (one page).
 pub const SLOT_TABLE_SIZE: u64 = (SLOT_COUNT * 8) as u64;
 
+/// A page holding `syscall; ret`, outside kernel text: a patched call that
+/// must deliver a signal on its way back to the guest returns through it,
+/// so that the return traps (`SIGNAL_RETURN_NR`) and the signal is
+/// delivered from a full register context, exactly like a trapped call.
+pub const TRAMPOLINE_ADDR: u64 = SLOT_TABLE_ADDR + 0x1000;
+/// The syscall number the trampoline issues; it returns the result of the
+/// patched call that was diverted. No Linux syscall has this number.
+pub const SIGNAL_RETURN_NR: u64 = SLOT_COUNT as u64 - 1;
+
 /// Descriptors at or above this number belong to the kernel; guest calls
 /// that name or would create them fail with `EBADF`.
 pub const RESERVED_FD_BASE: i32 = 1008;
@@ -51,7 +60,8 @@ pub const KERNEL_IMAGE_FD: i32 = 1022;
 /// protect or pass to the kernel as a buffer.
 pub fn overlaps_kernel(addr: u64, len: u64) -> bool {
     let end = addr.saturating_add(len);
-    let slot_page = SLOT_TABLE_ADDR..SLOT_TABLE_ADDR + 4096;
+    // The slot table page and the trampoline page after it.
+    let slot_page = SLOT_TABLE_ADDR..SLOT_TABLE_ADDR + 2 * 4096;
     (addr < KERNEL_AREA.end && end > KERNEL_AREA.start)
         || (addr < slot_page.end && end > slot_page.start)
 }

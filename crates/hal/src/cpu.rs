@@ -14,6 +14,7 @@ pub const CTX_KSTACK_TOP: usize = 8;
 pub const CTX_GUEST_RSP: usize = 16;
 const CTX_TID: usize = 24;
 const CTX_TRAP_REGS: usize = 32;
+const CTX_SAVED_RET: usize = 40;
 
 /// The per-thread context reached through the GS base.
 #[repr(C)]
@@ -30,6 +31,9 @@ pub struct ThreadCtx {
     /// registers (`uc_mcontext.gregs`), for calls that need all of them
     /// (a new thread starts from a copy). Zero otherwise.
     trap_regs: u64,
+    /// The result of a patched call diverted through the trampoline to
+    /// deliver a signal; the trampoline's trap returns it.
+    saved_ret: u64,
 }
 
 /// Where thread `index`'s kernel stack and context live in the kernel area:
@@ -75,6 +79,7 @@ pub(crate) fn enter_thread_slot(ctx_addr: u64, tid: u64) -> Result<(), Errno> {
         guest_rsp: 0,
         tid,
         trap_regs: 0,
+        saved_ret: 0,
     };
     // SAFETY: `ctx_addr` is the start of a writable, page-aligned mapping
     // owned by this thread's slot, large enough for a ThreadCtx.
@@ -140,6 +145,15 @@ pub(crate) fn trap_regs() -> u64 {
 
 pub(crate) fn set_trap_regs(regs: u64) {
     ctx_write(CTX_TRAP_REGS, regs);
+}
+
+pub(crate) fn set_saved_ret(value: u64) {
+    ctx_write(CTX_SAVED_RET, value);
+}
+
+/// The result of the patched call whose return the trampoline diverted.
+pub fn saved_ret() -> u64 {
+    ctx_read(CTX_SAVED_RET)
 }
 
 /// Whether the CPU and host let user code write the FS base directly

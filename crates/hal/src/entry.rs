@@ -13,7 +13,9 @@
 
 use core::arch::global_asm;
 
-use oxbox_abi::layout::{SLOT_COUNT, SLOT_TABLE_ADDR, SLOT_TABLE_SIZE};
+use oxbox_abi::layout::{
+    SIGNAL_RETURN_NR, SLOT_COUNT, SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, TRAMPOLINE_ADDR,
+};
 
 use crate::cpu::{CTX_GUEST_RSP, CTX_KSTACK_TOP};
 use crate::host::{self, Errno};
@@ -56,8 +58,9 @@ pub struct SyscallFrame {
     /// When non-zero, the guest resumes with this stack pointer (the child
     /// of a `clone` given a new stack), at the same instruction.
     pub new_stack: u64,
-    /// Keeps the frame a multiple of 16 bytes on the kernel stack.
-    pub _pad: u64,
+    /// Patched path only: when non-zero, the entry returns by jumping here
+    /// (the trampoline) instead of `ret`, with `%rax` = `ret`.
+    divert: u64,
 }
 
 impl SyscallFrame {
@@ -66,7 +69,7 @@ impl SyscallFrame {
             call,
             ret: 0,
             new_stack: 0,
-            _pad: 0,
+            divert: 0,
         }
     }
 }
@@ -85,6 +88,9 @@ unsafe extern "Rust" {
     /// and stores its result in it. A link-time symbol rather than a
     /// registered pointer, so that the patched path makes direct calls only.
     safe fn oxbox_dispatch(frame: &mut SyscallFrame, entry: Entry);
+    /// Whether a signal is waiting to be delivered to this thread (defined
+    /// by the kernel image).
+    safe fn oxbox_signal_pending() -> bool;
 }
 
 /// Hands a syscall to the kernel's dispatcher.
@@ -100,7 +106,7 @@ unsafe extern "C" {
 
 // One stub per syscall number, 16 bytes apart, then the common entry.
 // The frame built on the kernel stack (lowest address first) is a
-// SyscallFrame { nr, rdi, rsi, rdx, r10, r8, r9, ret, new_stack, pad }
+// SyscallFrame { nr, rdi, rsi, rdx, r10, r8, r9, ret, new_stack, divert }
 // followed by the
 // sixteen XMM registers, which the kernel's Rust code may clobber but a
 // `syscall` instruction preserves. rcx and r11 are clobbered, as by
@@ -162,7 +168,8 @@ global_asm!(
     "    pop %r8",
     "    pop %r9",
     "    pop %rax",
-    "    add $16, %rsp",
+    "    pop %r11",
+    "    pop %r11",
     "    movdqu 0(%rsp), %xmm0",
     "    movdqu 16(%rsp), %xmm1",
     "    movdqu 32(%rsp), %xmm2",
@@ -180,7 +187,11 @@ global_asm!(
     "    movdqu 224(%rsp), %xmm14",
     "    movdqu 240(%rsp), %xmm15",
     "    mov %gs:{guest_rsp}, %rsp",
+    "    test %r11, %r11",
+    "    jnz 1f",
     "    ret",
+    // r11 (clobbered by `syscall` anyway) holds the trampoline address.
+    "1:  jmp *%r11",
     "",
     // Starts the guest: empty registers (rdx = 0: no atexit function for
     // the guest's libc to register), its stack, its entry point.
@@ -217,6 +228,18 @@ extern "C" fn patched_syscall(frame: &mut SyscallFrame) {
     if frame.new_stack != 0 {
         move_patched_return(frame.new_stack);
     }
+    if oxbox_signal_pending() {
+        // Return through the trampoline: its trap delivers the signal from
+        // a full register context and hands the guest this call's result.
+        crate::cpu::set_saved_ret(frame.ret);
+        frame.ret = SIGNAL_RETURN_NR;
+        frame.divert = TRAMPOLINE_ADDR;
+    }
+}
+
+/// Whether `rip` lies in the signal-return trampoline page.
+pub fn is_trampoline(rip: u64) -> bool {
+    (TRAMPOLINE_ADDR..TRAMPOLINE_ADDR + 4096).contains(&rip)
 }
 
 /// Makes a patched call return on `new_stack`: the return address the
@@ -255,6 +278,11 @@ pub fn install_slot_table() -> Result<(), Errno> {
         unsafe { slot.write(stubs + nr * 16) };
     }
     host::protect_kernel_page(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ)?;
+    // The signal-return trampoline: `syscall; ret`.
+    host::map_anonymous_at(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::WRITE)?;
+    // SAFETY: the page was just mapped writable and nothing else uses it.
+    unsafe { (TRAMPOLINE_ADDR as *mut [u8; 3]).write([0x0f, 0x05, 0xc3]) };
+    host::protect_kernel_page(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::EXEC)?;
     Ok(())
 }
 

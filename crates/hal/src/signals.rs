@@ -135,6 +135,134 @@ pub(crate) fn unblock_all() -> Result<(), Errno> {
     .map(drop)
 }
 
+/// The machine state of a guest thread that a host signal or a trap
+/// interrupted: its general registers and its FPU/SSE/AVX state, as the
+/// host saved them in the handler's `ucontext_t`. What the kernel writes
+/// here is what the thread resumes with.
+pub struct GuestContext<'a> {
+    regs: &'a mut [u64; NGREG],
+    /// Host address of the `xsave` area, and its size.
+    fpstate: u64,
+    fpsize: usize,
+}
+
+/// Offset of `uc_mcontext.fpregs` in `ucontext_t`.
+const FPREGS_PTR_OFFSET: usize = GREGS_OFFSET + NGREG * 8;
+/// `fx_sw_bytes` in the `xsave` area: magic, then the extended size.
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const FXSAVE_SIZE: usize = 512;
+
+impl<'a> GuestContext<'a> {
+    /// # Safety
+    /// `uc` must be the `ucontext_t` the host passed to a SA_SIGINFO
+    /// handler still running, and nothing else may refer to it.
+    unsafe fn from_ucontext(uc: *mut u8) -> Self {
+        // SAFETY: per the contract, uc is a live host-written ucontext.
+        let regs = unsafe { gregs(uc) };
+        // SAFETY: as above; fpregs is a pointer field of uc_mcontext.
+        let fpstate = unsafe { (uc.add(FPREGS_PTR_OFFSET) as *const u64).read() };
+        let fpsize = if fpstate == 0 {
+            0
+        } else {
+            // SAFETY: the host's xsave area is at least 512 bytes; the
+            // software-reserved bytes at 464 say whether it is larger.
+            let (magic, extended) = unsafe {
+                (
+                    (fpstate as *const u8).add(464).cast::<u32>().read(),
+                    (fpstate as *const u8).add(468).cast::<u32>().read(),
+                )
+            };
+            if magic == FP_XSTATE_MAGIC1 {
+                extended as usize
+            } else {
+                FXSAVE_SIZE
+            }
+        };
+        Self {
+            regs,
+            fpstate,
+            fpsize,
+        }
+    }
+
+    /// The general registers, in `uc_mcontext.gregs` order (`REG_R8` = 0 ...
+    /// `REG_RIP` = 16, `REG_EFL` = 17).
+    pub fn regs(&self) -> &[u64; NGREG] {
+        self.regs
+    }
+
+    pub fn regs_mut(&mut self) -> &mut [u64; NGREG] {
+        self.regs
+    }
+
+    /// The saved floating-point state (`xsave` layout), as the guest's
+    /// signal frame must carry it.
+    pub fn fpstate(&self) -> &[u8] {
+        if self.fpsize == 0 {
+            return &[];
+        }
+        // SAFETY: the host's xsave area of `fpsize` bytes, live while the
+        // handler runs; read-only here.
+        unsafe { core::slice::from_raw_parts(self.fpstate as *const u8, self.fpsize) }
+    }
+
+    /// Replaces the floating-point state the thread resumes with. Only
+    /// the legacy 512-byte part and the extended part the host allotted
+    /// are taken; the software-reserved bytes stay the host's own.
+    pub fn set_fpstate(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.fpsize);
+        if n < FXSAVE_SIZE {
+            return;
+        }
+        // SAFETY: as in `fpstate`; writable, exclusively this handler's.
+        let area = unsafe { core::slice::from_raw_parts_mut(self.fpstate as *mut u8, self.fpsize) };
+        area[..464].copy_from_slice(&bytes[..464]);
+        area[FXSAVE_SIZE..n].copy_from_slice(&bytes[FXSAVE_SIZE..n]);
+    }
+}
+
+unsafe extern "Rust" {
+    /// A host signal for the guest arrived while the thread ran guest code
+    /// (`in_kernel` false) or kernel code. The kernel delivers it on the
+    /// guest's stack now (rewriting `ctx`) or keeps it pending; returns
+    /// whether it took the signal (false: apply the default action).
+    /// Defined by the kernel image.
+    safe fn oxbox_signal_arrived(
+        sig: u64,
+        info: &[u8; 128],
+        ctx: &mut GuestContext<'_>,
+        in_kernel: bool,
+    ) -> bool;
+    /// The end of a trapped syscall: delivers pending signals by rewriting `ctx`.
+    safe fn oxbox_syscall_exit(ctx: &mut GuestContext<'_>);
+}
+
+/// Whether `rip` is kernel code (the kernel's area or the signal-return
+/// trampoline), where a signal cannot be delivered to the guest at once.
+fn in_kernel(rip: u64) -> bool {
+    oxbox_abi::layout::KERNEL_AREA.contains(&rip) || crate::entry::is_trampoline(rip)
+}
+
+/// Routes host signal `sig` to the kernel's guest-signal handler. `restart`
+/// is the guest's SA_RESTART: an interrupted host call then restarts
+/// instead of failing with EINTR.
+pub fn install_guest_signal(sig: u64, restart: bool) -> Result<(), Errno> {
+    const SA_RESTART: u64 = 0x1000_0000;
+    let flags = SA_SIGINFO | SA_ONSTACK | if restart { SA_RESTART } else { 0 };
+    sigaction(sig, guest_signal_handler as *const () as u64, flags)
+}
+
+extern "C" fn guest_signal_handler(sig: i32, info: *mut u8, uc: *mut u8) {
+    // SAFETY: the host passes a 128-byte siginfo to SA_SIGINFO handlers.
+    let info = unsafe { &*(info as *const [u8; 128]) };
+    // SAFETY: `uc` is this handler's ucontext and nothing else refers to it.
+    let mut ctx = unsafe { GuestContext::from_ucontext(uc) };
+    let kernel = in_kernel(ctx.regs[REG_RIP]);
+    if !oxbox_signal_arrived(sig as u64, info, &mut ctx, kernel) {
+        die_by(sig as u64);
+    }
+}
+
 /// Whether the kernel reserves host signal `sig` for itself.
 pub fn is_kernel_signal(sig: u64) -> bool {
     matches!(sig, SIGSYS | SIGSEGV | SIGBUS)
@@ -216,6 +344,23 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     if frame.new_stack != 0 {
         regs[REG_RSP] = frame.new_stack;
     }
+    // SAFETY: as above; `regs` is not used after this point.
+    let mut ctx = unsafe { GuestContext::from_ucontext(uc) };
+    oxbox_syscall_exit(&mut ctx);
+}
+
+/// The context of the trapped syscall being served on this thread, for
+/// calls that replace the whole register state (`rt_sigreturn`).
+pub fn with_trapped_context<R>(f: impl FnOnce(&mut GuestContext<'_>) -> R) -> Option<R> {
+    let regs = crate::cpu::trap_regs();
+    if regs == 0 {
+        return None;
+    }
+    // SAFETY: trap_regs is the gregs array of the ucontext of the SIGSYS
+    // being served on this thread (set by its handler around dispatch);
+    // the ucontext starts GREGS_OFFSET bytes before it.
+    let mut ctx = unsafe { GuestContext::from_ucontext((regs as *mut u8).sub(GREGS_OFFSET)) };
+    Some(f(&mut ctx))
 }
 
 extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {
@@ -231,6 +376,17 @@ extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     if let Some(fixup) = crate::usercopy::fixup_for(regs[REG_RIP]) {
         regs[REG_RIP] = fixup;
         return;
+    }
+    if !in_kernel(regs[REG_RIP]) {
+        // A guest fault: its handler, if it has one, runs on a frame built
+        // from this context.
+        // SAFETY: the host passes a 128-byte siginfo to SA_SIGINFO handlers.
+        let info = unsafe { &*(info as *const [u8; 128]) };
+        // SAFETY: as above; `regs` is not used after this point.
+        let mut ctx = unsafe { GuestContext::from_ucontext(uc) };
+        if oxbox_signal_arrived(sig as u64, info, &mut ctx, false) {
+            return;
+        }
     }
     // Not a kernel copy: let the signal take its default action when the
     // faulting instruction runs again.

@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use oxbox_abi::Sysno;
 use oxbox_abi::layout::SLOT_COUNT;
+use oxbox_abi::layout::{SIGNAL_RETURN_NR, TRAMPOLINE_ADDR};
 use oxbox_hal::host;
 use oxbox_hal::patch::{PatchOutcome, try_patch};
 use oxbox_hal::{Entry, SyscallFrame};
@@ -34,6 +35,16 @@ pub fn host_call(nr: oxbox_abi::Sysno, args: [u64; 6]) -> SysResult {
 
 /// Serves one guest syscall; registered with the hal at boot.
 pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
+    if let Entry::Trapped { site_end } = entry
+        && site_end == TRAMPOLINE_ADDR + 2
+        && frame.call.nr == SIGNAL_RETURN_NR
+    {
+        // The trampoline's trap: hand the guest the result of the patched
+        // call whose return was diverted to deliver a signal (delivered as
+        // this trap returns). The same number from anywhere else is ENOSYS.
+        frame.ret = oxbox_hal::cpu::saved_ret();
+        return;
+    }
     let call = &frame.call;
     let handler = table::HANDLERS
         .get(call.nr as usize)
@@ -60,8 +71,15 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
 /// there is a function call. Off the patched path's way.
 #[cold]
 fn after_trap(site_end: u64, nr: u64) {
-    // A new thread starts from the registers only a trap provides.
-    if nr == Sysno::clone as u64 || nr == Sysno::clone3 as u64 {
+    // A new thread starts from, and rt_sigreturn replaces, the registers
+    // only a trap provides; the trampoline's site is not a patchable one.
+    if [
+        Sysno::clone as u64,
+        Sysno::clone3 as u64,
+        Sysno::rt_sigreturn as u64,
+    ]
+    .contains(&nr)
+    {
         return;
     }
     if try_patch(site_end, nr, crate::task::single_threaded()) == PatchOutcome::Patched

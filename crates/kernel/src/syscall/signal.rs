@@ -1,7 +1,5 @@
 //! Signal syscalls: the guest's dispositions, mask and alternate stack are
-//! kernel state (`crate::signal`); delivery comes with the process model.
-
-use spin::Mutex;
+//! kernel state (`crate::signal`), which also delivers signals.
 
 use super::Call;
 use crate::mm::user;
@@ -60,10 +58,7 @@ pub fn sys_rt_sigpending(call: &Call) -> SysResult {
     Ok(0)
 }
 
-/// The guest's alternate signal stack: `stack_t` as (sp, flags, size).
-static ALT_STACK: Mutex<(u64, u32, u64)> = Mutex::new((0, SS_DISABLE, 0));
-const SS_ONSTACK: u32 = 1;
-const SS_DISABLE: u32 = 2;
+use crate::signal::{ALT_STACK, SS_DISABLE, SS_ONSTACK};
 const SS_AUTODISARM: u32 = 1 << 31;
 const MINSIGSTKSZ: u64 = 2048;
 
@@ -97,4 +92,25 @@ pub fn sys_sigaltstack(call: &Call) -> SysResult {
         }
     }
     Ok(0)
+}
+
+/// rt_sigreturn: only meaningful on the frame of a delivered signal, so
+/// only through a trap (the kernel never patches its sites).
+pub fn sys_rt_sigreturn(_: &Call) -> SysResult {
+    oxbox_hal::signals::with_trapped_context(signal::sigreturn).unwrap_or(Err(Errno::ENOSYS))
+}
+
+/// rt_sigsuspend(mask, size).
+pub fn sys_rt_sigsuspend(call: &Call) -> SysResult {
+    if call.arg(1) != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let mask = user::read_u64(call.arg(0))?;
+    Err(signal::suspend(mask))
+}
+
+/// pause(): waits for a signal with the current mask.
+pub fn sys_pause(_: &Call) -> SysResult {
+    let mask = signal::change_mask(signal::SIG_BLOCK, None)?;
+    Err(signal::suspend(mask))
 }

@@ -192,10 +192,13 @@ syscall_table! {
     wait4 => exec::sys_wait4;
     waitid => exec::sys_waitid;
     // Signals.
-    rt_sigaction => signal::sys_rt_sigaction, partial: "stored; delivery comes with the process model";
-    rt_sigprocmask => signal::sys_rt_sigprocmask, partial: "stored; delivery comes with the process model";
+    rt_sigaction => signal::sys_rt_sigaction;
+    rt_sigprocmask => signal::sys_rt_sigprocmask, partial: "one mask per process, not per thread";
     rt_sigpending => signal::sys_rt_sigpending;
     sigaltstack => signal::sys_sigaltstack;
+    rt_sigreturn => signal::sys_rt_sigreturn;
+    rt_sigsuspend => signal::sys_rt_sigsuspend;
+    pause => signal::sys_pause;
     // Time.
     clock_gettime => time::sys_clock_read;
     clock_getres => time::sys_clock_read;
@@ -203,6 +206,9 @@ syscall_table! {
     time => time::sys_time;
     nanosleep => time::sys_nanosleep;
     clock_nanosleep => time::sys_clock_nanosleep;
+    alarm => time::sys_alarm;
+    setitimer => time::sys_itimer;
+    getitimer => time::sys_itimer;
     // System.
     sysinfo => misc::sys_sysinfo;
     getrandom => misc::sys_getrandom;

@@ -61,3 +61,18 @@ pub fn sys_clock_nanosleep(call: &Call) -> SysResult {
     }
     call.forward()
 }
+
+/// alarm(seconds): the host's timer, whose SIGALRM the kernel delivers.
+pub fn sys_alarm(call: &Call) -> SysResult {
+    call.forward()
+}
+
+/// setitimer(which, new, old) and getitimer(which, cur).
+pub fn sys_itimer(call: &Call) -> SysResult {
+    const ITIMERVAL_SIZE: u64 = 32;
+    user::check_buffer(call.arg(1), ITIMERVAL_SIZE)?;
+    if call.nr == Sysno::setitimer as u64 {
+        user::check_buffer(call.arg(2), ITIMERVAL_SIZE)?;
+    }
+    call.forward()
+}
