@@ -142,6 +142,15 @@ pub const HOST_RULES: &[HostRule] = &[
         why: "guest fork, vfork and threads, in the container's namespaces",
     },
     rule(Sysno::wait4, "guest wait4 on its children"),
+    HostRule {
+        sysno: Sysno::mknodat,
+        // S_IFCHR (0o020000) is a bit of both device types (S_IFBLK is 0o060000).
+        args: &[ArgMatch::NoneOf {
+            arg: 2,
+            mask: 0o020000,
+        }],
+        why: "guest FIFOs and sockets in the file system (mkfifo); never device nodes",
+    },
     rule(
         Sysno::alarm,
         "guest alarm (SIGALRM comes through the kernel's handler)",
@@ -318,7 +327,6 @@ mod tests {
             Sysno::chroot,
             Sysno::sethostname,
             Sysno::settimeofday,
-            Sysno::mknodat,
         ] {
             assert!(!allowed.contains(&bad), "{bad:?} must not be reachable");
         }

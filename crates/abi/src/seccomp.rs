@@ -400,6 +400,14 @@ mod tests {
     }
 
     #[test]
+    fn mknod_makes_fifos_but_never_devices() {
+        let mknod = |mode| verdict(Sysno::mknodat, KERNEL_IP, [0, 0, mode, 0, 0, 0]);
+        assert_eq!(mknod(0o010644), RET_ALLOW);
+        assert_eq!(mknod(0o020644), RET_KILL_PROCESS, "character device");
+        assert_eq!(mknod(0o060644), RET_KILL_PROCESS, "block device");
+    }
+
+    #[test]
     fn exec_reaches_only_the_kernel_image() {
         let image = crate::layout::KERNEL_IMAGE_FD as u64;
         let exec = |fd, flags| verdict(Sysno::execveat, KERNEL_IP, [fd, 0, 0, 0, flags, 0]);

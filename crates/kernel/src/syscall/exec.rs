@@ -137,6 +137,10 @@ fn program_path(dirfd: i32, raw: Vec<u8>, flags: u64) -> Result<Vec<u8>, Errno> 
     };
     let parts = path::normalize(&base, text);
     match path::route_components(parts.clone()) {
+        // As given when relative to the current directory (which the new
+        // image shares): scripts see their name in $0 exactly as Linux
+        // passes it.
+        Route::Host if dirfd == AT_FDCWD || text.starts_with('/') => Ok(raw),
         Route::Host => Ok(alloc::format!("/{}", parts.join("/")).into_bytes()),
         // /proc/self/exe and friends: the file the link names.
         Route::Proc(proc_parts) => match procfs::lookup(&proc_parts, false)? {

@@ -848,3 +848,28 @@ pub fn sys_timerfd_time(call: &Call) -> SysResult {
     }
     call.forward()
 }
+
+/// mknod and mknodat: FIFOs, sockets and regular files; device nodes are
+/// refused (the container has no devices of its own to name).
+pub fn sys_mknod(call: &Call) -> SysResult {
+    let (p, mode, dev) = if call.nr == Sysno::mknodat as u64 {
+        (
+            path_at(call.arg(0), call.arg(1), false)?,
+            call.arg(2),
+            call.arg(3),
+        )
+    } else {
+        (path_arg(call.arg(0))?, call.arg(1), call.arg(2))
+    };
+    const S_IFMT: u64 = 0o170000;
+    if matches!(mode & S_IFMT, 0o020000 | 0o060000) {
+        return Err(Errno::EPERM);
+    }
+    if p.route != Route::Host {
+        return Err(Errno::EEXIST);
+    }
+    host_call(
+        Sysno::mknodat,
+        [p.dirfd as u64, p.ptr(), mode & 0xffff_ffff, dev, 0, 0],
+    )
+}

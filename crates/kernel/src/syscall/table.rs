@@ -125,6 +125,8 @@ syscall_table! {
     utimensat => fs::sys_modify_path;
     truncate => fs::sys_modify_path;
     statfs => fs::sys_statfs;
+    mknod => fs::sys_mknod;
+    mknodat => fs::sys_mknod;
     fstatfs => fs::sys_fstatfs;
     fsync => fs::sys_fd_plain;
     fdatasync => fs::sys_fd_plain;
