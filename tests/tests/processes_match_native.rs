@@ -1,0 +1,13 @@
+//! The process model: fork, vfork, posix_spawn, execve (its errors, `#!`
+//! scripts, close-on-exec), wait4/waitpid/waitid, pipes between parent and
+//! child, and poll/select/epoll on a pipe a child writes to, exercised by
+//! `tests/guest/process/fork_exec_wait.c`. The program must pass natively
+//! first; under oxbox it must print exactly the same `ok` lines.
+
+use oxbox_integration::{Run, guest_matches_native, require_root};
+
+#[test]
+fn fork_exec_wait_and_pipes_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("process/fork_exec_wait"));
+}
