@@ -327,11 +327,9 @@ fn fifos_connect_background_jobs() {
     );
 }
 
-/// ash's `wait` sleeps in `sigsuspend` until its SIGCHLD handler has run,
-/// which needs signal delivery to guest handlers (not implemented yet: the
-/// shell spins forever). Run with `--ignored`.
+/// ash's `wait` sleeps in `sigsuspend` until its SIGCHLD handler has run:
+/// signal delivery to guest handlers at work.
 #[test]
-#[ignore = "needs signal delivery to guest handlers (ash's wait waits for its SIGCHLD handler)"]
 fn background_jobs_and_wait() {
     require_root!();
     script("(exit 5) & wait $!; echo status=$?", &[], "status=5\n", 0);

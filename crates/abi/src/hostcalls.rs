@@ -125,8 +125,6 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::mremap, "guest mremap"),
     rule(Sysno::msync, "guest msync"),
     rule(Sysno::madvise, "guest madvise"),
-    rule(Sysno::dup, "guest dup"),
-    rule(Sysno::nanosleep, "guest nanosleep"),
     rule(
         Sysno::getpid,
         "the kernel's own pid (guest pids are host pids in the container's namespace)",
@@ -174,7 +172,6 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::pselect6, "guest pselect6"),
     rule(Sysno::epoll_create1, "guest epoll instances"),
     rule(Sysno::epoll_ctl, "guest epoll_ctl"),
-    rule(Sysno::epoll_wait, "guest epoll_wait"),
     rule(Sysno::epoll_pwait, "guest epoll_pwait"),
     rule(Sysno::eventfd2, "guest eventfd"),
     rule(Sysno::timerfd_create, "guest timerfd"),
@@ -213,13 +210,8 @@ pub const HOST_RULES: &[HostRule] = &[
     rule(Sysno::fchmod, "guest fchmod"),
     rule(Sysno::fchown, "guest fchown"),
     rule(Sysno::umask, "guest umask"),
-    rule(Sysno::getrlimit, "resource limits for the initial stack"),
     rule(Sysno::sysinfo, "guest sysinfo"),
     rule(Sysno::getppid, "parent pid of the guest"),
-    rule(
-        Sysno::getpgrp,
-        "guest process group, inside the pid namespace",
-    ),
     rule(
         Sysno::setpgid,
         "guest job control, inside the pid namespace",

@@ -221,20 +221,50 @@ impl<'a> GuestContext<'a> {
     }
 }
 
-unsafe extern "Rust" {
-    /// A host signal for the guest arrived while the thread ran guest code
-    /// (`in_kernel` false) or kernel code. The kernel delivers it on the
-    /// guest's stack now (rewriting `ctx`) or keeps it pending; returns
-    /// whether it took the signal (false: apply the default action).
-    /// Defined by the kernel image.
-    safe fn oxbox_signal_arrived(
-        sig: u64,
-        info: &[u8; 128],
-        ctx: &mut GuestContext<'_>,
-        in_kernel: bool,
-    ) -> bool;
-    /// The end of a trapped syscall: delivers pending signals by rewriting `ctx`.
-    safe fn oxbox_syscall_exit(ctx: &mut GuestContext<'_>);
+/// A host signal for the guest arrived while the thread ran guest code
+/// (`in_kernel` false) or kernel code. The kernel delivers it on the
+/// guest's stack now (rewriting the context) or keeps it pending; returns
+/// whether it took the signal (false: apply the default action).
+pub type SignalArrived =
+    fn(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel: bool) -> bool;
+/// The end of a trapped syscall: delivers pending signals by rewriting the context.
+pub type SyscallExit = fn(ctx: &mut GuestContext<'_>);
+
+/// The kernel's signal hooks, registered at boot ([`set_kernel_hooks`]).
+/// Kept as addresses (0: not yet registered) because these paths are rare:
+/// the hot patched path calls the kernel through link-time symbols instead.
+static ARRIVED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static SYSCALL_EXIT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Registers the kernel's signal hooks; call once at boot, before any
+/// guest code runs.
+pub fn set_kernel_hooks(arrived: SignalArrived, syscall_exit: SyscallExit) {
+    ARRIVED.store(arrived as usize, core::sync::atomic::Ordering::Release);
+    SYSCALL_EXIT.store(syscall_exit as usize, core::sync::atomic::Ordering::Release);
+}
+
+fn oxbox_signal_arrived(
+    sig: u64,
+    info: &[u8; 128],
+    ctx: &mut GuestContext<'_>,
+    in_kernel: bool,
+) -> bool {
+    let hook = ARRIVED.load(core::sync::atomic::Ordering::Acquire);
+    if hook == 0 {
+        return false;
+    }
+    // SAFETY: the only non-zero value stored is a `SignalArrived`.
+    let hook = unsafe { core::mem::transmute::<usize, SignalArrived>(hook) };
+    hook(sig, info, ctx, in_kernel)
+}
+
+fn oxbox_syscall_exit(ctx: &mut GuestContext<'_>) {
+    let hook = SYSCALL_EXIT.load(core::sync::atomic::Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: the only non-zero value stored is a `SyscallExit`.
+        let hook = unsafe { core::mem::transmute::<usize, SyscallExit>(hook) };
+        hook(ctx);
+    }
 }
 
 /// Whether `rip` is kernel code (the kernel's area or the signal-return

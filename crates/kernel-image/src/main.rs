@@ -46,25 +46,6 @@ fn oxbox_dispatch(frame: &mut oxbox_hal::SyscallFrame, entry: oxbox_hal::Entry) 
     oxbox_kernel::syscall::dispatch(frame, entry)
 }
 
-/// A host signal for the guest (see `oxbox_hal::signals`).
-#[unsafe(no_mangle)]
-fn oxbox_signal_arrived(
-    sig: u64,
-    info: &[u8; 128],
-    ctx: &mut oxbox_hal::signals::GuestContext<'_>,
-    in_kernel: bool,
-) -> bool {
-    oxbox_kernel::signal::arrived(sig, info, ctx, in_kernel)
-}
-
-/// The end of a trapped syscall: pending signals are delivered.
-#[unsafe(no_mangle)]
-fn oxbox_syscall_exit(ctx: &mut oxbox_hal::signals::GuestContext<'_>) {
-    if oxbox_kernel::signal::deliverable() {
-        oxbox_kernel::signal::deliver(ctx);
-    }
-}
-
 /// Whether a patched call must return through the trampoline.
 #[unsafe(no_mangle)]
 fn oxbox_signal_pending() -> bool {

@@ -66,6 +66,7 @@ pub fn start(initial: InitialStack) -> ! {
         syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),
     ) as i32;
     must("kernel stack", cpu::init_main_thread(pid as u64));
+    signals::set_kernel_hooks(crate::signal::arrived, crate::signal::syscall_exit);
     must("signal handlers", signals::install_kernel_handlers());
     must("slot table", entry::install_slot_table());
 

@@ -206,6 +206,13 @@ pub fn arrived(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel
     true
 }
 
+/// The end of a trapped syscall: pending signals are delivered.
+pub fn syscall_exit(ctx: &mut GuestContext<'_>) {
+    if deliverable() {
+        deliver(ctx);
+    }
+}
+
 /// Delivers the lowest deliverable pending signal, if any, by rewriting
 /// `ctx` to enter its handler on a frame that saves `ctx`.
 pub fn deliver(ctx: &mut GuestContext<'_>) {

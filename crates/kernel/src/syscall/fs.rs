@@ -283,7 +283,7 @@ pub fn sys_fcntl(call: &Call) -> SysResult {
 
 pub fn sys_dup(call: &Call) -> SysResult {
     let old = guest_fd(call.arg(0))?;
-    let new = fdtable::adopt(call.forward()? as i32)?;
+    let new = fdtable::adopt(host_call(Sysno::fcntl, [old as u64, F_DUPFD, 0, 0, 0, 0])? as i32)?;
     fdtable::duplicated(old, new);
     Ok(new as u64)
 }
@@ -832,8 +832,13 @@ pub fn sys_epoll_wait(call: &Call) -> SysResult {
     user::check_buffer(call.arg(1), max as u64 * EPOLL_EVENT_SIZE)?;
     if call.nr == Sysno::epoll_pwait as u64 {
         user::check_buffer(call.arg(4), 8)?;
+        return call.forward();
     }
-    call.forward()
+    // epoll_wait is epoll_pwait without a mask.
+    host_call(
+        Sysno::epoll_pwait,
+        [call.arg(0), call.arg(1), call.arg(2), call.arg(3), 0, 8],
+    )
 }
 
 /// timerfd_settime(fd, flags, new, old) and timerfd_gettime(fd, cur).

@@ -192,20 +192,26 @@ pub fn sys_rlimit(call: &Call) -> SysResult {
 }
 
 /// kill, tkill, tgkill: signals stay inside the container's pid namespace.
+/// Kernel-owned signals sent by the guest reach the kernel's handlers,
+/// which recognize them (`si_code`) and apply the default action.
 pub fn sys_kill(call: &Call) -> SysResult {
-    let sig = match Sysno::new(call.nr as usize) {
-        Some(Sysno::tgkill) => call.arg(2),
-        _ => call.arg(1),
-    };
-    // Kernel-owned signals sent by the guest reach the kernel's handlers,
-    // which recognize them (si_code) and apply the default action.
-    let _ = sig;
+    if call.nr == Sysno::tkill as u64 {
+        // tkill is tgkill within this process.
+        return super::host_call(
+            Sysno::tgkill,
+            [task::pid() as u64, call.arg(0), call.arg(1), 0, 0, 0],
+        );
+    }
     call.forward()
 }
 
 /// Process groups and sessions: the host's, inside the container's pid
-/// namespace, where they cannot reach anything outside it.
+/// namespace, where they cannot reach anything outside it. `getpgrp` is
+/// `getpgid(0)`.
 pub fn sys_forward_pgrp(call: &Call) -> SysResult {
+    if call.nr == Sysno::getpgrp as u64 {
+        return super::host_call(Sysno::getpgid, [0; 6]);
+    }
     call.forward()
 }
 

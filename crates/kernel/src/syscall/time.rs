@@ -45,11 +45,15 @@ pub fn sys_time(call: &Call) -> SysResult {
     Ok(secs)
 }
 
-/// nanosleep(req, rem).
+/// nanosleep(req, rem): clock_nanosleep on CLOCK_REALTIME, relative.
 pub fn sys_nanosleep(call: &Call) -> SysResult {
     user::check_buffer(call.arg(0), 16)?;
     user::check_buffer(call.arg(1), 16)?;
-    call.forward()
+    const CLOCK_REALTIME: u64 = 0;
+    host_call(
+        Sysno::clock_nanosleep,
+        [CLOCK_REALTIME, 0, call.arg(0), call.arg(1), 0, 0],
+    )
 }
 
 /// clock_nanosleep(clock, flags, req, rem).
