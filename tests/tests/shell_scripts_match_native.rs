@@ -3,10 +3,9 @@
 //! script runs as `sh -c '<script>'` in the standard rootfs, with a fresh
 //! scratch directory in `$S` for the files it writes.
 //!
-//! Nothing here needs a guest signal handler: no `trap`, no job control,
-//! no `/proc` of other processes. ash's `wait` builtin sleeps until its
-//! SIGCHLD handler runs, so the scenarios using it are kept apart (and
-//! ignored) until signals are delivered to guest handlers.
+//! No job control and no `/proc` of other processes (not there yet). ash's
+//! `wait` builtin sleeps until its SIGCHLD handler has run, so the
+//! scenarios using it also prove signal delivery to guest handlers.
 
 use oxbox_integration::{Compare, Outcome, Run, require_root};
 
