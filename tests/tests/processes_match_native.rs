@@ -11,3 +11,9 @@ fn fork_exec_wait_and_pipes_match_native() {
     require_root!();
     guest_matches_native(Run::guest("process/fork_exec_wait"));
 }
+
+#[test]
+fn threads_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("process/threads"));
+}

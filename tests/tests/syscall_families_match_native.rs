@@ -156,3 +156,9 @@ fn terminal_ioctls_on_a_pty_match_native() {
     require_root!();
     guest_matches_native(Run::guest("files/tty").terminal());
 }
+
+#[test]
+fn signals_reach_guest_handlers_like_native() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/delivery"));
+}
