@@ -5,7 +5,8 @@
 //! - [`layout`]: the fixed addresses and reserved descriptors of the kernel;
 //! - [`boot`]: the record the runtime hands to the kernel at `execveat`;
 //! - [`hostcalls`]: the host syscalls the kernel may issue, with a reason each;
-//! - [`seccomp`]: the compiler from that allowlist to a classic BPF filter.
+//! - [`seccomp`]: the compiler from that allowlist to a classic BPF filter;
+//! - [`ucontext`]: the signal context layout both halves read and write.
 //!
 //! Keeping them in one `no_std` crate means the allowlist that
 //! `oxbox debug host-syscalls` prints is the very data the kernel installs.
@@ -17,5 +18,6 @@ pub mod boot;
 pub mod hostcalls;
 pub mod layout;
 pub mod seccomp;
+pub mod ucontext;
 
 pub use syscalls::{Errno, Sysno};

@@ -39,19 +39,10 @@ struct KernelSigaction {
     mask: u64,
 }
 
-// Indices into `uc_mcontext.gregs`.
-const REG_R8: usize = 0;
-const REG_R9: usize = 1;
-const REG_R10: usize = 2;
-const REG_RDI: usize = 8;
-const REG_RSI: usize = 9;
-const REG_RDX: usize = 12;
-const REG_RAX: usize = 13;
-const REG_RSP: usize = 15;
-const REG_RIP: usize = 16;
-/// Offset of `uc_mcontext.gregs` in `ucontext_t`.
-const GREGS_OFFSET: usize = 40;
-const NGREG: usize = 23;
+use oxbox_abi::ucontext::{
+    FPREGS_PTR_OFFSET, GREGS_OFFSET, NGREG, REG_R8, REG_R9, REG_R10, REG_RAX, REG_RDI, REG_RDX,
+    REG_RIP, REG_RSI, REG_RSP,
+};
 /// Offset of `si_code` in `siginfo_t`.
 const SI_CODE_OFFSET: usize = 8;
 /// Offset of the SIGSYS field `si_syscall` in `siginfo_t`.
@@ -146,8 +137,6 @@ pub struct GuestContext<'a> {
     fpsize: usize,
 }
 
-/// Offset of `uc_mcontext.fpregs` in `ucontext_t`.
-const FPREGS_PTR_OFFSET: usize = GREGS_OFFSET + NGREG * 8;
 /// `fx_sw_bytes` in the `xsave` area: magic, then the extended size.
 const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
 const FXSAVE_SIZE: usize = 512;

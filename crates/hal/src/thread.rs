@@ -13,10 +13,7 @@ use core::arch::global_asm;
 use crate::cpu;
 use crate::host::Errno;
 
-// Indices into `uc_mcontext.gregs` (see signals.rs).
-const NGREG: usize = 23;
-const REG_RAX: usize = 13;
-const REG_RSP: usize = 15;
+use oxbox_abi::ucontext::{NGREG, REG_RAX, REG_RSP};
 
 /// What a new thread needs, placed at the top of its kernel stack.
 #[repr(C)]

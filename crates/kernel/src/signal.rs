@@ -256,23 +256,11 @@ pub fn deliver(ctx: &mut GuestContext<'_>) {
 
 use oxbox_hal::signals::GuestContext;
 
-// Indices into the general registers (`uc_mcontext.gregs`).
-const REG_RDI: usize = 8;
-const REG_RSI: usize = 9;
-const REG_RDX: usize = 12;
-const REG_RAX: usize = 13;
-const REG_RSP: usize = 15;
-const REG_RIP: usize = 16;
-const REG_EFL: usize = 17;
-const REG_CSGSFS: usize = 18;
-const NGREG: usize = 23;
-/// `struct ucontext` of the x86-64 kernel: flags, link, stack_t, then the
-/// 256-byte sigcontext (23 registers, the fpstate pointer, 8 reserved
-/// words) and the 8-byte mask.
-const UC_SIZE: usize = 304;
-const UC_MCONTEXT: usize = 40;
-const UC_FPSTATE: usize = UC_MCONTEXT + NGREG * 8;
-const UC_SIGMASK: usize = 296;
+use oxbox_abi::ucontext::{
+    FPREGS_PTR_OFFSET as UC_FPSTATE, GREGS_OFFSET as UC_MCONTEXT, REG_CSGSFS, REG_EFL, REG_RAX,
+    REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP, SIGMASK_OFFSET as UC_SIGMASK,
+    UCONTEXT_SIZE as UC_SIZE,
+};
 /// The flags user code may set in `%rflags` through a signal frame.
 const USER_EFLAGS: u64 = 0x50dd5;
 
