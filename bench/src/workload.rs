@@ -67,8 +67,56 @@ pub const GETPPID: Workload = Workload {
     parse: parse_ns_per_op,
 };
 
+/// `fork()` + `_exit()` + `waitpid()`: process creation and teardown.
+pub const FORK_WAIT: Workload = Workload {
+    name: "fork_wait",
+    description: "fork + exit + waitpid (process creation)",
+    source_name: "fork_wait.c",
+    source: include_str!("../workloads/fork_wait.c"),
+    unit: "ns/op",
+    iterations: Iterations {
+        pilot: 20,
+        max: 20_000,
+    },
+    loop_syscall: None,
+    args: |n| vec![n.to_string()],
+    parse: parse_ns_per_op,
+};
+
+/// `fork()` + `execve()` of a static program + `waitpid()`.
+pub const FORK_EXEC: Workload = Workload {
+    name: "fork_exec",
+    description: "fork + execve of a static program + waitpid",
+    source_name: "fork_exec.c",
+    source: include_str!("../workloads/fork_exec.c"),
+    unit: "ns/op",
+    iterations: Iterations {
+        pilot: 10,
+        max: 5_000,
+    },
+    loop_syscall: None,
+    args: |n| vec![n.to_string()],
+    parse: parse_ns_per_op,
+};
+
+/// One byte back and forth between two processes over two pipes.
+pub const PIPE_PINGPONG: Workload = Workload {
+    name: "pipe_pingpong",
+    description: "pipe round trip between two processes (latency)",
+    source_name: "pipe_pingpong.c",
+    source: include_str!("../workloads/pipe_pingpong.c"),
+    unit: "ns/op",
+    iterations: Iterations {
+        pilot: 200,
+        max: 200_000,
+    },
+    loop_syscall: None,
+    args: |n| vec![n.to_string()],
+    parse: parse_ns_per_op,
+};
+
 /// Every workload, in report order.
-pub const ALL: &[Workload] = &[GETPPID];
+pub const ALL: &[Workload] = &[GETPPID, FORK_WAIT, FORK_EXEC, PIPE_PINGPONG];
 
 /// Finds a workload by name.
 pub fn by_name(name: &str) -> Option<&'static Workload> {
