@@ -37,7 +37,7 @@ pub const SLOT_COUNT: usize = 512;
 /// Bytes spanned by the slot table (one page).
 pub const SLOT_TABLE_SIZE: u64 = (SLOT_COUNT * 8) as u64;
 
-/// A page holding `syscall; ret`, outside kernel text: a patched call that
+/// A page holding `syscall; cmp $-4096,%rax; ret`, outside kernel text: a patched call that
 /// must deliver a signal on its way back to the guest returns through it,
 /// so that the return traps (`SIGNAL_RETURN_NR`) and the signal is
 /// delivered from a full register context, exactly like a trapped call.

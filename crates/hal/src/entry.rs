@@ -189,6 +189,9 @@ global_asm!(
     "    mov %gs:{guest_rsp}, %rsp",
     "    test %r11, %r11",
     "    jnz 1f",
+    // Flags as after glibc's `cmp $-4096,%rax` (see patch.rs: a patched
+    // read site relies on them; `syscall` callers treat flags as clobbered).
+    "    cmp $-4096, %rax",
     "    ret",
     // r11 (clobbered by `syscall` anyway) holds the trampoline address.
     "1:  jmp *%r11",
@@ -278,10 +281,12 @@ pub fn install_slot_table() -> Result<(), Errno> {
         unsafe { slot.write(stubs + nr * 16) };
     }
     host::protect_kernel_page(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ)?;
-    // The signal-return trampoline: `syscall; ret`.
+    // The signal-return trampoline: `syscall; cmp $-4096,%rax; ret` (the
+    // same flags as a patched call's return).
     host::map_anonymous_at(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::WRITE)?;
+    const TRAMPOLINE: [u8; 9] = [0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0xc3];
     // SAFETY: the page was just mapped writable and nothing else uses it.
-    unsafe { (TRAMPOLINE_ADDR as *mut [u8; 3]).write([0x0f, 0x05, 0xc3]) };
+    unsafe { (TRAMPOLINE_ADDR as *mut [u8; 9]).write(TRAMPOLINE) };
     host::protect_kernel_page(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::EXEC)?;
     Ok(())
 }

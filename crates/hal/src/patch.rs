@@ -48,52 +48,119 @@ pub fn original_bytes(nr: u32) -> [u8; SITE_LEN as usize] {
     [0xb8, n[0], n[1], n[2], n[3], 0x0f, 0x05]
 }
 
-/// Tries to patch the site whose `syscall` instruction ends at `site_end`.
-/// `only_thread` says no other thread of this process can run guest code.
-pub fn try_patch(site_end: u64, nr: u64, only_thread: bool) -> PatchOutcome {
+/// glibc's `read` wrapper: `xor %eax,%eax; syscall; cmp $-4096,%rax` (the
+/// number 0 is loaded with `xor`, so the `mov` pattern never appears).
+const XOR_CMP_SITE: [u8; 10] = [0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff];
+/// Its replacement: `call *slot[0]`, then a 3-byte nop. The entry stub ends
+/// with the same `cmp $-4096,%rax`, so the guest's next instruction (a
+/// conditional jump on it) sees the flags it expects.
+fn xor_cmp_patched() -> [u8; 10] {
+    let call = patched_bytes(0);
+    [
+        call[0], call[1], call[2], call[3], call[4], call[5], call[6], 0x0f, 0x1f, 0x00,
+    ]
+}
+
+/// Tries to patch the site whose `syscall` instruction ends at `site_end`,
+/// from the trap that `nr` (returning `ret`) made there. `only_thread` says
+/// no other thread of this process can run guest code.
+pub fn try_patch(site_end: u64, nr: u64, ret: u64, only_thread: bool) -> PatchOutcome {
     if nr >= SLOT_COUNT as u64 || site_end < SITE_LEN {
         return PatchOutcome::NotPatchable;
     }
     let site = site_end - SITE_LEN;
     let mut current = [0u8; SITE_LEN as usize];
-    if usercopy::copy_in(&mut current, site).is_err() || current != original_bytes(nr as u32) {
-        return PatchOutcome::NotPatchable;
+    if usercopy::copy_in(&mut current, site).is_ok() && current == original_bytes(nr as u32) {
+        return patch_mov_site(site, nr, only_thread);
     }
+    if nr == 0 {
+        return patch_xor_cmp_site(site_end - 4, ret, only_thread);
+    }
+    PatchOutcome::NotPatchable
+}
+
+fn patch_mov_site(site: u64, nr: u64, only_thread: bool) -> PatchOutcome {
     let atomic = site % 8 <= 3;
     if !atomic && !only_thread {
         return PatchOutcome::Racy;
     }
-    let page = site & !0xfff;
-    let len = ((site + SITE_LEN + 0xfff) & !0xfff) - page;
-    let rwx = Prot::READ | Prot::WRITE | Prot::EXEC;
-    if host::protect(page, len, rwx).is_err() {
-        return PatchOutcome::Failed;
-    }
     let new = patched_bytes(nr as u32);
-    let written = if atomic {
+    rewrite(site, SITE_LEN, || {
+        if !atomic {
+            return usercopy::copy_out(site, &new[..5]).is_ok();
+        }
         let word_addr = site & !7;
         let shift = (site - word_addr) * 8;
         let mask = ((1u64 << 56) - 1) << shift;
         let mut word = [0u8; 8];
         if usercopy::copy_in(&mut word, word_addr).is_err() {
-            return PatchOutcome::Failed;
+            return false;
         }
         let old = u64::from_le_bytes(word);
         let mut site_word = [0u8; 8];
         site_word[..7].copy_from_slice(&new);
         let replacement = (old & !mask) | (u64::from_le_bytes(site_word) << shift);
         // SAFETY: `word_addr` is 8-byte aligned, readable (just copied) and
-        // writable (just made so); the guest text is not a Rust object, so
-        // an atomic access through a raw pointer creates no aliasing.
+        // writable (made so by `rewrite`); the guest text is not a Rust
+        // object, so an atomic access through a raw pointer aliases nothing.
         let cell = unsafe { AtomicU64::from_ptr(word_addr as *mut u64) };
         cell.compare_exchange(old, replacement, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-    } else {
-        usercopy::copy_out(site, &new[..5]).is_ok()
-    };
+    })
+}
+
+/// The `xor` pattern spans ten bytes with the `syscall` in the middle: a
+/// thread paused before that `syscall` would resume inside the new `call`,
+/// so it is only rewritten while no other thread can run.
+///
+/// The trapped thread would return into the middle of the new `call`: it
+/// resumes after the whole sequence instead, with the flags the skipped
+/// `cmp $-4096,%rax` would have set on the result `ret`.
+fn patch_xor_cmp_site(site: u64, ret: u64, only_thread: bool) -> PatchOutcome {
+    let mut current = [0u8; 10];
+    if usercopy::copy_in(&mut current, site).is_err() || current != XOR_CMP_SITE {
+        return PatchOutcome::NotPatchable;
+    }
+    if !only_thread || crate::cpu::trap_regs() == 0 {
+        return PatchOutcome::Racy;
+    }
+    let outcome = rewrite(site, XOR_CMP_SITE.len() as u64, || {
+        usercopy::copy_out(site, &xor_cmp_patched()).is_ok()
+    });
+    if outcome == PatchOutcome::Patched {
+        crate::signals::resume_trapped_at(
+            site + XOR_CMP_SITE.len() as u64,
+            cmp_flags(ret, (-4096i64) as u64),
+        );
+    }
+    outcome
+}
+
+/// The arithmetic flags (CF, PF, AF, ZF, SF, OF) of `cmp $imm, %rax`.
+fn cmp_flags(rax: u64, imm: u64) -> u64 {
+    let (res, borrow) = rax.overflowing_sub(imm);
+    let mut flags = 0;
+    flags |= borrow as u64; // CF
+    flags |= ((res as u8).count_ones().is_multiple_of(2) as u64) << 2; // PF
+    flags |= (rax ^ imm ^ res) & 0x10; // AF
+    flags |= ((res == 0) as u64) << 6; // ZF
+    flags |= (res >> 63) << 7; // SF
+    flags |= (((rax ^ imm) & (rax ^ res)) >> 63) << 11; // OF
+    flags
+}
+
+/// Makes the code pages of `[site, site+len)` writable, runs `write`, and
+/// makes them read-and-execute again.
+fn rewrite(site: u64, len: u64, write: impl FnOnce() -> bool) -> PatchOutcome {
+    let page = site & !0xfff;
+    let span = ((site + len + 0xfff) & !0xfff) - page;
+    if host::protect(page, span, Prot::READ | Prot::WRITE | Prot::EXEC).is_err() {
+        return PatchOutcome::Failed;
+    }
+    let written = write();
     // Restore the usual protection of code; a page that was writable and
     // executable (JIT code) loses its write permission, a known limit.
-    let _ = host::protect(page, len, Prot::READ | Prot::EXEC);
+    let _ = host::protect(page, span, Prot::READ | Prot::EXEC);
     if written {
         PatchOutcome::Patched
     } else {
@@ -104,6 +171,26 @@ pub fn try_patch(site_end: u64, nr: u64, only_thread: bool) -> PatchOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmp_flags_tell_errors_from_results() {
+        const CF: u64 = 1;
+        const ZF: u64 = 1 << 6;
+        let imm = (-4096i64) as u64;
+        // A byte count: below -4096 unsigned, so `ja` (CF=0 and ZF=0) is not taken.
+        assert_eq!(cmp_flags(5, imm) & (CF | ZF), CF);
+        // -EAGAIN: above, so `ja` goes to the error path.
+        assert_eq!(cmp_flags((-11i64) as u64, imm) & (CF | ZF), 0);
+        assert_eq!(cmp_flags(imm, imm) & ZF, ZF);
+    }
+
+    #[test]
+    fn read_site_keeps_its_length_and_calls_slot_zero() {
+        let new = xor_cmp_patched();
+        assert_eq!(new.len(), XOR_CMP_SITE.len());
+        assert_eq!(new[..7], patched_bytes(0));
+        assert_eq!(new[7..], [0x0f, 0x1f, 0x00], "a 3-byte nop");
+    }
 
     #[test]
     fn only_the_first_five_bytes_change() {

@@ -368,6 +368,18 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     oxbox_syscall_exit(&mut ctx);
 }
 
+/// Makes the trapped syscall being served resume at `rip`, with the
+/// arithmetic flags set to `flags` (used when patching moved the code).
+pub(crate) fn resume_trapped_at(rip: u64, flags: u64) {
+    const ARITHMETIC_FLAGS: u64 = 0x8d5;
+    with_trapped_context(|ctx| {
+        let regs = ctx.regs_mut();
+        regs[REG_RIP] = rip;
+        regs[oxbox_abi::ucontext::REG_EFL] =
+            (regs[oxbox_abi::ucontext::REG_EFL] & !ARITHMETIC_FLAGS) | flags;
+    });
+}
+
 /// The context of the trapped syscall being served on this thread, for
 /// calls that replace the whole register state (`rt_sigreturn`).
 pub fn with_trapped_context<R>(f: impl FnOnce(&mut GuestContext<'_>) -> R) -> Option<R> {

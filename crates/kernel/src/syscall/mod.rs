@@ -63,14 +63,14 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
         stats::count(nr, entry == Entry::Patched);
     }
     if let Entry::Trapped { site_end } = entry {
-        after_trap(site_end, nr);
+        after_trap(site_end, nr, ret);
     }
 }
 
 /// Patches the site a trapped call came from, so that the next call from
 /// there is a function call. Off the patched path's way.
 #[cold]
-fn after_trap(site_end: u64, nr: u64) {
+fn after_trap(site_end: u64, nr: u64, ret: u64) {
     // A new thread starts from, and rt_sigreturn replaces, the registers
     // only a trap provides; the trampoline's site is not a patchable one.
     if [
@@ -82,7 +82,7 @@ fn after_trap(site_end: u64, nr: u64) {
     {
         return;
     }
-    if try_patch(site_end, nr, crate::task::single_threaded()) == PatchOutcome::Patched
+    if try_patch(site_end, nr, ret, crate::task::single_threaded()) == PatchOutcome::Patched
         && stats::enabled()
     {
         stats::site_patched();
