@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
     gcc libc6-dev            # guest test programs, built static
     busybox-static           # the guest tool box of the scenario tests
-    debootstrap              # Debian rootfs for later scenario tests
+    debootstrap              # Debian rootfs of tests/tests/debian_*.rs
     strace                   # debugging aid named in failure messages
     runc crun runsc          # the runtimes the benchmark compares with
     golang-github-containers-common  # Docker's default seccomp profile (for runc)

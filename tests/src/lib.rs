@@ -11,6 +11,8 @@
 //!
 //! - [`rootfs`] builds (and caches) the root filesystem: busybox, fixtures,
 //!   the static C programs of `tests/guest/` and a few bad executables.
+//! - [`debian`] builds (and caches) a Debian bookworm rootfs with
+//!   debootstrap, for scenarios that run a distribution's programs.
 //! - [`run`] describes one command and runs it natively or under oxbox.
 //! - [`stats`] parses the kernel's `--stats` report.
 //!
@@ -21,10 +23,12 @@
 //! `/bin/busybox` from Debian's busybox-static).
 #![forbid(unsafe_code)]
 
+pub mod debian;
 pub mod rootfs;
 pub mod run;
 pub mod stats;
 
+pub use debian::debian;
 pub use rootfs::{Rootfs, rootfs};
 pub use run::{
     Compare, Outcome, Run, Scratch, assert_guest_passed, assert_same, guest_matches_native,

@@ -40,6 +40,11 @@ pub struct Rootfs {
 }
 
 impl Rootfs {
+    /// A rootfs already built at `path`.
+    pub(crate) fn at(path: PathBuf) -> Rootfs {
+        Rootfs { path }
+    }
+
     /// The rootfs directory on the host.
     pub fn path(&self) -> &Path {
         &self.path
@@ -95,22 +100,22 @@ pub fn rootfs() -> &'static Rootfs {
 }
 
 /// FNV-1a, 64 bits: a stable cache key without a hashing dependency.
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Fnv {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
     /// Hashes `bytes` preceded by their length, so that consecutive inputs
     /// cannot run into each other.
-    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+    pub(crate) fn field(&mut self, bytes: &[u8]) -> &mut Self {
         for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
         self
     }
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         format!("{:016x}", self.0)
     }
 }

@@ -220,6 +220,17 @@ impl Run {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        Run::with_rootfs(rootfs().path(), argv)
+    }
+
+    /// `argv` in the rootfs at `dir` (for example [`crate::debian()`]);
+    /// unlike `Run::new(..).in_rootfs(dir)` the standard rootfs is not
+    /// built, and scratch directories land in `dir`.
+    pub fn with_rootfs<I, S>(dir: &Path, argv: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         Run {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
@@ -229,7 +240,7 @@ impl Run {
             stats: false,
             read_only: false,
             terminal: false,
-            rootfs: rootfs().path().to_path_buf(),
+            rootfs: dir.to_path_buf(),
             scratch: Vec::new(),
         }
     }
