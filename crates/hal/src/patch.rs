@@ -149,9 +149,36 @@ fn cmp_flags(rax: u64, imm: u64) -> u64 {
     flags
 }
 
+/// Held while a site is rewritten: two threads patching sites on the same
+/// page must not interleave, or one would restore the page's protection
+/// while the other still writes (a fault in kernel code, outside the
+/// fault-tolerant copies).
+static PATCHING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+struct PatchingGuard;
+
+impl PatchingGuard {
+    fn acquire() -> Self {
+        while PATCHING
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        PatchingGuard
+    }
+}
+
+impl Drop for PatchingGuard {
+    fn drop(&mut self) {
+        PATCHING.store(false, Ordering::Release);
+    }
+}
+
 /// Makes the code pages of `[site, site+len)` writable, runs `write`, and
-/// makes them read-and-execute again.
+/// makes them read-and-execute again, one patch at a time.
 fn rewrite(site: u64, len: u64, write: impl FnOnce() -> bool) -> PatchOutcome {
+    let _guard = PatchingGuard::acquire();
     let page = site & !0xfff;
     let span = ((site + len + 0xfff) & !0xfff) - page;
     if host::protect(page, span, Prot::READ | Prot::WRITE | Prot::EXEC).is_err() {

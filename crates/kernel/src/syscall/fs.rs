@@ -594,6 +594,12 @@ pub fn sys_readlink(call: &Call) -> SysResult {
 /// Path calls that change the file system: refused inside the synthetic
 /// trees, forwarded (in their `*at` form) otherwise.
 pub fn sys_modify_path(call: &Call) -> SysResult {
+    if call.nr == Sysno::utimensat as u64 && call.arg(1) == 0 {
+        // futimens: utimensat(fd, NULL, times, 0) sets the times of fd itself.
+        guest_fd(call.arg(0))?;
+        user::check_buffer(call.arg(2), 32)?;
+        return call.forward();
+    }
     use Sysno::*;
     let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
     let cwd = AT_FDCWD as u64;
@@ -700,9 +706,7 @@ pub fn sys_modify_path(call: &Call) -> SysResult {
         ],
         utimensat => {
             user::check_buffer(call.arg(2), 32)?;
-            // utimensat(fd, NULL, ...) sets the times of fd itself.
-            let path = if call.arg(1) == 0 { 0 } else { a.ptr() };
-            [a.dirfd as u64, path, call.arg(2), call.arg(3), 0, 0]
+            [a.dirfd as u64, a.ptr(), call.arg(2), call.arg(3), 0, 0]
         }
         truncate => [a.ptr(), call.arg(1), 0, 0, 0, 0],
         _ => unreachable!("filtered above"),
