@@ -70,6 +70,6 @@ fn guest_with_a_terminal_gets_dev_tty() {
         .find(|l| l.starts_with("dev="))
         .unwrap()
         .trim_end();
-    assert_eq!(dev, "dev=full,null,random,tty,urandom,zero");
+    assert_eq!(dev, "dev=full,null,random,shm,tty,urandom,zero");
     assert!(child.wait().unwrap().success());
 }

@@ -202,6 +202,16 @@ fn dev_steps(root: &Path, tty: bool, steps: &mut Vec<MountStep>) {
             recursive: false,
         });
     }
+    // POSIX shared memory and semaphores (shm_open, sem_open), as Docker
+    // gives every container: a private tmpfs of 64 MiB.
+    let shm = dev.join("shm");
+    steps.push(MountStep::EnsureDir { path: shm.clone() });
+    steps.push(MountStep::Tmpfs {
+        target: shm,
+        mode: 0o1777,
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        options: Some("size=65536k"),
+    });
 }
 
 /// One line of `/proc/self/mountinfo`, the fields the sandbox needs.
