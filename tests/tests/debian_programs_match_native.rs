@@ -11,6 +11,8 @@
 //! Not covered, because known not to work under oxbox yet: `ps`, `top` and
 //! anything else that lists other processes (the kernel's `/proc` lists the
 //! calling process only), pseudo-terminals and job control, networking.
+//! Scenarios that hit a known oxbox gap are `#[ignore]`d with the failing
+//! command and what oxbox does; `cargo test -- --ignored` runs them.
 
 use oxbox_integration::{Compare, Outcome, Run, debian, require_root};
 
@@ -239,6 +241,29 @@ ls"#,
     );
 }
 
+/// `ls -l` asks for ACLs and SELinux labels (`getxattr`, `lgetxattr`): a
+/// file without any gets ENODATA, and `ls` says nothing.
+#[test]
+#[ignore = "oxbox: getxattr/lgetxattr fail with ENOSYS instead of ENODATA: `ls -l src` \
+            prints the listing and exits 0 as natively, but also prints `ls: src: Function \
+            not implemented` on stderr (natively stderr is empty)"]
+fn coreutils_ls_l_stderr_is_quiet() {
+    require_root!();
+    let (native, _) = bash(
+        r#"cd "$S"
+mkdir -p src/sub
+echo hello > src/a.txt
+ls -l --time-style=+ src | grep -c root"#,
+    )
+    .matches_native(Compare::All);
+    assert_eq!(
+        native.stdout(),
+        "2\n",
+        "native baseline\n{}",
+        native.describe()
+    );
+}
+
 /// `touch -d` and `cp -a` set times through `utimensat(fd, NULL, times, 0)`
 /// (glibc's `futimens`).
 #[test]
@@ -371,12 +396,8 @@ if __name__ == '__main__':
 }
 
 /// `Pool` and `Queue` need POSIX semaphores (`sem_open`, a file in
-/// `/dev/shm`) and `Pipe()` a `socketpair`.
+/// `/dev/shm`).
 #[test]
-#[ignore = "oxbox: no /dev/shm, so sem_open fails: `multiprocessing.Pool(2)` raises \
-            `FileNotFoundError: [Errno 2] No such file or directory` from \
-            `_multiprocessing.SemLock` and python3 exits 1 (natively it prints the map); \
-            also socketpair(AF_UNIX) is ENOSYS, which `multiprocessing.Pipe()` needs"]
 fn python_multiprocessing_pool() {
     require_root!();
     expect(
@@ -392,12 +413,35 @@ if __name__ == '__main__':
     pr.start()
     print(q.get())
     pr.join()
-    print(pr.exitcode)
-    a, b = mp.Pipe()
-    b.send('duplex')
-    print(a.recv())"#,
+    print(pr.exitcode)"#,
         ),
-        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\nhi\n0\nduplex\n",
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]\nhi\n0\n",
+        0,
+    );
+}
+
+/// `multiprocessing.Pipe()` (duplex, the default) is a `socketpair`.
+#[test]
+#[ignore = "oxbox: socketpair(AF_UNIX, SOCK_STREAM) fails with ENOSYS: `python3 -c 'import \
+            socket; print(socket.socketpair())'` raises `OSError: [Errno 38] Function not \
+            implemented` (exit 1), and so does `multiprocessing.Pipe()`; natively it works"]
+fn python_multiprocessing_duplex_pipe() {
+    require_root!();
+    expect(
+        python(
+            r#"import multiprocessing as mp
+def echo(c):
+    c.send(c.recv().upper())
+if __name__ == '__main__':
+    a, b = mp.Pipe()
+    p = mp.Process(target=echo, args=(b,))
+    p.start()
+    a.send('duplex')
+    print(a.recv())
+    p.join()
+    print(p.exitcode)"#,
+        ),
+        "DUPLEX\n0\n",
         0,
     );
 }
