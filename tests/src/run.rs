@@ -447,10 +447,21 @@ impl Run {
             let _ = err.read_to_end(&mut buf);
             buf
         });
-        let status = wait_or_kill(&mut child, side, &command);
+        let status = wait_or_kill(&mut child);
         let _ = writer.join();
         let stdout = out_reader.join().unwrap();
         let stderr = err_reader.join().unwrap();
+        let Some(status) = status else {
+            // What it printed before it hung shows where it hung.
+            panic!(
+                "[{side}] `{command}` did not finish within {:?} and was killed \
+                 (OXBOX_TEST_TIMEOUT_SECS changes the limit)\n--- stdout so far ---\n{}\
+                 --- stderr so far ---\n{}--------------",
+                timeout(),
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        };
         let status = status.code().unwrap_or_else(|| {
             128 + status
                 .signal()
@@ -489,13 +500,13 @@ impl Run {
 }
 
 /// Waits for `child`, killing its process group if it outlives the
-/// timeout. The timeout only guards against a hung guest; no assertion
-/// depends on how long anything takes.
-fn wait_or_kill(child: &mut Child, side: &str, command: &str) -> std::process::ExitStatus {
+/// timeout (then `None`). The timeout only guards against a hung guest; no
+/// assertion depends on how long anything takes.
+fn wait_or_kill(child: &mut Child) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + timeout();
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return status,
+            Ok(Some(status)) => return Some(status),
             Ok(None) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -504,13 +515,9 @@ fn wait_or_kill(child: &mut Child, side: &str, command: &str) -> std::process::E
                 let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "[{side}] `{command}` did not finish within {:?} and was killed \
-                     (OXBOX_TEST_TIMEOUT_SECS changes the limit)",
-                    timeout()
-                );
+                return None;
             }
-            Err(e) => panic!("[{side}] waiting for `{command}`: {e}"),
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
         }
     }
 }
