@@ -140,6 +140,18 @@ pub const HOST_RULES: &[HostRule] = &[
         why: "guest fork, vfork and threads, in the container's namespaces",
     },
     rule(Sysno::wait4, "guest wait4 on its children"),
+    rule(
+        Sysno::getxattr,
+        "guest reads of extended attributes (ls -l)",
+    ),
+    rule(
+        Sysno::lgetxattr,
+        "guest reads of extended attributes (ls -l)",
+    ),
+    rule(Sysno::fgetxattr, "guest reads of extended attributes"),
+    rule(Sysno::listxattr, "guest lists of extended attributes"),
+    rule(Sysno::llistxattr, "guest lists of extended attributes"),
+    rule(Sysno::flistxattr, "guest lists of extended attributes"),
     HostRule {
         sysno: Sysno::mknodat,
         // S_IFCHR (0o020000) is a bit of both device types (S_IFBLK is 0o060000).

@@ -360,10 +360,26 @@ pub fn sigreturn(ctx: &mut GuestContext<'_>) -> Result<u64, Errno> {
 /// delivered; its handler returns to the mask of before.
 pub fn suspend(mask: u64) -> Errno {
     let old = change_mask(SIG_SETMASK, Some(mask)).unwrap_or(0);
+    // Host signals stay blocked between the check and the wait, and the
+    // wait unblocks them atomically (ppoll's mask), so a signal arriving
+    // in between is not lost: ppoll returns EINTR at once.
+    const SIG_SETMASK_HOST: u64 = 2;
+    let all: u64 = !(bit(9) | bit(19) | bit(7) | bit(11) | bit(31)); // not KILL, STOP, BUS, SEGV, SYS
+    let none: u64 = 0;
+    let _ = crate::syscall::host_call(
+        oxbox_abi::Sysno::rt_sigprocmask,
+        [SIG_SETMASK_HOST, &all as *const u64 as u64, 0, 8, 0, 0],
+    );
     while !deliverable() {
-        // Returns EINTR when a host signal ran the kernel's handler.
-        let _ = crate::syscall::host_call(oxbox_abi::Sysno::ppoll, [0, 0, 0, 0, 0, 0]);
+        let _ = crate::syscall::host_call(
+            oxbox_abi::Sysno::ppoll,
+            [0, 0, 0, &none as *const u64 as u64, 8, 0],
+        );
     }
+    let _ = crate::syscall::host_call(
+        oxbox_abi::Sysno::rt_sigprocmask,
+        [SIG_SETMASK_HOST, &none as *const u64 as u64, 0, 8, 0, 0],
+    );
     *SUSPENDED_MASK.lock() = Some(old);
     Errno::EINTR
 }

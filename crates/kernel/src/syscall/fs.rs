@@ -882,3 +882,49 @@ pub fn sys_mknod(call: &Call) -> SysResult {
         [p.dirfd as u64, p.ptr(), mode & 0xffff_ffff, dev, 0, 0],
     )
 }
+
+/// getxattr, lgetxattr, fgetxattr, listxattr, llistxattr, flistxattr:
+/// reading extended attributes (`ls -l` asks for ACLs and labels). Setting
+/// them is not supported.
+pub fn sys_read_xattr(call: &Call) -> SysResult {
+    const XATTR_NAME_MAX: usize = 255;
+    let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
+    let listing = matches!(nr, Sysno::listxattr | Sysno::llistxattr | Sysno::flistxattr);
+    // (value buffer, its size) sit after the name for get, after the path for list.
+    let (buf, size) = if listing {
+        (call.arg(1), call.arg(2))
+    } else {
+        (call.arg(2), call.arg(3))
+    };
+    user::check_buffer(buf, size)?;
+    let name = if listing {
+        Vec::new()
+    } else {
+        let mut name = user::read_cstring(call.arg(1), XATTR_NAME_MAX + 1, Errno::ERANGE)?;
+        name.push(0);
+        name
+    };
+    let name_ptr = name.as_ptr() as u64;
+    if matches!(nr, Sysno::fgetxattr | Sysno::flistxattr) {
+        let fd = guest_fd(call.arg(0))?;
+        if fdtable::is_synthetic_dir(fd) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let args = if listing {
+            [fd as u64, buf, size, 0, 0, 0]
+        } else {
+            [fd as u64, name_ptr, buf, size, 0, 0]
+        };
+        return host_call(nr, args);
+    }
+    let p = path_arg(call.arg(0))?;
+    if p.route != Route::Host {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let args = if listing {
+        [p.ptr(), buf, size, 0, 0, 0]
+    } else {
+        [p.ptr(), name_ptr, buf, size, 0, 0]
+    };
+    host_call(nr, args)
+}

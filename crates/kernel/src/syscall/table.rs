@@ -126,6 +126,12 @@ syscall_table! {
     truncate => fs::sys_modify_path;
     statfs => fs::sys_statfs;
     mknod => fs::sys_mknod;
+    getxattr => fs::sys_read_xattr, partial: "reading only";
+    lgetxattr => fs::sys_read_xattr, partial: "reading only";
+    fgetxattr => fs::sys_read_xattr, partial: "reading only";
+    listxattr => fs::sys_read_xattr, partial: "reading only";
+    llistxattr => fs::sys_read_xattr, partial: "reading only";
+    flistxattr => fs::sys_read_xattr, partial: "reading only";
     mknodat => fs::sys_mknod;
     fstatfs => fs::sys_fstatfs;
     fsync => fs::sys_fd_plain;
