@@ -130,12 +130,6 @@ cat "$S/job1""#,
 
 /// A bare `wait` for several background jobs at once.
 #[test]
-#[ignore = "oxbox: intermittent hang (about 3 runs in 100 with two other oxbox containers \
-            running): in `bash -c 'for i in 1 2 3; do (echo \"job $i\" > \"$S/job$i\") & \
-            done; echo A; wait; echo B; ...; sleep 0 & sleep 0 & wait; echo \"waited all: \
-            $?\"'` bash never returns from the bare `wait` (output stops after `A`, or \
-            after the line before `sleep 0 & sleep 0 & wait`), once before printing \
-            anything; natively it always finishes at once"]
 fn bash_background_jobs_and_bare_wait() {
     require_root!();
     expect(
@@ -265,9 +259,6 @@ ls"#,
 /// `ls -l` asks for ACLs and SELinux labels (`getxattr`, `lgetxattr`): a
 /// file without any gets ENODATA, and `ls` says nothing.
 #[test]
-#[ignore = "oxbox: getxattr/lgetxattr fail with ENOSYS instead of ENODATA: `ls -l src` \
-            prints the listing and exits 0 as natively, but also prints `ls: src: Function \
-            not implemented` on stderr (natively stderr is empty)"]
 fn coreutils_ls_l_stderr_is_quiet() {
     require_root!();
     let (native, _) = bash(
