@@ -63,57 +63,71 @@ pub const GETPPID: Workload = Workload {
         max: 10_000_000,
     },
     loop_syscall: Some("getppid"),
-    args: |n| vec![n.to_string()],
+    args: iteration_count_arg,
     parse: parse_ns_per_op,
 };
 
+/// A workload that takes its iteration count as its only argument and
+/// prints `ns_per_op=`, with no single syscall per iteration to check.
+const fn timed_loop(
+    name: &'static str,
+    description: &'static str,
+    source_name: &'static str,
+    source: &'static str,
+    iterations: Iterations,
+) -> Workload {
+    Workload {
+        name,
+        description,
+        source_name,
+        source,
+        unit: "ns/op",
+        iterations,
+        loop_syscall: None,
+        args: iteration_count_arg,
+        parse: parse_ns_per_op,
+    }
+}
+
+fn iteration_count_arg(n: u64) -> Vec<String> {
+    vec![n.to_string()]
+}
+
 /// `fork()` + `_exit()` + `waitpid()`: process creation and teardown.
-pub const FORK_WAIT: Workload = Workload {
-    name: "fork_wait",
-    description: "fork + exit + waitpid (process creation)",
-    source_name: "fork_wait.c",
-    source: include_str!("../workloads/fork_wait.c"),
-    unit: "ns/op",
-    iterations: Iterations {
+pub const FORK_WAIT: Workload = timed_loop(
+    "fork_wait",
+    "fork + exit + waitpid (process creation)",
+    "fork_wait.c",
+    include_str!("../workloads/fork_wait.c"),
+    Iterations {
         pilot: 20,
         max: 20_000,
     },
-    loop_syscall: None,
-    args: |n| vec![n.to_string()],
-    parse: parse_ns_per_op,
-};
+);
 
 /// `fork()` + `execve()` of a static program + `waitpid()`.
-pub const FORK_EXEC: Workload = Workload {
-    name: "fork_exec",
-    description: "fork + execve of a static program + waitpid",
-    source_name: "fork_exec.c",
-    source: include_str!("../workloads/fork_exec.c"),
-    unit: "ns/op",
-    iterations: Iterations {
+pub const FORK_EXEC: Workload = timed_loop(
+    "fork_exec",
+    "fork + execve of a static program + waitpid",
+    "fork_exec.c",
+    include_str!("../workloads/fork_exec.c"),
+    Iterations {
         pilot: 10,
         max: 5_000,
     },
-    loop_syscall: None,
-    args: |n| vec![n.to_string()],
-    parse: parse_ns_per_op,
-};
+);
 
 /// One byte back and forth between two processes over two pipes.
-pub const PIPE_PINGPONG: Workload = Workload {
-    name: "pipe_pingpong",
-    description: "pipe round trip between two processes (latency)",
-    source_name: "pipe_pingpong.c",
-    source: include_str!("../workloads/pipe_pingpong.c"),
-    unit: "ns/op",
-    iterations: Iterations {
+pub const PIPE_PINGPONG: Workload = timed_loop(
+    "pipe_pingpong",
+    "pipe round trip between two processes (latency)",
+    "pipe_pingpong.c",
+    include_str!("../workloads/pipe_pingpong.c"),
+    Iterations {
         pilot: 200,
         max: 200_000,
     },
-    loop_syscall: None,
-    args: |n| vec![n.to_string()],
-    parse: parse_ns_per_op,
-};
+);
 
 /// Every workload, in report order.
 pub const ALL: &[Workload] = &[GETPPID, FORK_WAIT, FORK_EXEC, PIPE_PINGPONG];
