@@ -12,6 +12,8 @@
 //! Known limits: the mask and the pending set are per process, not per
 //! thread; a blocked signal with the default action still takes it.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use spin::Mutex;
 
 use crate::Errno;
@@ -159,8 +161,28 @@ pub fn change_mask(how: u64, set: Option<u64>) -> Result<u64, Errno> {
 
 /// Signals that arrived and wait for delivery (bit `n-1` for signal `n`),
 /// with the `siginfo_t` of each.
-static PENDING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-static INFOS: Mutex<[[u8; 128]; NSIG]> = Mutex::new([[0; 128]; NSIG]);
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Written by signal handlers that may interrupt kernel code holding any
+/// lock, so lock-free: 16 words per signal (a racing second arrival of the
+/// same signal may mix the two records, as standard signals coalesce).
+static INFOS: [[AtomicU64; 16]; NSIG] = [const { [const { AtomicU64::new(0) }; 16] }; NSIG];
+
+fn store_info(index: usize, info: &[u8; 128]) {
+    for (slot, word) in INFOS[index - 1].iter().zip(info.chunks_exact(8)) {
+        slot.store(
+            u64::from_le_bytes(word.try_into().expect("8 bytes")),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+fn load_info(index: usize) -> [u8; 128] {
+    let mut info = [0u8; 128];
+    for (slot, word) in INFOS[index - 1].iter().zip(info.chunks_exact_mut(8)) {
+        word.copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
+    }
+    info
+}
 
 /// The guest's alternate signal stack: (sp, flags, size).
 pub static ALT_STACK: Mutex<(u64, u32, u64)> = Mutex::new((0, SS_DISABLE, 0));
@@ -178,7 +200,7 @@ const SYNCHRONOUS: u64 = bit(4) | bit(5) | bit(7) | bit(8) | bit(11); // ILL, TR
 /// Whether a pending signal can be delivered now.
 #[inline]
 pub fn deliverable() -> bool {
-    let pending = PENDING.load(core::sync::atomic::Ordering::Acquire);
+    let pending = PENDING.load(Ordering::Acquire);
     pending != 0 && pending & !STATE.lock().mask != 0
 }
 
@@ -188,6 +210,14 @@ pub fn arrived(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel
     let Ok(index) = check_signal(sig) else {
         return false;
     };
+    if in_kernel {
+        // The interrupted kernel code may hold any lock (the signal state,
+        // the heap): only lock-free work here. Delivery, and the checks of
+        // the disposition, happen when its syscall returns.
+        store_info(index, info);
+        PENDING.fetch_or(bit(index), Ordering::AcqRel);
+        return true;
+    }
     let (action, mask) = {
         let state = STATE.lock();
         (state.actions[index - 1], state.mask)
@@ -198,11 +228,9 @@ pub fn arrived(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel
     if action.handler == 0 || (SYNCHRONOUS & bit(index) != 0 && mask & bit(index) != 0) {
         return false;
     }
-    INFOS.lock()[index - 1] = *info;
-    PENDING.fetch_or(bit(index), core::sync::atomic::Ordering::AcqRel);
-    if !in_kernel {
-        deliver(ctx);
-    }
+    store_info(index, info);
+    PENDING.fetch_or(bit(index), Ordering::AcqRel);
+    deliver(ctx);
     true
 }
 
@@ -216,20 +244,20 @@ pub fn syscall_exit(ctx: &mut GuestContext<'_>) {
 /// Delivers the lowest deliverable pending signal, if any, by rewriting
 /// `ctx` to enter its handler on a frame that saves `ctx`.
 pub fn deliver(ctx: &mut GuestContext<'_>) {
-    let pending = PENDING.load(core::sync::atomic::Ordering::Acquire);
+    let pending = PENDING.load(Ordering::Acquire);
     let mut state = STATE.lock();
     let ready = pending & !state.mask;
     if ready == 0 {
         return;
     }
     let index = ready.trailing_zeros() as usize + 1;
-    PENDING.fetch_and(!bit(index), core::sync::atomic::Ordering::AcqRel);
+    PENDING.fetch_and(!bit(index), Ordering::AcqRel);
     let action = state.actions[index - 1];
     if action.handler <= SIG_IGN {
         // The disposition changed while the signal waited.
         return;
     }
-    let info = INFOS.lock()[index - 1];
+    let info = load_info(index);
     let saved_mask = SUSPENDED_MASK.lock().take().unwrap_or(state.mask);
     if build_frame(index, &action, &info, saved_mask, ctx).is_err() {
         // No room for a frame on the guest's stack: Linux kills with SIGSEGV.
