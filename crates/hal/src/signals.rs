@@ -86,15 +86,7 @@ fn sigaction(sig: u64, handler: u64, flags: u64) -> Result<(), Errno> {
 /// started by a guest `execve` (issued from inside the SIGSYS handler)
 /// would otherwise inherit SIGSYS blocked.
 pub fn install_kernel_handlers() -> Result<(), Errno> {
-    const SIG_SETMASK: u64 = 2;
-    let empty: u64 = 0;
-    // SAFETY: `empty` is a valid 8-byte signal set that outlives the call.
-    unsafe {
-        raw_syscall(
-            Sysno::rt_sigprocmask as usize,
-            [SIG_SETMASK, &empty as *const u64 as u64, 0, 8, 0, 0],
-        )?
-    };
+    unblock_all()?;
     sigaction(
         SIGSYS,
         sigsys_handler as *const () as u64,
