@@ -341,34 +341,27 @@ pub fn map_file_fixed(
     fd: RawFd,
     offset: u64,
 ) -> Result<(), Errno> {
-    outside_kernel(addr, len)?;
-    plain(
-        Sysno::mmap,
-        [
-            addr,
-            len,
-            prot.0,
-            MAP_PRIVATE | MAP_FIXED,
-            fd as u64,
-            offset,
-        ],
-    )
-    .map(drop)
+    map_fixed(addr, len, prot, MAP_PRIVATE, fd as u64, offset)
 }
 
 /// Maps anonymous memory to exactly `addr`, replacing what is there.
 pub fn map_anonymous_fixed(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+    map_fixed(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0)
+}
+
+/// `mmap(MAP_FIXED)` of guest memory, never over the kernel's.
+fn map_fixed(
+    addr: u64,
+    len: u64,
+    prot: Prot,
+    flags: u64,
+    fd: u64,
+    offset: u64,
+) -> Result<(), Errno> {
     outside_kernel(addr, len)?;
     plain(
         Sysno::mmap,
-        [
-            addr,
-            len,
-            prot.0,
-            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-            u64::MAX,
-            0,
-        ],
+        [addr, len, prot.0, flags | MAP_FIXED, fd, offset],
     )
     .map(drop)
 }

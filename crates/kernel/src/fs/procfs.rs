@@ -41,7 +41,7 @@ const PID_FILES: &[&str] = &[
 const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
 
 /// Replaces a leading `self` with the pid, so both name the same node.
-fn canonical(parts: &[String]) -> Vec<String> {
+pub fn canonical(parts: &[String]) -> Vec<String> {
     let mut out: Vec<String> = parts.to_vec();
     if out.first().is_some_and(|p| p == "self") {
         out[0] = task::pid().to_string();

@@ -214,17 +214,20 @@ pub fn sys_close_range(call: &Call) -> SysResult {
     result
 }
 
+/// What `fstat` says of a descriptor open on a synthetic directory.
+fn synthetic_dir_stat(fd: i32) -> SynthStat {
+    SynthStat {
+        ino: fd as u64,
+        mode: crate::fs::stat::S_IFDIR | 0o555,
+        nlink: 2,
+        size: 0,
+    }
+}
+
 pub fn sys_fstat(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
-    if let Some(parts) = fdtable::with_synthetic_dir(fd, |d| d.parts.clone()) {
-        let st = SynthStat {
-            ino: fd as u64,
-            mode: crate::fs::stat::S_IFDIR | 0o555,
-            nlink: 2,
-            size: 0,
-        };
-        let _ = parts;
-        user::copy_out(call.arg(1), &st.to_stat())?;
+    if fdtable::is_synthetic_dir(fd) {
+        user::copy_out(call.arg(1), &synthetic_dir_stat(fd).to_stat())?;
         return Ok(0);
     }
     user::check_buffer(call.arg(1), 144)?;
@@ -404,7 +407,7 @@ fn open_synthetic(route: &Route, flags: u64, trailing_slash: bool) -> SysResult 
             let fd = placeholder_fd(b"", cloexec)?;
             let mut full: Vec<String> = Vec::with_capacity(parts.len() + 1);
             full.push("proc".into());
-            full.extend(procfs_canonical(&parts));
+            full.extend(procfs::canonical(&parts));
             fdtable::register_synthetic_dir(fd, full);
             Ok(fd as u64)
         }
@@ -420,15 +423,6 @@ fn open_synthetic(route: &Route, flags: u64, trailing_slash: bool) -> SysResult 
         (Node::Link(_), _) if flags & O_NOFOLLOW != 0 => Err(Errno::ELOOP),
         (Node::Link(target), parts) => open_link(&parts, &target, flags),
     }
-}
-
-/// `/proc` paths whose first component is `self` name the pid's directory.
-fn procfs_canonical(parts: &[String]) -> Vec<String> {
-    let mut out = parts.to_vec();
-    if out.first().is_some_and(|p| p == "self") {
-        out[0] = alloc::format!("{}", crate::task::pid());
-    }
-    out
 }
 
 /// Opens what a `/proc` link leads to: a descriptor link reopens (dups)
@@ -516,12 +510,7 @@ pub fn sys_statx(call: &Call) -> SysResult {
         );
     }
     let st = if synthetic_fd {
-        SynthStat {
-            ino: p.dirfd as u64,
-            mode: crate::fs::stat::S_IFDIR | 0o555,
-            nlink: 2,
-            size: 0,
-        }
+        synthetic_dir_stat(p.dirfd)
     } else {
         let (node, parts) = synthetic_node(
             &p.route,
