@@ -180,7 +180,8 @@ fn dev_holds_only_the_bound_host_devices() {
     }
     let r = report(&run(&["do", "--", "report"]));
     // Every container gets /dev/tty, as with runc (this host has the node).
-    assert_eq!(r["dev"], "full,null,random,shm,tty,urandom,zero");
+    // And its own devpts, /dev/ptmx pointing into it.
+    assert_eq!(r["dev"], "full,null,ptmx,pts,random,shm,tty,urandom,zero");
     assert_eq!(r["dev_null_writable"], "1");
     assert_eq!(r["dev_zero_reads_zero"], "1");
 }

@@ -27,6 +27,9 @@ pub enum Error {
     /// The hostname cannot be set or encoded in the boot record.
     #[error("invalid hostname {0:?}: it must be 1 to 64 bytes without ';', '=' or NUL")]
     Hostname(String),
+    /// The container's description is inconsistent or malformed.
+    #[error("{0}")]
+    Config(String),
     /// The working directory is not an absolute path.
     #[error("invalid working directory {0:?}: it must be an absolute path")]
     Workdir(PathBuf),

@@ -7,13 +7,15 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use crate::{caps, namespaces};
+use crate::spec::{Mount, Rlimit, User};
+use crate::{caps, inroot, namespaces};
 
 /// What a path names, as far as mount targets are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +66,17 @@ pub trait HostSys {
     fn file_kind(&mut self, path: &Path) -> io::Result<Option<FileKind>>;
     /// The text of `/proc/self/mountinfo`.
     fn read_mountinfo(&mut self) -> io::Result<String>;
+    /// `symlink(target, path)`.
+    fn symlink(&mut self, target: &Path, path: &Path) -> io::Result<()>;
+    /// Performs a user's mount below `root` (see [`crate::inroot`]).
+    fn mount_in_root(&mut self, root: &Path, mount: &Mount) -> io::Result<()>;
+    /// `setns(fd, kind)`: enters an existing namespace.
+    fn setns(&mut self, ns: BorrowedFd<'_>, kind: CloneFlags) -> io::Result<()>;
+    /// `setrlimit`.
+    fn set_rlimit(&mut self, limit: &Rlimit) -> io::Result<()>;
+    /// `setgroups`, `setresgid`, `setresuid`, in that order (the groups
+    /// and gid need the privileges the uid change gives up).
+    fn set_user(&mut self, user: &User) -> io::Result<()>;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&mut self) -> io::Result<()>;
     /// Empties every capability set, the bounding set included.
@@ -153,6 +166,46 @@ impl HostSys for RealHost {
 
     fn read_mountinfo(&mut self) -> io::Result<String> {
         fs::read_to_string("/proc/self/mountinfo")
+    }
+
+    fn symlink(&mut self, target: &Path, path: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, path)
+    }
+
+    fn mount_in_root(&mut self, root: &Path, mount: &Mount) -> io::Result<()> {
+        inroot::mount(root, mount)
+    }
+
+    fn setns(&mut self, ns: BorrowedFd<'_>, kind: CloneFlags) -> io::Result<()> {
+        Ok(nix::sched::setns(ns, kind)?)
+    }
+
+    fn set_rlimit(&mut self, limit: &Rlimit) -> io::Result<()> {
+        let value = libc::rlimit {
+            rlim_cur: limit.soft,
+            rlim_max: limit.hard,
+        };
+        // SAFETY: `value` is a valid rlimit the call only reads; the
+        // resource number is checked by the host (EINVAL if unknown).
+        let rc = unsafe { libc::setrlimit(limit.resource as _, &value) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn set_user(&mut self, user: &User) -> io::Result<()> {
+        use nix::unistd::{Gid, Uid};
+        let groups: Vec<Gid> = user
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&groups)?;
+        let gid = Gid::from_raw(user.gid);
+        nix::unistd::setresgid(gid, gid, gid)?;
+        let uid = Uid::from_raw(user.uid);
+        Ok(nix::unistd::setresuid(uid, uid, uid)?)
     }
 
     fn set_no_new_privs(&mut self) -> io::Result<()> {
@@ -288,6 +341,31 @@ pub(crate) mod fake {
         }
         fn read_mountinfo(&mut self) -> io::Result<String> {
             Ok(self.mountinfo.clone())
+        }
+        fn symlink(&mut self, target: &Path, path: &Path) -> io::Result<()> {
+            self.record(format!("symlink({},{})", path.display(), target.display()))
+        }
+        fn mount_in_root(&mut self, root: &Path, mount: &Mount) -> io::Result<()> {
+            self.record(format!(
+                "mount_in_root({},{})",
+                root.display(),
+                mount.destination.display()
+            ))
+        }
+        fn setns(&mut self, _ns: BorrowedFd<'_>, kind: CloneFlags) -> io::Result<()> {
+            self.record(format!("setns({kind:?})"))
+        }
+        fn set_rlimit(&mut self, limit: &Rlimit) -> io::Result<()> {
+            self.record(format!(
+                "setrlimit({},{},{})",
+                limit.resource, limit.soft, limit.hard
+            ))
+        }
+        fn set_user(&mut self, user: &User) -> io::Result<()> {
+            self.record(format!(
+                "set_user({},{},{:?})",
+                user.uid, user.gid, user.additional_gids
+            ))
         }
         fn set_no_new_privs(&mut self) -> io::Result<()> {
             self.record("no_new_privs()".into())

@@ -7,35 +7,75 @@
 //! privileges last, because every step before needs them.
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+
+use nix::sched::CloneFlags;
 
 use crate::error::{Error, Result};
 use crate::host::HostSys;
 use crate::mounts::{self, MountStep};
-use crate::namespaces::CONTAINER_NAMESPACES;
+use crate::spec::{Rlimit, User};
 
-/// The setup of one container's first process.
-#[derive(Clone, Debug)]
+/// The setup of one container process (a container's first process, or a
+/// process `exec`'d into a running container, which joins every namespace
+/// and mounts nothing).
+#[derive(Debug)]
 pub struct InitPlan<'a> {
-    /// The container's hostname.
-    pub hostname: &'a str,
-    /// The mount plan, ending with the pivot into the new root.
+    /// Existing namespaces to enter, opened before the fork, in entry order.
+    pub join: &'a [(CloneFlags, OwnedFd)],
+    /// Fresh namespaces to create (the pid namespace excepted).
+    pub unshare: CloneFlags,
+    /// The hostname, when the container has its own UTS namespace.
+    pub hostname: Option<&'a str>,
+    /// Bring up `lo`, when the container has its own network namespace.
+    pub loopback: bool,
+    /// The mount plan, ending with the pivot into the new root; empty
+    /// when the mount namespace is joined.
     pub mounts: &'a [MountStep],
     /// The working directory, inside the new root.
     pub workdir: &'a Path,
+    /// Resource limits.
+    pub rlimits: &'a [Rlimit],
+    /// The user to become; `None` in a user namespace of oxbox's own,
+    /// where the only mapped user is the caller, already root there.
+    pub user: Option<&'a User>,
 }
 
-/// Sets up the calling process as a container's first process, up to (not
-/// including) the exec of the kernel image.
+/// First phase: enters the container's namespaces. Anything the runtime
+/// does from outside before the rest (cgroups, OCI prestart hooks) happens
+/// between the two phases, when the namespaces exist but nothing is in
+/// them yet.
+pub fn enter_namespaces(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
+    for (kind, fd) in plan.join {
+        host.setns(fd.as_fd(), *kind)
+            .map_err(|e| Error::sys("join namespace", e))?;
+    }
+    host.unshare(plan.unshare)
+        .map_err(|e| Error::sys("unshare namespaces", e))
+}
+
+/// Second phase: sets up the calling process inside its namespaces, up to
+/// (not including) the exec of the kernel image.
 pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
-    host.unshare(CONTAINER_NAMESPACES)
-        .map_err(|e| Error::sys("unshare namespaces", e))?;
-    host.set_hostname(plan.hostname)
-        .map_err(|e| Error::sys("set hostname", e))?;
-    host.loopback_up()
-        .map_err(|e| Error::sys("bring loopback interface up", e))?;
+    if let Some(hostname) = plan.hostname {
+        host.set_hostname(hostname)
+            .map_err(|e| Error::sys("set hostname", e))?;
+    }
+    if plan.loopback {
+        host.loopback_up()
+            .map_err(|e| Error::sys("bring loopback interface up", e))?;
+    }
     mounts::apply(host, plan.mounts)?;
     enter_workdir(host, plan.workdir)?;
+    for limit in plan.rlimits {
+        host.set_rlimit(limit)
+            .map_err(|e| Error::sys("set resource limit", e))?;
+    }
+    if let Some(user) = plan.user {
+        host.set_user(user)
+            .map_err(|e| Error::sys("set user and groups", e))?;
+    }
     host.set_no_new_privs()
         .map_err(|e| Error::sys("set no_new_privs", e))?;
     host.drop_capabilities()
@@ -64,18 +104,34 @@ mod tests {
     use crate::host::fake::FakeHost;
 
     const PIVOT: &[MountStep] = &[];
+    const LIMITS: &[Rlimit] = &[Rlimit {
+        resource: 7,
+        soft: 64,
+        hard: 128,
+    }];
+    static ROOT: User = User {
+        uid: 0,
+        gid: 0,
+        additional_gids: Vec::new(),
+    };
 
     fn plan(workdir: &Path) -> InitPlan<'_> {
         InitPlan {
-            hostname: "box",
+            join: &[],
+            unshare: crate::spec::Namespaces::all_new().unshare_flags(),
+            hostname: Some("box"),
+            loopback: true,
             mounts: PIVOT,
             workdir,
+            rlimits: LIMITS,
+            user: Some(&ROOT),
         }
     }
 
     #[test]
     fn setup_runs_in_order_and_drops_privileges_last() {
         let mut host = FakeHost::default();
+        enter_namespaces(&mut host, &plan(Path::new("/"))).unwrap();
         prepare(&mut host, &plan(Path::new("/"))).unwrap();
         let names: Vec<&str> = host
             .calls
@@ -89,6 +145,8 @@ mod tests {
                 "sethostname",
                 "loopback_up",
                 "chdir",
+                "setrlimit",
+                "set_user",
                 "no_new_privs",
                 "drop_capabilities"
             ]
@@ -125,6 +183,19 @@ mod tests {
             "create working directory /work: Read-only file system"
         );
         assert!(host.calls_named("drop_capabilities").is_empty());
+    }
+
+    #[test]
+    fn a_joined_container_sets_neither_hostname_nor_loopback() {
+        let mut host = FakeHost::default();
+        let plan = InitPlan {
+            hostname: None,
+            loopback: false,
+            ..plan(Path::new("/"))
+        };
+        prepare(&mut host, &plan).unwrap();
+        assert!(host.calls_named("sethostname").is_empty());
+        assert!(host.calls_named("loopback_up").is_empty());
     }
 
     #[test]

@@ -1,53 +1,150 @@
-//! Starting a container: the monitor, and the exec of the kernel image.
+//! Starting container processes: the fork, the setup, the exec of the
+//! kernel image.
 //!
 //! ```text
-//! oxbox (monitor)            opens the kernel image, plans the mounts,
-//!   [unshare user ns]        when unprivileged,
-//!   unshare pid ns, fork ──> pid 1 of the container: init::prepare
-//!   reads the setup pipe       (namespaces, mounts, pivot, workdir,
-//!   forwards signals           privileges), then execveat(kernel image)
-//!   exits with pid 1's status
+//! runtime (oxbox do / create / exec)   opens the kernel image and the
+//!   [unshare user ns]                    namespaces to join, plans the mounts,
+//!   enter pid ns, fork ──────────────> child: enter namespaces, wait, set up
+//!   hooks with the child's pid           (mounts, pivot, terminal, user,
+//!   waits for Ready, then:               privileges), Ready, [exec gate],
+//!     do: forwards signals, exits          execveat(kernel image)
+//!         with the container's status
+//!     create/exec --detach: returns
 //! ```
 //!
-//! The child reports a setup failure as one line on a close-on-exec pipe
-//! and exits; end of file without a message means the exec succeeded.
-//! From then on, a failure to start the guest is the kernel's to report (on
-//! its log descriptor) and its exit status is passed on unchanged.
+//! The child reports over [`crate::sync`]; once the kernel image runs, a
+//! failure to start the guest is the kernel's to report (on its log
+//! descriptor) and its exit status is passed on unchanged.
 
 use std::ffi::CString;
-use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::fs;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::CloneFlags;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitPidFlag;
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 use oxbox_abi::boot::KERNEL_ARGV0;
 use oxbox_abi::layout::{KERNEL_IMAGE_FD, LOG_FD};
 
 use crate::error::{Error, Result, one_line};
 use crate::host::RealHost;
 use crate::init::{self, InitPlan};
-use crate::mounts::{self, PlanContext};
+use crate::mounts::{self, MountStep, PlanContext};
 use crate::namespaces;
 use crate::signals::{self, SignalInbox, SignalMask};
-use crate::spec::{ContainerSpec, Rootfs};
+use crate::spec::{ContainerSpec, NamespaceKind, Rootfs};
+use crate::sync::{self, ChildEnd, ChildMessage, Event, ParentEnd};
+use crate::terminal;
 
 /// Exit status of a container that could not be set up (Docker's 125).
 pub const SETUP_FAILED: i32 = 125;
 
-/// Runs `spec` to completion; returns the exit code oxbox must exit with.
+/// How a container process is started, beyond what its spec says.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// Hold the exec until something is written to this FIFO (the read
+    /// end, opened non-blocking): OCI `create` leaves the process there
+    /// for `start`.
+    pub exec_gate: Option<OwnedFd>,
+    /// Where the pty master goes when the spec asks for a terminal: a
+    /// connected unix socket.
+    pub console: Option<OwnedFd>,
+    /// The process is supervised by the caller, which stays its parent
+    /// (`oxbox do`, `run`): it dies with it. Otherwise (`create`, a
+    /// detached `exec`) it outlives the runtime.
+    pub supervised: bool,
+    /// Check before reporting Ready that the program exists and can be
+    /// executed, so that `create` fails with runc's message instead of a
+    /// container that exits 127 at `start`.
+    pub check_program: bool,
+}
+
+/// A container process whose setup is done (it is at its exec gate, or
+/// exec'ing the kernel).
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid, in the runtime's pid namespace.
+    pub pid: Pid,
+    channel: ParentEnd,
+}
+
+impl Spawned {
+    /// Waits for the exec of the kernel image (`do`, `run`): `Ok` once it
+    /// runs; the setup's failure or an interruption otherwise.
+    pub fn wait_exec(self, inbox: &SignalInbox) -> Result<()> {
+        match self.channel.next(Some(inbox)) {
+            Ok(Event::Closed) => Ok(()),
+            other => Err(self.fail(other)),
+        }
+    }
+
+    /// Turns an unexpected event into the error to report, after killing
+    /// and reaping the child.
+    fn fail(&self, event: Result<Event>) -> Error {
+        abandon(self.pid);
+        match event {
+            Ok(Event::Message(ChildMessage::Failed(message))) => Error::Setup(message),
+            Ok(Event::Interrupted(signal)) => Error::Interrupted(signal.as_str()),
+            Ok(other) => Error::Setup(format!("container process: unexpected {other:?}")),
+            Err(e) => e,
+        }
+    }
+}
+
+/// Runs `spec` to completion as `oxbox do` does; returns the exit code
+/// oxbox must exit with.
 ///
 /// Must be called while the process is single-threaded: it forks, and the
 /// child runs arbitrary Rust code before it execs.
 pub fn run(spec: &ContainerSpec) -> Result<i32> {
+    let mask = SignalMask::block()?;
+    let inbox = mask.inbox()?;
+    let (console, console_child) = if spec.terminal {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::sys("create the console socket", e))?;
+        (Some(OwnedFd::from(ours)), Some(OwnedFd::from(theirs)))
+    } else {
+        (None, None)
+    };
+    let launch = Launch {
+        console: console_child,
+        supervised: true,
+        ..Launch::default()
+    };
+    let spawned = spawn(spec, launch, &mask, &inbox, |_| Ok(()))?;
+    let pid = spawned.pid;
+    let master = match &console {
+        Some(console) => Some(terminal::receive_master(console).inspect_err(|_| abandon(pid))?),
+        None => None,
+    };
+    spawned.wait_exec(&inbox)?;
+    tracing::debug!(pid = pid.as_raw(), "kernel image started");
+    match master {
+        Some(master) => crate::relay::relay_until_exit(&inbox, pid, master),
+        None => inbox.forward_until_exit(pid),
+    }
+}
+
+/// Starts a container process for `spec` and waits until it is set up:
+/// calls `on_namespaces` with its pid once its namespaces exist (cgroups,
+/// OCI hooks), then waits for its Ready.
+///
+/// Signals the caller blocked in `mask` interrupt the setup (the child is
+/// killed); the child restores the original mask before it execs.
+pub fn spawn(
+    spec: &ContainerSpec,
+    launch: Launch,
+    mask: &SignalMask,
+    inbox: &SignalInbox,
+    on_namespaces: impl FnOnce(Pid) -> Result<()>,
+) -> Result<Spawned> {
     ensure_single_threaded()?;
     let kernel = open_kernel(&spec.kernel)?;
     let argv = kernel_argv(spec)?;
@@ -56,168 +153,251 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
         .iter()
         .map(|e| cstring(e))
         .collect::<Result<Vec<_>>>()?;
-    let user_namespace = namespaces::needs_user_namespace();
+    let joined = namespaces::open_joined(&spec.namespaces)?;
+    let mounts_new = spec.namespaces.is_new(NamespaceKind::Mount);
+    let user_namespace = mounts_new && namespaces::needs_user_namespace();
     let (root, scratch) = match &spec.rootfs {
-        Rootfs::Host => {
+        Rootfs::Host if mounts_new => {
             let scratch = ScratchDir::create()?;
             (scratch.0.clone(), Some(scratch))
         }
+        Rootfs::Host => (PathBuf::from("/"), None),
         Rootfs::Dir { path, .. } => (path.clone(), None),
     };
-    let ctx = PlanContext {
-        root,
-        user_namespace,
-        tty: host_has_tty_node(),
+    let mount_plan: Vec<MountStep> = if mounts_new {
+        let ctx = PlanContext {
+            root,
+            user_namespace,
+            tty: host_has_tty_node(),
+        };
+        mounts::plan(&spec.rootfs, &spec.mounts, &ctx)
+    } else {
+        Vec::new()
     };
-    let mount_plan = mounts::plan(&spec.rootfs, &ctx);
-    tracing::debug!(?ctx, steps = mount_plan.len(), "mount plan ready");
+    tracing::debug!(steps = mount_plan.len(), "mount plan ready");
     let plan = InitPlan {
-        hostname: &spec.hostname,
+        join: &joined,
+        unshare: spec.namespaces.unshare_flags(),
+        hostname: spec
+            .namespaces
+            .is_new(NamespaceKind::Uts)
+            .then_some(spec.hostname.as_str()),
+        loopback: spec.namespaces.is_new(NamespaceKind::Network),
         mounts: &mount_plan,
         workdir: &spec.workdir,
+        rlimits: &spec.rlimits,
+        user: (!user_namespace).then_some(&spec.user),
     };
+    if user_namespace && spec.user != crate::spec::User::default() {
+        return Err(Error::Config(
+            "running the guest as another user than root needs root".into(),
+        ));
+    }
+    if spec.terminal && launch.console.is_none() {
+        return Err(Error::Config(
+            "a terminal was requested but no console socket given".into(),
+        ));
+    }
 
     if user_namespace {
         namespaces::enter_user_namespace()?;
     }
-    let mask = SignalMask::block()?;
-    nix::sched::unshare(CloneFlags::CLONE_NEWPID)
-        .map_err(|e| Error::sys("unshare pid namespace", e))?;
-    let (report_rx, report_tx) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
-    let (report_rx, report_tx) = (off_log_fd(report_rx)?, off_log_fd(report_tx)?);
+    namespaces::enter_pid_namespace(&spec.namespaces)?;
+    let (channel, child_end) = sync::channel()?;
+    let child_end = ChildEnd::from(off_log_fd(child_end.into())?);
 
     // SAFETY: the process is single-threaded (checked above), so the child
     // cannot inherit a lock held by another thread; it only runs the setup
     // below and then execs or exits.
     match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
         ForkResult::Child => {
-            drop(report_rx);
-            let error = start_container(&kernel, &argv, &envp, &plan, &mask);
-            let mut report = File::from(report_tx);
-            let _ = report.write_all(one_line(&error).as_bytes());
+            drop(channel);
+            let child = ChildSetup {
+                spec,
+                plan: &plan,
+                launch: &launch,
+                channel: &child_end,
+            };
+            let error = child.run(&kernel, &argv, &envp, mask);
+            let line = one_line(&error);
+            if child_end.send(&ChildMessage::Failed(line.clone())).is_err() {
+                // Nobody listens any more (the runtime returned after
+                // Ready): the container's stderr is all that is left.
+                let _ = writeln!(std::io::stderr(), "oxbox: error: {line}");
+            }
             // SAFETY: _exit ends the process at once and has no
-            // preconditions. It also skips the monitor's destructors (the
+            // preconditions. It also skips the parent's destructors (the
             // scratch directory), which are not the child's to run.
             unsafe { libc::_exit(SETUP_FAILED) }
         }
         ForkResult::Parent { child } => {
-            drop(report_tx);
+            drop(child_end);
             drop(kernel);
-            let setup = mask
-                .inbox()
-                .and_then(|inbox| Ok((await_setup(report_rx, &inbox)?, inbox)));
+            drop(launch);
+            let spawned = Spawned {
+                pid: child,
+                channel,
+            };
+            let result = await_ready(&spawned, inbox, on_namespaces);
             drop(scratch);
-            match setup {
-                Ok((Setup::Started, inbox)) => {
-                    tracing::debug!(pid = child.as_raw(), "kernel image started");
-                    inbox.forward_until_exit(child)
-                }
-                Ok((Setup::Failed(message), _)) => {
-                    let _ = signals::reap(child, WaitPidFlag::empty());
-                    Err(Error::Setup(message))
-                }
-                Ok((Setup::Interrupted(signal), _)) => {
-                    abandon(child);
-                    Err(Error::Interrupted(signal.as_str()))
-                }
-                Err(e) => {
-                    abandon(child);
-                    Err(e)
-                }
-            }
+            result.map(|()| spawned)
         }
     }
 }
 
-/// How the container's setup ended, as the monitor saw it.
-#[derive(Debug, PartialEq, Eq)]
-enum Setup {
-    /// The kernel image was exec'd: the setup pipe closed without a word.
-    Started,
-    /// The child reported this failure and exited.
-    Failed(String),
-    /// The monitor was asked to stop before the setup ended.
-    Interrupted(Signal),
-}
-
-/// Waits for the end of the setup: the child's report, or a signal asking
-/// oxbox to stop. The child holds its signals blocked until the exec, so a
-/// signal forwarded now would reach a kernel not yet ready for it; the
-/// monitor stops the setup instead.
-fn await_setup(report: OwnedFd, inbox: &SignalInbox) -> Result<Setup> {
-    let mut report = File::from(report);
-    let mut message = Vec::new();
-    loop {
-        let mut fds = [
-            PollFd::new(report.as_fd(), PollFlags::POLLIN),
-            PollFd::new(inbox.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(Error::sys("poll", e)),
-        }
-        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        // The report goes first: once the kernel image runs, the pipe's end
-        // of file is already there, so a signal that arrives after the
-        // guest started is always seen after it (and forwarded), never
-        // taken for an interruption of the setup.
-        if ready(&fds[0]) {
-            let mut chunk = [0u8; 1024];
-            match report.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => message.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::sys("read the setup report", e)),
-            }
-        } else if ready(&fds[1]) {
-            let received = inbox.next()?;
-            if received.signal != Signal::SIGCHLD {
-                return Ok(Setup::Interrupted(received.signal));
-            }
-        }
+/// The parent's side of the setup, up to the child's Ready.
+fn await_ready(
+    spawned: &Spawned,
+    inbox: &SignalInbox,
+    on_namespaces: impl FnOnce(Pid) -> Result<()>,
+) -> Result<()> {
+    match spawned.channel.next(Some(inbox)) {
+        Ok(Event::Message(ChildMessage::NamespacesReady)) => {}
+        other => return Err(spawned.fail(other)),
     }
-    if message.is_empty() {
-        Ok(Setup::Started)
-    } else {
-        Ok(Setup::Failed(
-            String::from_utf8_lossy(&message).into_owned(),
-        ))
+    if let Err(e) = on_namespaces(spawned.pid).and_then(|()| spawned.channel.resume()) {
+        abandon(spawned.pid);
+        return Err(e);
+    }
+    match spawned.channel.next(Some(inbox)) {
+        Ok(Event::Message(ChildMessage::Ready)) => Ok(()),
+        other => Err(spawned.fail(other)),
     }
 }
 
 /// Kills a child whose setup will not be completed, and reaps it.
-fn abandon(child: nix::unistd::Pid) {
+fn abandon(child: Pid) {
     let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
     let _ = signals::reap(child, WaitPidFlag::empty());
 }
 
-/// The container's first process, after the fork: set up, then become the
-/// kernel. Returns only on failure.
-fn start_container(
-    kernel: &OwnedFd,
-    argv: &[CString],
-    envp: &[CString],
-    plan: &InitPlan<'_>,
-    mask: &SignalMask,
-) -> Error {
-    // Die with the monitor rather than run unsupervised.
-    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
-        return Error::sys("set parent-death signal", e);
+/// The container process after the fork.
+struct ChildSetup<'a> {
+    spec: &'a ContainerSpec,
+    plan: &'a InitPlan<'a>,
+    launch: &'a Launch,
+    channel: &'a ChildEnd,
+}
+
+impl ChildSetup<'_> {
+    /// Sets up, then becomes the kernel. Returns only on failure.
+    fn run(
+        &self,
+        kernel: &OwnedFd,
+        argv: &[CString],
+        envp: &[CString],
+        mask: &SignalMask,
+    ) -> Error {
+        match self.setup() {
+            Ok(()) => {}
+            Err(e) => return e,
+        }
+        if let Err(e) = mask.reset_for_exec() {
+            return e;
+        }
+        let image = match prepare_descriptors(kernel) {
+            Ok(image) => image,
+            Err(e) => return e,
+        };
+        match nix::unistd::execveat(image, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
+            Err(e) => Error::sys("execveat the kernel image", e),
+        }
     }
-    if let Err(e) = init::prepare(&mut RealHost, plan) {
-        return e;
+
+    fn setup(&self) -> Result<()> {
+        // Die with the runtime rather than run unsupervised, at least
+        // until the setup is over.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+            .map_err(|e| Error::sys("set parent-death signal", e))?;
+        init::enter_namespaces(&mut RealHost, self.plan)?;
+        self.channel.send(&ChildMessage::NamespacesReady)?;
+        self.channel.wait_resume()?;
+        init::prepare(&mut RealHost, self.plan)?;
+        if let Some(console) = &self.launch.console {
+            let (master, slave) = terminal::open_pty(self.spec.console_size)?;
+            terminal::send_master(console, &master)?;
+            terminal::become_session_leader_on(slave)?;
+        }
+        if self.launch.check_program {
+            check_program(&self.spec.command[0], &self.spec.env)?;
+        }
+        if !self.launch.supervised {
+            nix::sys::prctl::set_pdeathsig(None)
+                .map_err(|e| Error::sys("clear parent-death signal", e))?;
+        }
+        self.channel.send(&ChildMessage::Ready)?;
+        if let Some(gate) = &self.launch.exec_gate {
+            wait_at_gate(gate)?;
+        }
+        Ok(())
     }
-    if let Err(e) = mask.reset_for_exec() {
-        return e;
+}
+
+/// Waits until a byte is written to the exec gate FIFO (OCI `start`). The
+/// read end was opened before any writer existed, so the FIFO reports
+/// neither data nor hang-up until one comes.
+fn wait_at_gate(gate: &OwnedFd) -> Result<()> {
+    loop {
+        let mut fds = [PollFd::new(gate.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for start", e)),
+        }
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(gate, &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) | Err(Errno::EAGAIN) => continue,
+            Err(e) => return Err(Error::sys("wait for start", e)),
+        }
     }
-    let image = match prepare_descriptors(kernel) {
-        Ok(image) => image,
-        Err(e) => return e,
+}
+
+/// Looks `program` up as `execvp` would, with the guest's `PATH`, in the
+/// container's root: an error in runc's words if it cannot be run.
+fn check_program(program: &str, env: &[String]) -> Result<()> {
+    use nix::unistd::{AccessFlags, access};
+    let not_found = || {
+        Error::Setup(format!(
+            "exec: {program:?}: executable file not found in $PATH"
+        ))
     };
-    match nix::unistd::execveat(image, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
-        Err(e) => Error::sys("execveat the kernel image", e),
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("");
+        path.split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+            .collect()
+    };
+    let mut last = None;
+    for candidate in &candidates {
+        match fs::metadata(candidate) {
+            Ok(meta) if meta.is_file() => match access(candidate.as_path(), AccessFlags::X_OK) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = Some(Error::path(
+                        "exec: permission check of",
+                        candidate,
+                        e.into(),
+                    ))
+                }
+            },
+            Ok(_) => {
+                last = Some(Error::path(
+                    "exec",
+                    candidate,
+                    std::io::Error::from_raw_os_error(libc::EACCES),
+                ))
+            }
+            Err(e) if program.contains('/') => last = Some(Error::path("exec: stat", candidate, e)),
+            Err(_) => {}
+        }
     }
+    Err(last.unwrap_or_else(not_found))
 }
 
 /// Opens the kernel image for `execveat`, before the pivot hides it.
@@ -420,64 +600,20 @@ mod tests {
         assert!(open_kernel(Path::new("/")).is_err());
     }
 
-    /// Runs `test` with the monitor's signals blocked in this thread (and
-    /// only this one: the test harness runs others), then restores its mask.
-    fn with_inbox(test: impl FnOnce(&SignalInbox)) {
-        use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
-        let mut before = SigSet::empty();
-        pthread_sigmask(SigmaskHow::SIG_SETMASK, None, Some(&mut before)).unwrap();
-        let inbox = SignalMask::block().unwrap().inbox().unwrap();
-        test(&inbox);
-        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None).unwrap();
-    }
-
-    fn report_pipe(message: &[u8]) -> OwnedFd {
-        let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        File::from(tx).write_all(message).unwrap();
-        rx
-    }
-
     #[test]
-    fn setup_report_eof_without_a_word_means_started() {
-        with_inbox(|inbox| {
-            assert_eq!(
-                await_setup(report_pipe(b""), inbox).unwrap(),
-                Setup::Started
-            )
-        });
-    }
-
-    #[test]
-    fn setup_report_with_a_message_means_failed() {
-        with_inbox(|inbox| {
-            let outcome = await_setup(report_pipe(b"mount tmpfs on /x: EPERM"), inbox).unwrap();
-            assert_eq!(outcome, Setup::Failed("mount tmpfs on /x: EPERM".into()));
-        });
-    }
-
-    #[test]
-    fn report_end_wins_over_a_signal_received_at_the_same_time() {
-        with_inbox(|inbox| {
-            nix::sys::signal::raise(Signal::SIGUSR2).unwrap();
-            assert_eq!(
-                await_setup(report_pipe(b""), inbox).unwrap(),
-                Setup::Started
-            );
-            // The signal stays for the forwarding loop.
-            assert_eq!(inbox.next().unwrap().signal, Signal::SIGUSR2);
-        });
-    }
-
-    #[test]
-    fn signal_during_setup_interrupts_it() {
-        with_inbox(|inbox| {
-            let (rx, _tx_kept_open) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-            nix::sys::signal::raise(Signal::SIGUSR2).unwrap();
-            assert_eq!(
-                await_setup(rx, inbox).unwrap(),
-                Setup::Interrupted(Signal::SIGUSR2)
-            );
-        });
+    fn program_lookup_follows_path_and_explains_failures() {
+        let env = ["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        assert!(check_program("sh", &env).is_ok());
+        assert!(check_program("/bin/sh", &env).is_ok());
+        let missing = one_line(&check_program("no-such-program", &env).unwrap_err());
+        assert_eq!(
+            missing,
+            "exec: \"no-such-program\": executable file not found in $PATH"
+        );
+        let absolute = one_line(&check_program("/nonexistent/x", &env).unwrap_err());
+        assert!(absolute.contains("/nonexistent/x") && absolute.contains("No such file"));
+        let dir = one_line(&check_program("/tmp", &env).unwrap_err());
+        assert!(dir.contains("Permission denied"), "{dir}");
     }
 
     #[test]

@@ -22,12 +22,19 @@ pub mod caps;
 pub mod error;
 pub mod host;
 pub mod init;
+pub mod inroot;
 pub mod launch;
 pub mod mounts;
 pub mod namespaces;
+pub mod relay;
 pub mod signals;
 pub mod spec;
+pub mod sync;
+pub mod terminal;
 
 pub use error::{Error, Result, one_line};
-pub use launch::{SETUP_FAILED, run};
-pub use spec::{ContainerSpec, Options, Rootfs};
+pub use launch::{Launch, SETUP_FAILED, Spawned, run, spawn};
+pub use spec::{
+    ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Options, Rlimit,
+    Rootfs, User,
+};

@@ -20,7 +20,7 @@ use nix::mount::MsFlags;
 
 use crate::error::{Error, Result};
 use crate::host::{FileKind, HostSys};
-use crate::spec::Rootfs;
+use crate::spec::{Mount, Rootfs};
 
 /// Host devices bind-mounted into every container's `/dev`.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
@@ -68,6 +68,26 @@ pub enum MountStep {
         /// Extra tmpfs options, such as a size.
         options: Option<&'static str>,
     },
+    /// Mount a new instance of devpts, the container's own pseudo-terminals.
+    Devpts {
+        /// Where (the container's `/dev/pts`).
+        target: PathBuf,
+    },
+    /// Create the symbolic link `path` pointing to `target`.
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// What it points to.
+        target: &'static str,
+    },
+    /// A mount the user asked for, its destination resolved inside `root`
+    /// when it is performed (see [`crate::inroot`]).
+    User {
+        /// The container's root on the host.
+        root: PathBuf,
+        /// The mount.
+        mount: Mount,
+    },
     /// Create an empty file to bind a device onto.
     CreateFile {
         /// The file.
@@ -111,8 +131,9 @@ pub struct PlanContext {
     pub tty: bool,
 }
 
-/// The mount steps that build the container's root, ending with the pivot.
-pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
+/// The mount steps that build the container's root, ending with the pivot:
+/// the root, `/dev`, then the user's `mounts` in order.
+pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountStep> {
     let root = &ctx.root;
     let at = |rel: &str| root.join(rel);
     let mut steps = vec![MountStep::MakeRootPrivate];
@@ -150,7 +171,7 @@ pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
                     });
                 }
             }
-            dev_steps(root, ctx.tty, &mut steps);
+            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
             steps.push(MountStep::Tmpfs {
                 target: at("tmp"),
                 mode: 0o1777,
@@ -172,17 +193,29 @@ pub fn plan(rootfs: &Rootfs, ctx: &PlanContext) -> Vec<MountStep> {
                     except: vec![at("dev")],
                 });
             }
-            dev_steps(root, ctx.tty, &mut steps);
+            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
         }
     }
+    steps.extend(mounts.iter().map(|mount| MountStep::User {
+        root: root.clone(),
+        mount: mount.clone(),
+    }));
     steps.push(MountStep::PivotRoot {
         new_root: root.clone(),
     });
     steps
 }
 
-/// The `/dev` tmpfs and the device binds onto it, as runc does.
-fn dev_steps(root: &Path, tty: bool, steps: &mut Vec<MountStep>) {
+/// Whether the user mounts their own `/dev/shm` (Docker's `--shm-size`).
+fn shm_mounted(mounts: &[Mount]) -> bool {
+    mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev/shm"))
+}
+
+/// The `/dev` tmpfs, the device binds onto it and a private devpts, as
+/// runc does, and unless the user mounts one, `/dev/shm`.
+fn dev_steps(root: &Path, tty: bool, shm: bool, steps: &mut Vec<MountStep>) {
     let dev = root.join("dev");
     steps.push(MountStep::Tmpfs {
         target: dev.clone(),
@@ -201,6 +234,16 @@ fn dev_steps(root: &Path, tty: bool, steps: &mut Vec<MountStep>) {
             target,
             recursive: false,
         });
+    }
+    let pts = dev.join("pts");
+    steps.push(MountStep::EnsureDir { path: pts.clone() });
+    steps.push(MountStep::Devpts { target: pts });
+    steps.push(MountStep::Symlink {
+        path: dev.join("ptmx"),
+        target: "pts/ptmx",
+    });
+    if !shm {
+        return;
     }
     // POSIX shared memory and semaphores (shm_open, sem_open), as Docker
     // gives every container: a private tmpfs of 64 MiB.
@@ -395,6 +438,21 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
             )
             .map_err(|e| Error::path("mount tmpfs on", target, e))
         }
+        MountStep::Devpts { target } => host
+            .mount(
+                Some(Path::new("devpts")),
+                target,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=0620"),
+            )
+            .map_err(|e| Error::path("mount devpts on", target, e)),
+        MountStep::Symlink { path, target } => host
+            .symlink(Path::new(target), path)
+            .map_err(|e| Error::path("create symlink", path, e)),
+        MountStep::User { root, mount } => host
+            .mount_in_root(root, mount)
+            .map_err(|e| Error::path("mount", &mount.destination, e)),
         MountStep::CreateFile { path } => host
             .create_file(path)
             .map_err(|e| Error::path("create mount point", path, e)),
@@ -468,7 +526,7 @@ mod tests {
 
     #[test]
     fn host_plan_starts_private_and_ends_with_pivot() {
-        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
         assert_eq!(steps[0], MountStep::MakeRootPrivate);
         assert_eq!(
             steps[1],
@@ -488,7 +546,7 @@ mod tests {
 
     #[test]
     fn host_plan_detaches_proc_sys_dev_tmp_before_read_only() {
-        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         for dir in ["proc", "sys", "dev", "tmp"] {
             let target = Path::new("/tmp/oxbox-root").join(dir);
@@ -503,7 +561,7 @@ mod tests {
 
     #[test]
     fn host_plan_mounts_writable_tmp_and_dev_after_read_only() {
-        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         let tmp = position(&steps, |s| {
             matches!(s, MountStep::Tmpfs { target, mode: 0o1777, flags, .. }
@@ -518,7 +576,7 @@ mod tests {
 
     #[test]
     fn host_plan_in_user_namespace_covers_proc_and_sys() {
-        let steps = plan(&Rootfs::Host, &host_ctx(true));
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(true));
         assert!(!steps.iter().any(|s| matches!(s, MountStep::Detach { .. })));
         for dir in ["proc", "sys"] {
             assert!(
@@ -532,7 +590,7 @@ mod tests {
 
     #[test]
     fn dev_is_noexec_nosuid_tmpfs_with_bound_devices() {
-        let steps = plan(&Rootfs::Host, &host_ctx(false));
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
         assert!(steps.contains(&MountStep::Tmpfs {
             target: "/tmp/oxbox-root/dev".into(),
             mode: 0o755,
@@ -568,7 +626,7 @@ mod tests {
             tty: true,
             ..host_ctx(false)
         };
-        let steps = plan(&Rootfs::Host, &ctx);
+        let steps = plan(&Rootfs::Host, &[], &ctx);
         assert!(steps.iter().any(
             |s| matches!(s, MountStep::Bind { source, .. } if source == Path::new("/dev/tty"))
         ));
@@ -580,7 +638,7 @@ mod tests {
             (Rootfs::Host, host_ctx(false)),
             (dir_rootfs(false), dir_ctx()),
         ] {
-            for step in plan(&rootfs, &ctx) {
+            for step in plan(&rootfs, &[], &ctx) {
                 if let MountStep::Bind { target, .. } = &step {
                     assert!(
                         !target.ends_with("proc") && !target.ends_with("sys"),
@@ -593,7 +651,7 @@ mod tests {
 
     #[test]
     fn writable_rootfs_plan_binds_itself_and_is_never_read_only() {
-        let steps = plan(&dir_rootfs(false), &dir_ctx());
+        let steps = plan(&dir_rootfs(false), &[], &dir_ctx());
         assert_eq!(
             steps[1],
             MountStep::Bind {
@@ -622,7 +680,7 @@ mod tests {
 
     #[test]
     fn read_only_rootfs_plan_creates_dev_first_then_remounts() {
-        let steps = plan(&dir_rootfs(true), &dir_ctx());
+        let steps = plan(&dir_rootfs(true), &[], &dir_ctx());
         let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
         let ro = position(&steps, |s| {
             *s == MountStep::ReadOnlyTree {
@@ -632,6 +690,52 @@ mod tests {
         });
         let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
         assert!(ensure < ro && ro < dev);
+    }
+
+    #[test]
+    fn user_mounts_come_after_dev_and_read_only_in_order_then_pivot() {
+        let mounts = [
+            crate::spec::parse_tmpfs("/dev/shm:size=1m"),
+            crate::spec::parse_tmpfs("/scratch"),
+        ];
+        let steps = plan(&dir_rootfs(true), &mounts, &dir_ctx());
+        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        let devpts = position(&steps, |s| matches!(s, MountStep::Devpts { .. }));
+        let first = position(&steps, |s| {
+            *s == MountStep::User {
+                root: "/srv/rootfs".into(),
+                mount: mounts[0].clone(),
+            }
+        });
+        assert!(ro < devpts && devpts < first);
+        assert!(matches!(&steps[first + 1], MountStep::User { mount, .. } if *mount == mounts[1]));
+        assert!(matches!(steps[first + 2], MountStep::PivotRoot { .. }));
+        // The user's /dev/shm replaces the default one.
+        assert!(
+            !steps.iter().any(
+                |s| matches!(s, MountStep::Tmpfs { target, .. } if target.ends_with("dev/shm"))
+            )
+        );
+    }
+
+    #[test]
+    fn dev_has_a_private_devpts_and_ptmx_link() {
+        let steps = plan(&dir_rootfs(false), &[], &dir_ctx());
+        let ensure = position(&steps, |s| {
+            *s == MountStep::EnsureDir {
+                path: "/srv/rootfs/dev/pts".into(),
+            }
+        });
+        let devpts = position(&steps, |s| {
+            *s == MountStep::Devpts {
+                target: "/srv/rootfs/dev/pts".into(),
+            }
+        });
+        assert_eq!(ensure + 1, devpts);
+        assert!(steps.contains(&MountStep::Symlink {
+            path: "/srv/rootfs/dev/ptmx".into(),
+            target: "pts/ptmx",
+        }));
     }
 
     const MOUNTINFO: &str = "\
@@ -781,7 +885,7 @@ bad line
         };
         host.files.insert(ctx.root.clone(), FileKind::Dir);
         host.mounted.insert(".".into(), 1);
-        apply(&mut host, &plan(&Rootfs::Host, &ctx)).unwrap();
+        apply(&mut host, &plan(&Rootfs::Host, &[], &ctx)).unwrap();
         let tmpfs = host.calls_named("mount(/tmp/oxbox-root/tmp,tmpfs,tmpfs");
         assert_eq!(tmpfs.len(), 1);
         assert!(tmpfs[0].contains("mode=1777"));

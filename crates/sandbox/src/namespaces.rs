@@ -1,27 +1,66 @@
 //! Namespaces: which ones a container gets, the user namespace of an
 //! unprivileged caller, and the loopback interface of its network.
 //!
-//! The pid namespace is entered by the monitor before it forks (only the
-//! children of the unsharing process join it, so the fork makes the
-//! container's pid 1). The others are entered by that child, which then
-//! owns them alone: nothing outside the container shares its mount table,
-//! hostname, IPC objects, network or cgroup view.
+//! The pid namespace is entered by the parent before it forks (only the
+//! children of the unsharing or joining process are in it, so the fork
+//! makes the container's pid 1, or a new process of a running container).
+//! The others are entered by that child: fresh ones it then owns alone,
+//! or existing ones (an engine's network namespace, a running container's
+//! namespaces for `exec`) whose files the parent opened before the fork.
 
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::sched::CloneFlags;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 
 use crate::error::{Error, Result};
+use crate::spec::{NamespaceKind, NamespaceSource, Namespaces};
 
-/// The namespaces the container's first process unshares for itself.
-pub const CONTAINER_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
-    .union(CloneFlags::CLONE_NEWIPC)
-    .union(CloneFlags::CLONE_NEWUTS)
-    .union(CloneFlags::CLONE_NEWNET)
-    .union(CloneFlags::CLONE_NEWCGROUP);
+/// Opens the namespaces to join other than the pid namespace, in the
+/// order the child must enter them.
+pub fn open_joined(namespaces: &Namespaces) -> Result<Vec<(CloneFlags, OwnedFd)>> {
+    namespaces
+        .joined()
+        .filter(|(kind, _)| *kind != NamespaceKind::Pid)
+        .map(|(kind, path)| Ok((kind.clone_flag(), open_namespace(path)?)))
+        .collect()
+}
+
+/// Puts the caller's future children in the container's pid namespace:
+/// a fresh one, an existing one, or (when not listed) the caller's own.
+pub fn enter_pid_namespace(namespaces: &Namespaces) -> Result<()> {
+    match namespaces.get(NamespaceKind::Pid) {
+        None => Ok(()),
+        Some(NamespaceSource::New) => nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+            .map_err(|e| Error::sys("unshare pid namespace", e)),
+        Some(NamespaceSource::Join(path)) => {
+            let fd = open_namespace(path)?;
+            nix::sched::setns(fd, CloneFlags::CLONE_NEWPID)
+                .map_err(|e| Error::path("join pid namespace", path, e.into()))
+        }
+    }
+}
+
+fn open_namespace(path: &Path) -> Result<OwnedFd> {
+    fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::path("open namespace", path, e))
+}
+
+/// The namespaces of a running process, to join (`exec` into a container).
+pub fn of_process(pid: i32) -> Namespaces {
+    let pairs = NamespaceKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let path = format!("/proc/{pid}/ns/{}", kind.proc_name());
+            (kind, NamespaceSource::Join(path.into()))
+        })
+        .collect();
+    Namespaces::from_pairs(pairs).expect("every kind once")
+}
 
 /// `CAP_SYS_ADMIN`, which creating namespaces and mounting need.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -107,14 +146,30 @@ mod tests {
     }
 
     #[test]
-    fn container_namespaces_exclude_user_and_pid() {
-        // The user namespace must exist before the pid namespace, and the
-        // pid namespace must be entered before the fork: both belong to the
-        // monitor, not to the container's first process.
-        assert!(!CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWUSER));
-        assert!(!CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWPID));
-        assert!(
-            CONTAINER_NAMESPACES.contains(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP)
+    fn open_joined_skips_pid_and_keeps_entry_order() {
+        let ns = of_process(std::process::id() as i32);
+        let opened = open_joined(&ns).unwrap();
+        let kinds: Vec<CloneFlags> = opened.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [
+                CloneFlags::CLONE_NEWNET,
+                CloneFlags::CLONE_NEWIPC,
+                CloneFlags::CLONE_NEWUTS,
+                CloneFlags::CLONE_NEWCGROUP,
+                CloneFlags::CLONE_NEWNS
+            ]
         );
+    }
+
+    #[test]
+    fn a_missing_namespace_file_names_its_path() {
+        let ns = Namespaces::from_pairs(vec![(
+            NamespaceKind::Network,
+            NamespaceSource::Join("/nonexistent/netns".into()),
+        )])
+        .unwrap();
+        let err = open_joined(&ns).unwrap_err();
+        assert!(crate::one_line(&err).contains("/nonexistent/netns"));
     }
 }

@@ -10,6 +10,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
 use oxbox_abi::boot::{BootRecord, LogLevel};
 
 use crate::error::{Error, Result};
@@ -47,6 +49,189 @@ impl Rootfs {
     }
 }
 
+/// A kind of namespace a container can have one of its own of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NamespaceKind {
+    /// Process ids: the container's first process is its pid 1.
+    Pid,
+    /// Network interfaces, addresses, routes and sockets.
+    Network,
+    /// System V IPC objects and POSIX message queues.
+    Ipc,
+    /// Hostname and domain name.
+    Uts,
+    /// The mount table.
+    Mount,
+    /// The view of the cgroup hierarchy.
+    Cgroup,
+}
+
+impl NamespaceKind {
+    /// Every kind, in the order a joining process enters them: the mount
+    /// namespace last, because entering it changes the root that the
+    /// others' paths would be looked up in (they are opened before anyway).
+    pub const ALL: [Self; 6] = [
+        Self::Pid,
+        Self::Network,
+        Self::Ipc,
+        Self::Uts,
+        Self::Cgroup,
+        Self::Mount,
+    ];
+
+    /// The `clone`/`unshare`/`setns` flag of this kind.
+    pub fn clone_flag(self) -> CloneFlags {
+        match self {
+            Self::Pid => CloneFlags::CLONE_NEWPID,
+            Self::Network => CloneFlags::CLONE_NEWNET,
+            Self::Ipc => CloneFlags::CLONE_NEWIPC,
+            Self::Uts => CloneFlags::CLONE_NEWUTS,
+            Self::Mount => CloneFlags::CLONE_NEWNS,
+            Self::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        }
+    }
+
+    /// The file naming this kind under `/proc/PID/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Self::Pid => "pid",
+            Self::Network => "net",
+            Self::Ipc => "ipc",
+            Self::Uts => "uts",
+            Self::Mount => "mnt",
+            Self::Cgroup => "cgroup",
+        }
+    }
+}
+
+/// Where one of the container's namespaces comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamespaceSource {
+    /// A fresh one, owned by the container alone.
+    New,
+    /// An existing one, such as the network namespace an engine prepared
+    /// (`/var/run/netns/...`) or a running container's (`/proc/PID/ns/net`).
+    Join(PathBuf),
+}
+
+/// The container's namespaces; a kind that is not listed is the host's
+/// (`--network host`, or an OCI config without that namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespaces(Vec<(NamespaceKind, NamespaceSource)>);
+
+impl Namespaces {
+    /// Fresh namespaces of every kind, as `oxbox do` gives by default.
+    pub fn all_new() -> Self {
+        Self(
+            NamespaceKind::ALL
+                .into_iter()
+                .map(|kind| (kind, NamespaceSource::New))
+                .collect(),
+        )
+    }
+
+    /// Builds the set from `(kind, source)` pairs; a kind given twice is
+    /// an error, as in runc.
+    pub fn from_pairs(pairs: Vec<(NamespaceKind, NamespaceSource)>) -> Result<Self> {
+        for (i, (kind, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(k, _)| k == kind) {
+                return Err(Error::Config(format!(
+                    "namespace {} is listed twice",
+                    kind.proc_name()
+                )));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    /// Where the namespace of `kind` comes from; `None` for the host's.
+    pub fn get(&self, kind: NamespaceKind) -> Option<&NamespaceSource> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(_, s)| s)
+    }
+
+    /// Whether the container gets a fresh namespace of `kind`.
+    pub fn is_new(&self, kind: NamespaceKind) -> bool {
+        self.get(kind) == Some(&NamespaceSource::New)
+    }
+
+    /// Removes `kind`: the container shares the host's.
+    pub fn share_host(&mut self, kind: NamespaceKind) {
+        self.0.retain(|(k, _)| *k != kind);
+    }
+
+    /// The namespaces to join, in [`NamespaceKind::ALL`] order.
+    pub fn joined(&self) -> impl Iterator<Item = (NamespaceKind, &Path)> {
+        NamespaceKind::ALL
+            .into_iter()
+            .filter_map(|kind| match self.get(kind) {
+                Some(NamespaceSource::Join(path)) => Some((kind, path.as_path())),
+                _ => None,
+            })
+    }
+
+    /// The `unshare` flags of the fresh namespaces other than the pid
+    /// namespace (which the parent enters before it forks).
+    pub fn unshare_flags(&self) -> CloneFlags {
+        self.0
+            .iter()
+            .filter(|(kind, source)| *kind != NamespaceKind::Pid && *source == NamespaceSource::New)
+            .fold(CloneFlags::empty(), |flags, (kind, _)| {
+                flags | kind.clone_flag()
+            })
+    }
+}
+
+/// A mount the user asked for, on top of the container's root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// Where, as an absolute path inside the container; resolved inside
+    /// the root at mount time, so a symlink cannot point it outside.
+    pub destination: PathBuf,
+    /// What is mounted.
+    pub kind: MountKind,
+    /// `MS_RDONLY`, `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`.
+    pub flags: MsFlags,
+}
+
+/// What a [`Mount`] puts at its destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host file or directory (`-v SRC:DST`, an OCI bind mount).
+    Bind {
+        /// Absolute host path.
+        source: PathBuf,
+        /// `rbind`: with the mounts below `source`.
+        recursive: bool,
+    },
+    /// A fresh tmpfs (`--tmpfs DST`), with its `size=`/`mode=` options.
+    Tmpfs {
+        /// Mount data, e.g. `size=65536k,mode=1777`; may be empty.
+        data: String,
+    },
+}
+
+/// A resource limit set on the container's first process (`setrlimit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `RLIMIT_*` number.
+    pub resource: i32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Who the guest runs as, on the host and (the same ids) to itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct User {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+}
+
 /// A request as the CLI received it, before validation.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -68,6 +253,12 @@ pub struct Options {
     pub log_level: Option<LogLevel>,
     /// Path of the kernel image.
     pub kernel: PathBuf,
+    /// `--network host`: share the host's network namespace.
+    pub host_network: bool,
+    /// `-v SRC:DST[:ro]` and `--tmpfs DST` mounts.
+    pub mounts: Vec<Mount>,
+    /// `-t`: give the guest a pseudo-terminal.
+    pub terminal: bool,
 }
 
 /// A validated container description.
@@ -83,10 +274,19 @@ pub struct ContainerSpec {
     pub workdir: PathBuf,
     /// The container's hostname.
     pub hostname: String,
-    /// Guest user and group ids.
-    pub uid: u32,
-    /// See [`ContainerSpec::uid`].
-    pub gid: u32,
+    /// Who the guest runs as.
+    pub user: User,
+    /// The container's namespaces.
+    pub namespaces: Namespaces,
+    /// Mounts on top of the root, in order.
+    pub mounts: Vec<Mount>,
+    /// Resource limits of the first process.
+    pub rlimits: Vec<Rlimit>,
+    /// The guest's stdio is a new pseudo-terminal, its controlling
+    /// terminal; the master goes to whoever started the container.
+    pub terminal: bool,
+    /// The terminal's initial size.
+    pub console_size: Option<crate::terminal::WindowSize>,
     /// Ask the kernel for syscall statistics at exit.
     pub stats: bool,
     /// Verbosity of the kernel's log.
@@ -125,16 +325,27 @@ impl ContainerSpec {
             None => random_hostname()?,
         };
         validate_hostname(&hostname)?;
-        let (uid, gid) = (0, 0);
-        let env = guest_env(&hostname, home_for(uid), &options.env, host_env)?;
+        let user = User::default();
+        let env = guest_env(&hostname, home_for(user.uid), &options.env, host_env)?;
+        let mut namespaces = Namespaces::all_new();
+        if options.host_network {
+            namespaces.share_host(NamespaceKind::Network);
+        }
+        for mount in &options.mounts {
+            check_mount(mount)?;
+        }
         Ok(Self {
             rootfs,
             command: options.command,
             env,
             workdir,
             hostname,
-            uid,
-            gid,
+            user,
+            namespaces,
+            mounts: options.mounts,
+            rlimits: Vec::new(),
+            terminal: options.terminal,
+            console_size: None,
             stats: options.stats,
             log_level: options.log_level.unwrap_or(LogLevel::Warn),
             kernel: options.kernel,
@@ -145,8 +356,8 @@ impl ContainerSpec {
     pub fn boot_record(&self) -> BootRecord<'_> {
         BootRecord {
             hostname: &self.hostname,
-            uid: self.uid,
-            gid: self.gid,
+            uid: self.user.uid,
+            gid: self.user.gid,
             stats: self.stats,
             log_level: self.log_level,
             first_process: true,
@@ -169,6 +380,65 @@ fn resolve_rootfs(path: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// Checks what can be checked of a mount before the container exists: an
+/// absolute destination other than `/`, an absolute bind source that
+/// exists.
+pub fn check_mount(mount: &Mount) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::Config(format!(
+            "mount on {}: {why}",
+            mount.destination.display()
+        )))
+    };
+    if !mount.destination.is_absolute() || mount.destination == Path::new("/") {
+        return bad("the destination must be an absolute path other than /");
+    }
+    check_no_nul(&mount.destination.to_string_lossy())?;
+    if let MountKind::Bind { source, .. } = &mount.kind {
+        if !source.is_absolute() {
+            return bad("the source must be an absolute path");
+        }
+        if let Err(e) = fs::symlink_metadata(source) {
+            return Err(Error::path("bind mount source", source, e));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `-v SRC:DST[:ro|rw]`.
+pub fn parse_volume(text: &str) -> Result<Mount> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, destination, flags) = match parts[..] {
+        [source, destination] => (source, destination, MsFlags::empty()),
+        [source, destination, "rw"] => (source, destination, MsFlags::empty()),
+        [source, destination, "ro"] => (source, destination, MsFlags::MS_RDONLY),
+        _ => {
+            return Err(Error::Config(format!(
+                "invalid volume {text:?}: expected SRC:DST[:ro|rw]"
+            )));
+        }
+    };
+    let source = fs::canonicalize(source).map_err(|e| Error::path("volume source", source, e))?;
+    Ok(Mount {
+        destination: destination.into(),
+        kind: MountKind::Bind {
+            source,
+            recursive: true,
+        },
+        flags,
+    })
+}
+
+/// Parses `--tmpfs DST[:OPTIONS]` (options as `mount -t tmpfs` takes them).
+pub fn parse_tmpfs(text: &str) -> Mount {
+    let (destination, data) = text.split_once(':').unwrap_or((text, ""));
+    Mount {
+        destination: destination.into(),
+        kind: MountKind::Tmpfs { data: data.into() },
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+    }
+}
+
 fn check_no_nul(s: &str) -> Result<()> {
     if s.contains('\0') {
         return Err(Error::NulByte(s.to_owned()));
@@ -177,7 +447,7 @@ fn check_no_nul(s: &str) -> Result<()> {
 }
 
 /// `HOME` for a guest user: Docker's rule, `/root` for root.
-fn home_for(uid: u32) -> &'static str {
+pub fn home_for(uid: u32) -> &'static str {
     if uid == 0 { "/root" } else { "/" }
 }
 
@@ -256,7 +526,9 @@ mod tests {
         assert_eq!(spec.hostname.len(), 12);
         assert!(spec.hostname.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(spec.log_level, LogLevel::Warn);
-        assert_eq!((spec.uid, spec.gid), (0, 0));
+        assert_eq!(spec.user, User::default());
+        assert_eq!(spec.namespaces, Namespaces::all_new());
+        assert!(!spec.terminal);
         assert_eq!(spec.env[0], format!("PATH={DEFAULT_PATH}"));
         assert_eq!(spec.env[1], format!("HOSTNAME={}", spec.hostname));
         assert_eq!(spec.env[2], "HOME=/root");
@@ -375,6 +647,71 @@ mod tests {
         let env = guest_env("h", "/root", &["TERM".into(), "UNSET".into()], host).unwrap();
         assert_eq!(env.last().unwrap(), "TERM=xterm");
         assert!(!env.iter().any(|e| e.starts_with("UNSET")));
+    }
+
+    #[test]
+    fn host_network_shares_only_the_network_namespace() {
+        let opts = Options {
+            host_network: true,
+            ..options(&["sh"])
+        };
+        let spec = ContainerSpec::from_options(opts, no_env).unwrap();
+        assert_eq!(spec.namespaces.get(NamespaceKind::Network), None);
+        assert!(spec.namespaces.is_new(NamespaceKind::Pid));
+        assert!(
+            !spec
+                .namespaces
+                .unshare_flags()
+                .intersects(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
+        );
+        assert!(
+            spec.namespaces
+                .unshare_flags()
+                .contains(CloneFlags::CLONE_NEWNS)
+        );
+    }
+
+    #[test]
+    fn joined_namespaces_come_in_entry_order_and_twice_is_refused() {
+        let ns = Namespaces::from_pairs(vec![
+            (NamespaceKind::Mount, NamespaceSource::Join("/m".into())),
+            (NamespaceKind::Network, NamespaceSource::Join("/n".into())),
+            (NamespaceKind::Pid, NamespaceSource::New),
+        ])
+        .unwrap();
+        let joined: Vec<_> = ns.joined().map(|(k, _)| k).collect();
+        assert_eq!(joined, [NamespaceKind::Network, NamespaceKind::Mount]);
+        let twice = Namespaces::from_pairs(vec![
+            (NamespaceKind::Uts, NamespaceSource::New),
+            (NamespaceKind::Uts, NamespaceSource::New),
+        ]);
+        assert!(twice.is_err());
+    }
+
+    #[test]
+    fn volumes_and_tmpfs_are_parsed() {
+        let volume = parse_volume("/usr/../usr:/data:ro").unwrap();
+        assert_eq!(volume.destination, Path::new("/data"));
+        assert_eq!(
+            volume.kind,
+            MountKind::Bind {
+                source: "/usr".into(),
+                recursive: true
+            }
+        );
+        assert_eq!(volume.flags, MsFlags::MS_RDONLY);
+        for bad in ["/usr", "/usr:/data:rx", "/nonexistent/x:/data"] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+        let tmpfs = parse_tmpfs("/scratch:size=1m");
+        assert_eq!(
+            tmpfs.kind,
+            MountKind::Tmpfs {
+                data: "size=1m".into()
+            }
+        );
+        assert!(check_mount(&parse_tmpfs("relative")).is_err());
+        assert!(check_mount(&parse_tmpfs("/")).is_err());
     }
 
     #[test]

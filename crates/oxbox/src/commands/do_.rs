@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use oxbox_abi::boot::LogLevel;
+use oxbox_sandbox::spec::{parse_tmpfs, parse_volume};
 use oxbox_sandbox::{ContainerSpec, Options};
 
 /// Name of the kernel image next to the `oxbox` executable.
@@ -34,6 +35,22 @@ pub struct DoArgs {
     #[arg(long, value_name = "H")]
     pub hostname: Option<String>,
 
+    /// Network: `none` (own namespace with loopback only) or `host`
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
+
+    /// Bind-mount a host path: SRC:DST[:ro|rw]
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
+
+    /// Mount a fresh tmpfs: DST[:OPTIONS]
+    #[arg(long = "tmpfs", value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+
+    /// Give the guest a pseudo-terminal (its own, with the user's terminal in raw mode)
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+
     /// Print the kernel's per-syscall statistics at exit (also OXBOX_STATS=1)
     #[arg(long)]
     pub stats: bool,
@@ -46,6 +63,12 @@ pub struct DoArgs {
 /// Runs the container; returns the status oxbox exits with.
 pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find the oxbox executable")?;
+    let mut mounts = args
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    mounts.extend(args.tmpfs.iter().map(|t| parse_tmpfs(t)));
     let options = Options {
         command: args.command,
         rootfs: args.rootfs,
@@ -56,6 +79,9 @@ pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         stats: args.stats || std::env::var("OXBOX_STATS").is_ok_and(|v| v == "1"),
         log_level: Some(log_level),
         kernel: kernel_image_path(std::env::var_os("OXBOX_KERNEL"), &exe),
+        host_network: args.network == "host",
+        mounts,
+        terminal: args.tty,
     };
     let spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
     tracing::debug!(?spec, "starting container");
