@@ -2,20 +2,38 @@
 //!
 //! The bundle is deliberately minimal, so that runtimes are compared on
 //! the syscall path and not on image handling: a rootfs holding only the
-//! static workload binary (plus the empty `/proc`, `/dev` and `/sys`
-//! mount points runc expects) and a `config.json` shaped like the one
+//! static workload binary, a static busybox for the workloads that run a
+//! shell or tar (and the archive tar extracts), an empty `/tmp`, the empty
+//! `/proc`, `/dev` and `/sys` mount points runc expects, and a
+//! `config.json` shaped like the one
 //! `dockerd` writes for `docker run`: Docker's default capabilities, the
 //! default namespaces and mounts, and Docker's default seccomp profile
 //! resolved for amd64. A Docker user pays for that filter on every
 //! syscall, so the runc number must include it.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::docker_seccomp::{DOCKER_DEFAULT_CAPS, OciSeccomp};
+
+/// What a container's root holds besides the empty mount points.
+#[derive(Debug, Clone, Default)]
+pub struct RootfsContents<'a> {
+    /// Host files copied in, with their path in the root.
+    pub files: Vec<(&'a Path, String)>,
+    /// A static busybox, installed as `/bin/busybox` with the applets the
+    /// workloads run linked beside it (`/bin/sh`, `/bin/tar`...).
+    pub busybox: Option<&'a Path>,
+}
+
+/// The busybox applets workloads call by name.
+pub const BUSYBOX_APPLETS: &[&str] = &[
+    "sh", "sort", "od", "grep", "tee", "wc", "rm", "tar", "mkdir", "cat", "true", "sleep",
+];
 
 /// A bundle directory ready for `<runtime> run --bundle`.
 #[derive(Debug)]
@@ -29,29 +47,38 @@ impl Bundle {
         self.dir.join("rootfs")
     }
 
-    /// Lays out `dir` with `binary` at `guest_path` in the rootfs and a
-    /// config running `guest_path args...`.
+    /// Lays out `dir` with `contents` in the rootfs and a config running
+    /// `argv`.
     pub fn create(
         dir: &Path,
-        binary: &Path,
-        guest_path: &str,
-        args: &[String],
+        contents: &RootfsContents<'_>,
+        argv: &[String],
         seccomp: Option<&OciSeccomp>,
     ) -> Result<Self> {
         let bundle = Self {
             dir: dir.to_path_buf(),
         };
         let rootfs = bundle.rootfs();
-        for mount_point in ["proc", "dev", "sys"] {
-            fs::create_dir_all(rootfs.join(mount_point))
-                .with_context(|| format!("creating {}", rootfs.join(mount_point).display()))?;
+        for subdir in ["proc", "dev", "sys", "tmp", "bin"] {
+            fs::create_dir_all(rootfs.join(subdir))
+                .with_context(|| format!("creating {}", rootfs.join(subdir).display()))?;
         }
-        let target = rootfs.join(guest_path.trim_start_matches('/'));
-        fs::copy(binary, &target)
-            .with_context(|| format!("copying {} to {}", binary.display(), target.display()))?;
-        let mut argv = vec![guest_path.to_string()];
-        argv.extend_from_slice(args);
-        let config = config_json(&argv, seccomp);
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+        let mut files = contents.files.clone();
+        if let Some(busybox) = contents.busybox {
+            files.push((busybox, "/bin/busybox".into()));
+            for applet in BUSYBOX_APPLETS {
+                let link = rootfs.join("bin").join(applet);
+                std::os::unix::fs::symlink("busybox", &link)
+                    .with_context(|| format!("linking {}", link.display()))?;
+            }
+        }
+        for (source, guest_path) in files {
+            let target = rootfs.join(guest_path.trim_start_matches('/'));
+            fs::copy(source, &target)
+                .with_context(|| format!("copying {} to {}", source.display(), target.display()))?;
+        }
+        let config = config_json(argv, seccomp);
         let text = serde_json::to_string_pretty(&config).context("serializing config.json")?;
         fs::write(dir.join("config.json"), text).context("writing config.json")?;
         Ok(bundle)
@@ -171,11 +198,17 @@ mod tests {
         fs::write(&binary, b"\x7fELF").unwrap();
         let dir = tmp.path().join("bundle");
         fs::create_dir(&dir).unwrap();
-        let bundle =
-            Bundle::create(&dir, &binary, "/getppid", &["5".into()], Some(&seccomp())).unwrap();
-        for p in ["proc", "dev", "sys", "getppid"] {
+        let contents = RootfsContents {
+            files: vec![(&binary, "/getppid".into())],
+            busybox: Some(&binary),
+        };
+        let argv = ["/getppid".to_string(), "5".into()];
+        let bundle = Bundle::create(&dir, &contents, &argv, Some(&seccomp())).unwrap();
+        for p in ["proc", "dev", "sys", "tmp", "getppid", "bin/busybox"] {
             assert!(bundle.rootfs().join(p).exists(), "{p} missing");
         }
+        let sh = fs::read_link(bundle.rootfs().join("bin/sh")).unwrap();
+        assert_eq!(sh, Path::new("busybox"));
         let config: Value =
             serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
         assert_eq!(config["process"]["args"], json!(["/getppid", "5"]));

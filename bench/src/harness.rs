@@ -19,7 +19,7 @@ use anyhow::Result;
 use crate::oxbox_stats::OxboxStats;
 use crate::report::{RuntimeResult, WorkloadResult};
 use crate::runtime::{Availability, RunRequest, Runner, RuntimeKind};
-use crate::workload::Workload;
+use crate::workload::{Measure, Unsupported, Workload};
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]
@@ -97,7 +97,10 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
     for (w, workload) in plan.workloads.iter().enumerate() {
         for cell in &mut cells[w] {
             let kind = cell.result.runtime;
-            if !cell.result.is_active() || !kind.has_counters() {
+            if !cell.result.is_active()
+                || !kind.has_counters()
+                || workload.measure != Measure::SelfTimed
+            {
                 continue;
             }
             eprintln!("{} on {kind}: counting run", workload.name);
@@ -124,8 +127,10 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
         .map(|(workload, cells)| {
             let mut result = WorkloadResult {
                 name: workload.name.to_string(),
+                group: workload.group,
                 description: workload.description.to_string(),
                 unit: workload.unit.to_string(),
+                minus_native: workload.minus_native,
                 runtimes: cells.into_iter().map(|c| c.result).collect(),
             };
             result.finish();
@@ -169,12 +174,22 @@ fn prepare(
         Ok(m) => m.value,
         Err(e) => {
             eprintln!("{} on {kind}: {e:#}", workload.name);
-            return skip(RuntimeResult::failed(kind, format!("{e:#}")));
+            return skip(match e.downcast_ref::<Unsupported>() {
+                Some(why) => RuntimeResult::unsupported(kind, why.0.clone()),
+                None => RuntimeResult::failed(kind, format!("{e:#}")),
+            });
         }
     };
-    let iterations = plan
-        .iterations
-        .unwrap_or_else(|| calibrate(pilot, plan.target, pilot_iterations, max));
+    let iterations = match (workload.measure, plan.iterations) {
+        (Measure::SelfTimed, Some(fixed)) => fixed,
+        (Measure::SelfTimed, None) => calibrate(
+            pilot * workload.ns_per_unit,
+            plan.target,
+            pilot_iterations,
+            max,
+        ),
+        _ => pilot_iterations,
+    };
     eprintln!(
         "{} on {kind}: {pilot} {} in the pilot; {iterations} iterations per run",
         workload.name, workload.unit
@@ -238,14 +253,25 @@ fn measure(
     iterations: u64,
     counting: bool,
 ) -> Result<Measurement> {
-    let output = runner.run(&RunRequest {
+    let request = RunRequest {
         kind,
         workload,
         binary,
         iterations,
         counting,
-    })?;
-    let value = (workload.parse)(&output.stdout)?;
+    };
+    if workload.measure == Measure::ResidentMemory {
+        return Ok(Measurement {
+            value: runner.resident_kib(&request)?,
+            wall: Duration::ZERO,
+            stats: None,
+        });
+    }
+    let output = runner.run(&request)?;
+    let value = match workload.measure {
+        Measure::WallClock => output.wall.as_secs_f64() * 1e9 / workload.ns_per_unit,
+        _ => workload.parse(&output.stdout)?,
+    };
     let stats = counting
         .then(|| OxboxStats::parse(&output.stderr))
         .flatten();

@@ -11,10 +11,12 @@
 mod bundle;
 mod docker_seccomp;
 mod harness;
+mod host_syscalls;
 mod machine;
 mod oxbox_stats;
 mod report;
 mod runtime;
+mod tree;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +71,11 @@ struct Cli {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+
+    /// Write the full report into this directory: report.md, results.json
+    /// and one PNG chart per workload group.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 
     /// The oxbox binary [default: target/release/oxbox in the workspace].
     /// `OXBOX_BIN` is the same setting the guest scenario tests read.
@@ -160,6 +167,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Duration::from_secs(cli.timeout),
     );
     runner.keep_runs = cli.keep_scratch;
+    let mut tree = None;
+    match tree::static_busybox() {
+        Ok(busybox) => {
+            if workloads.iter().any(|w| w.needs_tree) {
+                let (archive, description) = tree::build_archive(scratch.path(), &busybox)?;
+                runner.tree = Some(archive);
+                tree = Some(description);
+            }
+            runner.busybox = Some(busybox);
+        }
+        // The workloads that need it fail with their own message.
+        Err(e) => eprintln!("oxbox-bench: {e:#}"),
+    }
 
     let plan = Plan {
         workloads,
@@ -177,6 +197,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .filter_map(|&kind| Some((kind.to_string(), runner.version(kind)?)))
         .collect();
 
+    let host_syscalls = host_syscalls::count_all(&runtimes, runner.seccomp(), runner.oxbox());
     let results = harness::run(&plan, &runner, &binaries);
     machine.load_after = machine::load_average();
     let report = Report {
@@ -189,6 +210,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seccomp_profile: cli.seccomp_profile.display().to_string(),
         },
         workloads: results,
+        host_syscalls,
+        tree,
     };
     println!("{}", report.render_text());
     if cli.keep_scratch {

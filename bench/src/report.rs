@@ -3,8 +3,10 @@
 //! Medians, not means: a run that lands on a noisy moment (a host
 //! interrupt, the other core's build) moves a mean but not a median. The
 //! minimum is shown beside it as the best the runtime can do. Ratios are
-//! taken between medians, always against runc, because "how much faster
-//! than what Docker users get" is the question the benchmark answers.
+//! taken between medians as this runtime / the other (every workload's
+//! number is lower-is-better: a time, a size or a count), against runc
+//! because "how much faster than what Docker users get" is the question
+//! the benchmark answers, and against runsc and native.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,8 +14,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::host_syscalls::HostSyscalls;
 use crate::oxbox_stats::{OxboxStats, SyscallCounts, Totals, fraction};
 use crate::runtime::RuntimeKind;
+use crate::workload::Group;
 
 /// The whole run, as written to `--json`.
 #[derive(Debug, Serialize)]
@@ -21,6 +25,10 @@ pub struct Report {
     pub machine: Machine,
     pub settings: Settings,
     pub workloads: Vec<WorkloadResult>,
+    /// Host syscalls reachable from a container, per runtime.
+    pub host_syscalls: Vec<HostSyscalls>,
+    /// The source tree the tar workload extracts.
+    pub tree: Option<String>,
 }
 
 /// Where the numbers come from.
@@ -56,8 +64,12 @@ pub struct Settings {
 #[derive(Debug, Serialize)]
 pub struct WorkloadResult {
     pub name: String,
+    pub group: Group,
     pub description: String,
     pub unit: String,
+    /// The numbers include the guest's own (memory): ratios compare each
+    /// runtime's overhead, its median minus native's.
+    pub minus_native: bool,
     pub runtimes: Vec<RuntimeResult>,
 }
 
@@ -68,6 +80,9 @@ pub enum Status {
     Ok,
     Skipped,
     Failed,
+    /// The guest reported that the runtime lacks what it needs (such as
+    /// unix sockets): not a number, not a harness failure.
+    Unsupported,
 }
 
 /// One cell of the matrix: a workload on a runtime, over all repeats.
@@ -90,8 +105,14 @@ pub struct RuntimeResult {
     /// Doubts about the results, such as counters that missed calls.
     pub warnings: Vec<String>,
     pub summary: Option<Summary>,
-    /// runc's median / this median: how many times faster than runc.
-    pub speedup_vs_runc: Option<f64>,
+    /// This median minus native's, for workloads measured with the
+    /// guest's own share in (memory).
+    pub overhead: Option<f64>,
+    /// This median / runc's (overheads when `minus_native`): below 1 is
+    /// faster (smaller) than runc.
+    pub vs_runc: Option<f64>,
+    /// This median / runsc's, the same way.
+    pub vs_runsc: Option<f64>,
     /// This median / native's median: the runtime's overhead.
     pub vs_native: Option<f64>,
     pub oxbox: Option<InterceptionSummary>,
@@ -139,7 +160,9 @@ impl RuntimeResult {
             counting_failures: Vec::new(),
             warnings: Vec::new(),
             summary: None,
-            speedup_vs_runc: None,
+            overhead: None,
+            vs_runc: None,
+            vs_runsc: None,
             vs_native: None,
             oxbox: None,
             oxbox_runs: Vec::new(),
@@ -150,6 +173,14 @@ impl RuntimeResult {
     pub fn skipped(runtime: RuntimeKind, why: String) -> Self {
         Self {
             status: Status::Skipped,
+            note: Some(why),
+            ..Self::new(runtime)
+        }
+    }
+
+    pub fn unsupported(runtime: RuntimeKind, why: String) -> Self {
+        Self {
+            status: Status::Unsupported,
             note: Some(why),
             ..Self::new(runtime)
         }
@@ -272,16 +303,29 @@ impl WorkloadResult {
                 .and_then(|r| r.summary)
                 .map(|s| s.median)
         };
-        let runc = median_of(RuntimeKind::Runc);
         let native = median_of(RuntimeKind::Native);
+        // What ratios compare: the median, or its excess over native.
+        let compared = |median: f64| match (self.minus_native, native) {
+            (false, _) => Some(median),
+            (true, Some(native)) => Some(median - native),
+            (true, None) => None,
+        };
+        let runc = median_of(RuntimeKind::Runc).and_then(compared);
+        let runsc = median_of(RuntimeKind::Runsc).and_then(compared);
         for r in &mut self.runtimes {
             let Some(s) = r.summary else { continue };
-            r.speedup_vs_runc = runc.and_then(|runc| ratio(runc, s.median));
+            if self.minus_native {
+                r.overhead = compared(s.median);
+            }
+            let this = compared(s.median);
+            r.vs_runc = this.zip(runc).and_then(|(this, runc)| ratio(this, runc));
+            r.vs_runsc = this.zip(runsc).and_then(|(this, runsc)| ratio(this, runsc));
             r.vs_native = native.and_then(|native| ratio(s.median, native));
         }
     }
 
-    fn row(&self, kind: RuntimeKind) -> Option<&RuntimeResult> {
+    /// The row of runtime `kind`, if it was in the plan.
+    pub fn row(&self, kind: RuntimeKind) -> Option<&RuntimeResult> {
         self.runtimes.iter().find(|r| r.runtime == kind)
     }
 }
@@ -290,9 +334,43 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
-/// The issue's targets for oxbox on getppid.
-const TARGET_SPEEDUP: f64 = 25.0;
-const TARGET_PATCHED: f64 = 0.90;
+/// Where oxbox stands on one workload against the issue's targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// oxbox / runc, and whether it is within the group's target.
+    pub vs_runc: Option<(f64, bool)>,
+    /// oxbox / runsc, and whether oxbox is ahead (below 1).
+    pub vs_runsc: Option<(f64, bool)>,
+}
+
+impl WorkloadResult {
+    /// oxbox against the group's runc target and against runsc; `None`
+    /// where either side has no number.
+    pub fn verdict(&self) -> Verdict {
+        let oxbox = self.row(RuntimeKind::Oxbox);
+        let (limit, _) = self.group.runc_target();
+        Verdict {
+            vs_runc: oxbox.and_then(|o| o.vs_runc).map(|r| (r, r <= limit)),
+            vs_runsc: oxbox.and_then(|o| o.vs_runsc).map(|r| (r, r < 1.0)),
+        }
+    }
+}
+
+/// "met" or "not met".
+pub fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "not met" }
+}
+
+/// A ratio of oxbox to another runtime in words: `0.040x (25.0x faster)`.
+pub fn describe_ratio(r: f64) -> String {
+    if r < 1.0 {
+        format!("{} ({} ahead)", format_ratio(r), format_ratio(1.0 / r))
+    } else if r > 1.0 {
+        format!("{} ({} behind)", format_ratio(r), format_ratio(r))
+    } else {
+        format!("{} (the same)", format_ratio(r))
+    }
+}
 
 impl Report {
     /// The human-readable report: machine, one table per workload, and
@@ -338,7 +416,12 @@ impl Report {
             s.repeats,
             if s.quick { ", quick mode" } else { "" }
         );
+        let mut group = None;
         for w in &self.workloads {
+            if group != Some(w.group) {
+                group = Some(w.group);
+                let _ = write!(out, "\n== {} ==\n", w.group.title());
+            }
             out.push('\n');
             out.push_str(&w.render_table());
             out.push_str(&w.render_targets());
@@ -354,7 +437,7 @@ impl WorkloadResult {
             format!("median {}", self.unit),
             "min".to_string(),
             "runs".to_string(),
-            "runc/X".to_string(),
+            "X/runc".to_string(),
             "X/native".to_string(),
             "patched".to_string(),
             "note".to_string(),
@@ -384,7 +467,7 @@ impl WorkloadResult {
                 median,
                 min,
                 runs,
-                r.speedup_vs_runc.map_or("-".into(), format_ratio),
+                r.vs_runc.map_or("-".into(), format_ratio),
                 r.vs_native.map_or("-".into(), format_ratio),
                 patched,
                 note_of(r, &self.unit),
@@ -421,25 +504,19 @@ impl WorkloadResult {
     }
 
     fn render_targets(&self) -> String {
-        if self.name != "getppid" {
+        if self.row(RuntimeKind::Oxbox).is_none() {
             return String::new();
         }
-        let Some(oxbox) = self.row(RuntimeKind::Oxbox) else {
-            return String::new();
-        };
-        let met = |ok: bool| if ok { "met" } else { "not met" };
-        let speed = match oxbox.speedup_vs_runc {
-            Some(x) => format!("{} ({})", format_ratio(x), met(x >= TARGET_SPEEDUP)),
-            None => "not measured".into(),
-        };
-        let patched = match oxbox.oxbox.as_ref().and_then(|o| o.patched_fraction) {
-            Some(f) => format!("{} ({})", format_percent(f), met(f > TARGET_PATCHED)),
+        let verdict = self.verdict();
+        let (_, target) = self.group.runc_target();
+        let judged = |v: Option<(f64, bool)>| match v {
+            Some((r, ok)) => format!("{}: {}", describe_ratio(r), met(ok)),
             None => "not measured".into(),
         };
         format!(
-            "targets: oxbox >= {TARGET_SPEEDUP}x faster than runc: {speed}; \
-             > {:.0}% of syscalls patched: {patched}\n",
-            TARGET_PATCHED * 100.0
+            "target: oxbox {target}: {}; ahead of runsc: {}\n",
+            judged(verdict.vs_runc),
+            judged(verdict.vs_runsc)
         )
     }
 }
@@ -450,6 +527,9 @@ fn note_of(r: &RuntimeResult, unit: &str) -> String {
     let mut parts = Vec::new();
     match r.status {
         Status::Skipped => parts.push(format!("skipped: {}", r.note.as_deref().unwrap_or(""))),
+        Status::Unsupported => {
+            parts.push(format!("unsupported: {}", r.note.as_deref().unwrap_or("")))
+        }
         Status::Failed => {
             parts.push(format!(
                 "error: {}",
@@ -559,8 +639,10 @@ mod tests {
     fn workload(rows: Vec<RuntimeResult>) -> WorkloadResult {
         WorkloadResult {
             name: "getppid".into(),
+            group: Group::Syscall,
             description: "test".into(),
             unit: "ns/op".into(),
+            minus_native: false,
             runtimes: rows,
         }
     }
@@ -574,17 +656,43 @@ mod tests {
     }
 
     #[test]
-    fn ratios_are_against_runc_and_native_medians() {
+    fn ratios_are_between_medians() {
         let mut w = workload(vec![
             measured(RuntimeKind::Native, &[200.0, 220.0, 210.0]),
             measured(RuntimeKind::Runc, &[280.0]),
+            measured(RuntimeKind::Runsc, &[14_000.0]),
             measured(RuntimeKind::Oxbox, &[7.0]),
         ]);
         w.finish();
         let oxbox = w.row(RuntimeKind::Oxbox).unwrap();
-        assert_eq!(oxbox.speedup_vs_runc, Some(40.0));
+        assert_eq!(oxbox.vs_runc, Some(7.0 / 280.0));
+        assert_eq!(oxbox.vs_runsc, Some(7.0 / 14_000.0));
         assert_eq!(oxbox.vs_native, Some(7.0 / 210.0));
-        assert_eq!(w.row(RuntimeKind::Runc).unwrap().speedup_vs_runc, Some(1.0));
+        assert_eq!(oxbox.overhead, None);
+        assert_eq!(w.row(RuntimeKind::Runc).unwrap().vs_runc, Some(1.0));
+    }
+
+    #[test]
+    fn memory_ratios_compare_overheads_over_native() {
+        let mut w = workload(vec![
+            measured(RuntimeKind::Native, &[100.0]),
+            measured(RuntimeKind::Runc, &[1_100.0]),
+            measured(RuntimeKind::Oxbox, &[600.0]),
+        ]);
+        w.minus_native = true;
+        w.group = Group::Costs;
+        w.finish();
+        let oxbox = w.row(RuntimeKind::Oxbox).unwrap();
+        assert_eq!(oxbox.overhead, Some(500.0));
+        assert_eq!(oxbox.vs_runc, Some(0.5));
+        assert_eq!(oxbox.vs_native, Some(6.0));
+        assert_eq!(
+            w.verdict(),
+            Verdict {
+                vs_runc: Some((0.5, true)),
+                vs_runsc: None
+            }
+        );
     }
 
     #[test]
@@ -594,7 +702,7 @@ mod tests {
             RuntimeResult::skipped(RuntimeKind::Runc, "runc needs root".into()),
         ]);
         w.finish();
-        assert_eq!(w.row(RuntimeKind::Native).unwrap().speedup_vs_runc, None);
+        assert_eq!(w.row(RuntimeKind::Native).unwrap().vs_runc, None);
         let text = w.render_table();
         assert!(text.contains("skipped: runc needs root"), "{text}");
     }
@@ -670,13 +778,38 @@ mod tests {
 
     #[test]
     fn targets_report_met_and_not_met() {
-        let mut oxbox = measured(RuntimeKind::Oxbox, &[10.0]);
-        oxbox.oxbox_runs =
-            vec![OxboxStats::parse("oxbox-stats total patched=95 trapped=5 sites=1\n").unwrap()];
-        let mut w = workload(vec![measured(RuntimeKind::Runc, &[200.0]), oxbox]);
+        let mut w = workload(vec![
+            measured(RuntimeKind::Runc, &[200.0]),
+            measured(RuntimeKind::Runsc, &[5.0]),
+            measured(RuntimeKind::Oxbox, &[10.0]),
+        ]);
         w.finish();
         let t = w.render_targets();
-        assert!(t.contains("20.0x (not met)"), "{t}");
-        assert!(t.contains("95.000% (met)"), "{t}");
+        assert!(
+            t.contains("at least 25x faster than runc: 0.0500x (20.0x ahead): not met"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ahead of runsc: 2.00x (2.00x behind): not met"),
+            "{t}"
+        );
+        w.group = Group::Processes;
+        assert_eq!(w.verdict().vs_runc, Some((0.05, true)));
+    }
+
+    #[test]
+    fn unsupported_runtimes_say_why() {
+        let mut w = workload(vec![RuntimeResult::unsupported(
+            RuntimeKind::Oxbox,
+            "socketpair: Function not implemented".into(),
+        )]);
+        w.finish();
+        let row = w.row(RuntimeKind::Oxbox).unwrap();
+        assert_eq!(row.status, Status::Unsupported);
+        let text = w.render_table();
+        assert!(
+            text.contains("unsupported: socketpair: Function not implemented"),
+            "{text}"
+        );
     }
 }

@@ -10,16 +10,17 @@ use std::fmt;
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, RootfsContents};
 use crate::docker_seccomp::OciSeccomp;
 use crate::workload::Workload;
 
@@ -92,7 +93,8 @@ impl RuntimeKind {
         match self {
             Self::Runsc => Some("ptrace platform; runsc ignores OCI seccomp without --oci-seccomp"),
             Self::Runc | Self::Crun => Some("Docker default seccomp profile"),
-            Self::Native | Self::Oxbox => None,
+            Self::Native => Some("chroot(8) into the same root"),
+            Self::Oxbox => None,
         }
     }
 }
@@ -158,6 +160,10 @@ pub struct Runner {
     is_root: bool,
     /// Keep each run's bundle and output files, for debugging.
     pub keep_runs: bool,
+    /// The static busybox put in every root (`/bin/sh`, `/bin/tar`...).
+    pub busybox: Option<PathBuf>,
+    /// The source tree archive for the workloads that extract it.
+    pub tree: Option<PathBuf>,
     /// Run crun where the cgroup v2 mount of a hybrid host is hidden.
     crun_hides_unified: bool,
     counter: AtomicU32,
@@ -180,9 +186,21 @@ impl Runner {
             timeout,
             is_root: is_root(),
             keep_runs: false,
+            busybox: None,
+            tree: None,
             crun_hides_unified: hybrid_unified_has_controllers(),
             counter: AtomicU32::new(0),
         }
+    }
+
+    /// Docker's profile as given to the OCI runtimes, or why there is none.
+    pub fn seccomp(&self) -> std::result::Result<&OciSeccomp, &String> {
+        self.seccomp.as_ref()
+    }
+
+    /// The oxbox binary runs use.
+    pub fn oxbox(&self) -> &Path {
+        &self.oxbox
     }
 
     /// Checks that `kind` is installed and usable.
@@ -244,6 +262,57 @@ impl Runner {
 
     /// Makes one run in a directory of its own.
     pub fn run(&self, request: &RunRequest<'_>) -> Result<RunOutput> {
+        self.in_run_dir(|id, dir| {
+            let (mut command, cleanup) = self.command(request, id, dir)?;
+            let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
+            let start = Instant::now();
+            let status = wait_with_timeout(&mut command, self.timeout);
+            let wall = start.elapsed();
+            if status.is_err() {
+                run_cleanup(cleanup);
+            }
+            let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+            let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+            let status = status?;
+            if !status.success() {
+                bail!("{status}: {}", tail(&stderr));
+            }
+            Ok(RunOutput {
+                stdout,
+                stderr,
+                wall,
+            })
+        })
+    }
+
+    /// Starts a run whose guest prints `ready` and then waits, sums the
+    /// proportional set size of every process of the run (the runtime's
+    /// own and the guest's) in KiB, and kills them all.
+    pub fn resident_kib(&self, request: &RunRequest<'_>) -> Result<f64> {
+        self.in_run_dir(|id, dir| {
+            let (mut command, cleanup) = self.command(request, id, dir)?;
+            let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
+            let mut child = command.spawn().context("starting the run")?;
+            let ready = wait_until_ready(&mut child, &stdout_path, self.timeout);
+            if ready.is_ok() {
+                // Let start-up transients (runsc's gofer handshake, page
+                // cache faults of the runtime binary) settle.
+                thread::sleep(SETTLE_TIME);
+            }
+            let pids = process_tree(child.id());
+            let kib: u64 = pids.iter().filter_map(|&pid| pss_kib(pid)).sum();
+            kill_all(&pids);
+            let _ = child.kill();
+            let _ = child.wait();
+            run_cleanup(cleanup);
+            ready.with_context(|| tail(&fs::read_to_string(&stderr_path).unwrap_or_default()))?;
+            Ok(kib as f64)
+        })
+    }
+
+    /// Runs `body` in a fresh directory of the scratch area, removed
+    /// afterwards unless runs are kept.
+    fn in_run_dir<T>(&self, body: impl FnOnce(&str, &Path) -> Result<T>) -> Result<T> {
         let id = format!(
             "oxbox-bench-{}-{}",
             std::process::id(),
@@ -251,15 +320,24 @@ impl Runner {
         );
         let dir = self.scratch.join(&id);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let result = self.run_in(request, &id, &dir);
-        // Bundles are a copy of the binary each: do not let them pile up.
+        let result = body(&id, &dir);
+        // Bundles are a copy of the binaries each: do not let them pile up.
         if !self.keep_runs {
             let _ = fs::remove_dir_all(&dir);
         }
         result
     }
 
-    fn run_in(&self, request: &RunRequest<'_>, id: &str, dir: &Path) -> Result<RunOutput> {
+    /// The command that makes `request`'s run, and the one that deletes
+    /// its container if the run has to be killed. Every runtime gets the
+    /// same root: native runs `chroot` into it, so that paths (`/bin/sh`,
+    /// `/tmp`, `/tree.tar`) and binaries are identical everywhere.
+    fn command(
+        &self,
+        request: &RunRequest<'_>,
+        id: &str,
+        dir: &Path,
+    ) -> Result<(Command, Option<Command>)> {
         let RunRequest {
             kind,
             workload,
@@ -267,17 +345,37 @@ impl Runner {
             iterations,
             counting,
         } = *request;
-        let args = (workload.args)(iterations);
         let guest = workload.guest_path();
-        let mut cleanup: Option<Command> = None;
-        let mut command = match kind {
+        let mut argv = vec![guest.clone()];
+        argv.extend((workload.args)(iterations));
+        let mut contents = RootfsContents {
+            files: vec![(binary, guest.clone())],
+            busybox: self.busybox.as_deref(),
+        };
+        if workload.needs_tree {
+            let tree = self
+                .tree
+                .as_deref()
+                .context("the source tree archive was not built")?;
+            contents.files.push((tree, "/tree.tar".into()));
+        }
+        let bundle_dir = dir.join("bundle");
+        fs::create_dir_all(&bundle_dir)?;
+        let seccomp = match kind.oci_command() {
+            Some(_) => Some(self.seccomp.as_ref().map_err(|e| anyhow!("{e}"))?),
+            None => None,
+        };
+        let bundle = Bundle::create(&bundle_dir, &contents, &argv, seccomp)?;
+        let command = match kind {
             RuntimeKind::Native => {
-                let mut c = Command::new(binary);
-                c.args(&args);
-                c
+                // Found in the harness's PATH: the child's is the guest's.
+                let chroot = find_in_path("chroot").context("chroot(8) not found")?;
+                let mut c = Command::new(chroot);
+                c.arg(bundle.rootfs()).args(&argv);
+                c.env_clear().env("PATH", "/bin");
+                return Ok((c, None));
             }
             RuntimeKind::Oxbox => {
-                let bundle = Bundle::create(&dir.join("bundle"), binary, &guest, &args, None)?;
                 let mut c = Command::new(&self.oxbox);
                 c.arg("do").arg("--rootfs").arg(bundle.rootfs());
                 // The counters cost an atomic add per call (~6 ns of a
@@ -287,60 +385,131 @@ impl Runner {
                 } else {
                     c.env_remove("OXBOX_STATS");
                 }
-                c.arg("--").arg(&guest).args(&args);
-                c
+                c.arg("--").args(&argv);
+                return Ok((c, None));
             }
-            _ => {
-                let seccomp = self.seccomp.as_ref().map_err(|e| anyhow!("{e}"))?;
-                let bundle_dir = dir.join("bundle");
-                fs::create_dir_all(&bundle_dir)?;
-                let bundle = Bundle::create(&bundle_dir, binary, &guest, &args, Some(seccomp))?;
-                let program = kind.oci_command().expect("OCI runtime");
-                let root = self.scratch.join(format!("root-{program}"));
-                let global = kind.oci_global_args(&root);
-                let mut c = if kind == RuntimeKind::Crun && self.crun_hides_unified {
-                    hiding_unified_cgroup(program)
-                } else {
-                    Command::new(program)
-                };
-                c.args(&global)
-                    .arg("run")
-                    .arg("--bundle")
-                    .arg(&bundle.dir)
-                    .arg(id);
-                let mut delete = Command::new(program);
-                delete.args(&global).args(["delete", "--force", id]);
-                cleanup = Some(delete);
-                c
-            }
+            _ => kind.oci_command().expect("OCI runtime"),
         };
-        let stdout_path = dir.join("stdout");
-        let stderr_path = dir.join("stderr");
-        command
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout_path)?)
-            .stderr(File::create(&stderr_path)?);
-
-        let start = Instant::now();
-        let status = wait_with_timeout(&mut command, self.timeout);
-        let wall = start.elapsed();
-        if status.is_err()
-            && let Some(delete) = &mut cleanup
-        {
-            let _ = delete.stdout(Stdio::null()).stderr(Stdio::null()).status();
-        }
-        let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-        let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-        let status = status?;
-        if !status.success() {
-            bail!("{status}: {}", tail(&stderr));
-        }
-        Ok(RunOutput {
-            stdout,
-            stderr,
-            wall,
-        })
+        let root = self.scratch.join(format!("root-{command}"));
+        let global = kind.oci_global_args(&root);
+        let mut c = if kind == RuntimeKind::Crun && self.crun_hides_unified {
+            hiding_unified_cgroup(command)
+        } else {
+            Command::new(command)
+        };
+        c.args(&global)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle.dir)
+            .arg(id);
+        let mut delete = Command::new(command);
+        delete.args(&global).args(["delete", "--force", id]);
+        Ok((c, Some(delete)))
     }
+}
+
+/// How long a resident run is left alone between `ready` and the count.
+const SETTLE_TIME: Duration = Duration::from_millis(300);
+
+/// Sends the run's stdout and stderr to files in `dir`.
+fn redirect_output(command: &mut Command, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let stdout_path = dir.join("stdout");
+    let stderr_path = dir.join("stderr");
+    command
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path)?)
+        .stderr(File::create(&stderr_path)?);
+    Ok((stdout_path, stderr_path))
+}
+
+/// Deletes a container left behind by a killed run.
+fn run_cleanup(cleanup: Option<Command>) {
+    if let Some(mut delete) = cleanup {
+        let _ = delete.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// Waits for the guest's `ready` line, failing if the run exits first or
+/// the timeout passes.
+fn wait_until_ready(child: &mut Child, stdout: &Path, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if fs::read_to_string(stdout).is_ok_and(|s| s.lines().any(|l| l.trim() == "ready")) {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("exited before it was ready: {status}");
+        }
+        if Instant::now() >= deadline {
+            bail!("not ready after {}s", timeout.as_secs());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `root` and all its descendants, from the parent pids in `/proc`.
+fn process_tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            Some((pid, parent_of(&stat)?))
+        })
+        .collect();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(pid, ppid)| ppid == parent && !tree.contains(&pid))
+                .map(|&(pid, _)| pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// The parent pid field of a `/proc/PID/stat` line (after the command
+/// name, which may hold spaces and parentheses).
+fn parent_of(stat: &str) -> Option<u32> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A process's proportional set size in KiB, if it still exists.
+fn pss_kib(pid: u32) -> Option<u64> {
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    parse_pss(&rollup)
+}
+
+fn parse_pss(rollup: &str) -> Option<u64> {
+    rollup.lines().find_map(|line| {
+        line.strip_prefix("Pss:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// SIGKILLs every pid (kill(1): no signal-sending code of our own).
+fn kill_all(pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Where a hybrid host (cgroup v1 controllers under `/sys/fs/cgroup`)
@@ -367,23 +536,33 @@ fn hiding_unified_cgroup(program: &str) -> Command {
 }
 
 /// Spawns `command` and waits for it, killing it after `timeout`.
+///
+/// The wait blocks (a polling loop would round every wall-clock time up
+/// to its period, and cold starts are a few milliseconds); a watchdog
+/// thread kills the run if it is still going at the deadline.
 fn wait_with_timeout(command: &mut Command, timeout: Duration) -> Result<ExitStatus> {
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {program}"))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
+    let pid = child.id();
+    let (finished, finished_rx) = mpsc::channel::<()>();
+    let watchdog = thread::spawn(move || {
+        let expired = matches!(
+            finished_rx.recv_timeout(timeout),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        if expired {
+            kill_all(&[pid]);
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{program} timed out after {}s", timeout.as_secs());
-        }
-        thread::sleep(Duration::from_millis(5));
+        expired
+    });
+    let status = child.wait();
+    let _ = finished.send(());
+    if watchdog.join().unwrap_or(false) {
+        bail!("{program} timed out after {}s", timeout.as_secs());
     }
+    Ok(status?)
 }
 
 /// The last meaningful lines of a failed run's stderr, for the report.
@@ -497,6 +676,25 @@ mod tests {
         }
     }
 
+    /// A static stand-in guest: prints a result, sleeps or fails, by its
+    /// first argument.
+    const STAND_IN: &str = r#"
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "sleep") == 0)
+		sleep(5);
+	if (argc > 1 && strcmp(argv[1], "fail") == 0) {
+		fputs("boom\n", stderr);
+		return 3;
+	}
+	printf("ns_per_op=1.5\n");
+	return 0;
+}
+"#;
+
     #[test]
     fn native_run_captures_output_and_times_out() {
         let tmp = tempfile::tempdir().unwrap();
@@ -506,26 +704,47 @@ mod tests {
             PathBuf::from("/nonexistent"),
             Duration::from_millis(300),
         );
-        let echo = Workload {
-            args: |_| vec!["-c".into(), "echo ns_per_op=1.5".into()],
+        let guest = |args: fn(u64) -> Vec<String>| Workload {
+            source: STAND_IN,
+            source_name: "stand_in.c",
+            args,
             ..crate::workload::GETPPID
         };
-        let sh = find_in_path("sh").unwrap();
-        let out = runner.run(&native(&echo, &sh)).unwrap();
+        let ok = guest(|_| vec!["ok".into()]);
+        let binary = ok.build(&tmp.path().join("cache")).unwrap();
+        let out = runner.run(&native(&ok, &binary)).unwrap();
         assert_eq!(out.stdout, "ns_per_op=1.5\n");
 
-        let sleeper = Workload {
-            args: |_| vec!["-c".into(), "sleep 5".into()],
-            ..crate::workload::GETPPID
-        };
-        let err = runner.run(&native(&sleeper, &sh)).unwrap_err();
+        let sleeper = guest(|_| vec!["sleep".into()]);
+        let err = runner.run(&native(&sleeper, &binary)).unwrap_err();
         assert!(err.to_string().contains("timed out"), "{err}");
 
-        let failing = Workload {
-            args: |_| vec!["-c".into(), "echo boom >&2; exit 3".into()],
-            ..crate::workload::GETPPID
-        };
-        let err = runner.run(&native(&failing, &sh)).unwrap_err();
+        let failing = guest(|_| vec!["fail".into()]);
+        let err = runner.run(&native(&failing, &binary)).unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn resident_memory_counts_the_whole_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runner = Runner::new(
+            tmp.path().to_path_buf(),
+            Err("none".into()),
+            PathBuf::from("/nonexistent"),
+            Duration::from_secs(30),
+        );
+        let workload = &crate::workload::MEMORY;
+        let binary = workload.build(&tmp.path().join("cache")).unwrap();
+        let kib = runner.resident_kib(&native(workload, &binary)).unwrap();
+        assert!(kib > 0.0);
+    }
+
+    #[test]
+    fn pss_and_parent_pid_are_parsed() {
+        assert_eq!(parse_pss("Rss:  100 kB\nPss:   42 kB\n"), Some(42));
+        assert_eq!(parse_pss("Rss:  100 kB\n"), None);
+        assert_eq!(parent_of("12 (a) b) S 7 12 12"), Some(7));
+        let me = std::process::id();
+        assert!(process_tree(me).starts_with(&[me]));
     }
 }

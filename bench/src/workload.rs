@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// How many iterations a workload runs, before and after calibration.
@@ -24,18 +25,73 @@ pub struct Iterations {
     pub max: u64,
 }
 
+/// The report's groups of workloads, each with its own target for oxbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Syscall,
+    Processes,
+    Ipc,
+    Files,
+    Costs,
+}
+
+impl Group {
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Syscall => "System calls",
+            Self::Processes => "Processes",
+            Self::Ipc => "IPC",
+            Self::Files => "Files",
+            Self::Costs => "Container costs",
+        }
+    }
+
+    /// The target for oxbox against runc, as the largest
+    /// acceptable oxbox / runc ratio of medians (lower is better for
+    /// every workload), and how the report words it.
+    pub fn runc_target(self) -> (f64, &'static str) {
+        match self {
+            Self::Syscall => (1.0 / 25.0, "at least 25x faster than runc"),
+            Self::Processes => (1.5, "within 1.5x of runc"),
+            Self::Ipc | Self::Files => (1.0, "at or ahead of runc"),
+            Self::Costs => (1.0, "ahead of runc (by a wide margin)"),
+        }
+    }
+}
+
+/// How a workload's number is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// The program times its own loop and prints `ns_per_op=`: container
+    /// start-up never enters the number.
+    SelfTimed,
+    /// The wall-clock time of the whole run, start to exit, seen from the
+    /// harness: the runtime's cold start.
+    WallClock,
+    /// The program prints `ready` and sleeps; the harness sums the PSS of
+    /// every process of the run meanwhile, then kills them.
+    ResidentMemory,
+}
+
 /// One benchmark program.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
     pub name: &'static str,
-    /// One line for the report's heading.
+    pub group: Group,
+    /// One line for the report.
     pub description: &'static str,
-    /// File name of the C source, for messages and the cache key.
+    /// File name of the C source, for messages and the cache key; its
+    /// stem is the program's path in the container (`/stem`).
     pub source_name: &'static str,
     /// The C source, embedded so the harness binary is self-contained.
     pub source: &'static str,
-    /// The unit of the number the program prints.
+    /// The unit of the reported number.
     pub unit: &'static str,
+    /// Nanoseconds per reported unit, for a self-timed workload's
+    /// `ns_per_op=` and for calibration.
+    pub ns_per_unit: f64,
+    pub measure: Measure,
     pub iterations: Iterations,
     /// The syscall the loop makes once per iteration, if any: a counting
     /// run that reports fewer calls of it than iterations has counters
@@ -43,104 +99,367 @@ pub struct Workload {
     pub loop_syscall: Option<&'static str>,
     /// The guest's argv after argv[0] for a given iteration count.
     pub args: fn(u64) -> Vec<String>,
-    /// Extracts the measurement from the guest's stdout.
-    pub parse: fn(&str) -> Result<f64>,
+    /// Whether the root needs the source tree archive at `/tree.tar`.
+    pub needs_tree: bool,
+    /// The number includes the guest's own share (memory): the report
+    /// compares each runtime's excess over native.
+    pub minus_native: bool,
 }
 
 /// The flags every workload is built with.
 const CFLAGS: &[&str] = &["-O2", "-static"];
 
-/// `getppid()` in a loop: the raw cost of entering the kernel, and the
-/// headline number of a syscall-interception runtime.
-pub const GETPPID: Workload = Workload {
-    name: "getppid",
-    description: "glibc getppid() in a loop",
-    source_name: "getppid.c",
-    source: include_str!("../workloads/getppid.c"),
-    unit: "ns/op",
-    iterations: Iterations {
-        pilot: 2_000,
-        max: 10_000_000,
-    },
-    loop_syscall: Some("getppid"),
-    args: iteration_count_arg,
-    parse: parse_ns_per_op,
-};
+/// Iteration bounds of a run that is not a loop (cold start, memory).
+const ONE_RUN: Iterations = Iterations { pilot: 1, max: 1 };
 
-/// A workload that takes its iteration count as its only argument and
-/// prints `ns_per_op=`, with no single syscall per iteration to check.
-const fn timed_loop(
+/// A self-timed workload reported in `unit` (`ns/op`, `us/op`, `ms/op`).
+const fn timed(
     name: &'static str,
+    group: Group,
     description: &'static str,
-    source_name: &'static str,
-    source: &'static str,
+    (source_name, source): (&'static str, &'static str),
+    unit: &'static str,
     iterations: Iterations,
+    args: fn(u64) -> Vec<String>,
 ) -> Workload {
+    let ns_per_unit = match unit.as_bytes()[0] {
+        b'u' => 1e3,
+        b'm' => 1e6,
+        _ => 1.0,
+    };
     Workload {
         name,
+        group,
         description,
         source_name,
         source,
-        unit: "ns/op",
+        unit,
+        ns_per_unit,
+        measure: Measure::SelfTimed,
         iterations,
         loop_syscall: None,
-        args: iteration_count_arg,
-        parse: parse_ns_per_op,
+        args,
+        needs_tree: false,
+        minus_native: false,
     }
+}
+
+/// The name and text of a source in `workloads/`.
+macro_rules! source {
+    ($file:literal) => {
+        ($file, include_str!(concat!("../workloads/", $file)))
+    };
 }
 
 fn iteration_count_arg(n: u64) -> Vec<String> {
     vec![n.to_string()]
 }
 
+/// `getppid()` in a loop: the raw cost of entering the kernel, and the
+/// headline number of a syscall-interception runtime.
+pub const GETPPID: Workload = Workload {
+    loop_syscall: Some("getppid"),
+    ..timed(
+        "getppid",
+        Group::Syscall,
+        "glibc getppid() in a loop",
+        source!("getppid.c"),
+        "ns/op",
+        Iterations {
+            pilot: 2_000,
+            max: 10_000_000,
+        },
+        iteration_count_arg,
+    )
+};
+
+/// UnixBench "System Call Overhead": dup/close/getpid/getuid/umask.
+pub const SYSCALL_MIX: Workload = timed(
+    "syscall_mix",
+    Group::Syscall,
+    "UnixBench System Call Overhead: close(dup()), getpid, getuid, umask per op",
+    source!("syscall_mix.c"),
+    "ns/op",
+    Iterations {
+        pilot: 1_000,
+        max: 5_000_000,
+    },
+    iteration_count_arg,
+);
+
 /// `fork()` + `_exit()` + `waitpid()`: process creation and teardown.
-pub const FORK_WAIT: Workload = timed_loop(
+pub const FORK_WAIT: Workload = timed(
     "fork_wait",
-    "fork + exit + waitpid (process creation)",
-    "fork_wait.c",
-    include_str!("../workloads/fork_wait.c"),
+    Group::Processes,
+    "fork + exit + waitpid (lmbench fork+exit; UnixBench Process Creation)",
+    source!("fork_wait.c"),
+    "us/op",
     Iterations {
         pilot: 20,
         max: 20_000,
     },
+    iteration_count_arg,
 );
 
 /// `fork()` + `execve()` of a static program + `waitpid()`.
-pub const FORK_EXEC: Workload = timed_loop(
+pub const FORK_EXEC: Workload = timed(
     "fork_exec",
+    Group::Processes,
     "fork + execve of a static program + waitpid",
-    "fork_exec.c",
-    include_str!("../workloads/fork_exec.c"),
+    source!("fork_exec.c"),
+    "us/op",
     Iterations {
         pilot: 10,
         max: 5_000,
     },
+    iteration_count_arg,
+);
+
+/// UnixBench "Execl Throughput": exec without fork, in a chain.
+pub const EXECL: Workload = timed(
+    "execl",
+    Group::Processes,
+    "UnixBench Execl Throughput: a process execve()s itself, no fork",
+    source!("execl.c"),
+    "us/op",
+    Iterations {
+        pilot: 10,
+        max: 5_000,
+    },
+    iteration_count_arg,
+);
+
+/// UnixBench "Shell Scripts (1 concurrent)".
+pub const SHELL_1: Workload = timed(
+    "shell_1",
+    Group::Processes,
+    "UnixBench Shell Scripts, 1 concurrent (busybox sh: sort, od, grep, tee, wc)",
+    source!("shell_scripts.c"),
+    "ms/op",
+    Iterations { pilot: 2, max: 500 },
+    |n| vec!["1".into(), n.to_string()],
+);
+
+/// UnixBench "Shell Scripts (8 concurrent)".
+pub const SHELL_8: Workload = timed(
+    "shell_8",
+    Group::Processes,
+    "UnixBench Shell Scripts, 8 concurrent (busybox sh)",
+    source!("shell_scripts.c"),
+    "ms/op",
+    Iterations { pilot: 1, max: 100 },
+    |n| vec!["8".into(), n.to_string()],
 );
 
 /// One byte back and forth between two processes over two pipes.
-pub const PIPE_PINGPONG: Workload = timed_loop(
+pub const PIPE_PINGPONG: Workload = timed(
     "pipe_pingpong",
-    "pipe round trip between two processes (latency)",
-    "pipe_pingpong.c",
-    include_str!("../workloads/pipe_pingpong.c"),
+    Group::Ipc,
+    "pipe round trip between two processes (lmbench pipe latency; UnixBench Pipe-based Context Switching)",
+    source!("pipe_pingpong.c"),
+    "ns/op",
     Iterations {
         pilot: 200,
         max: 200_000,
     },
+    iteration_count_arg,
 );
 
+/// UnixBench "Pipe Throughput": write 512 bytes and read them back.
+pub const PIPE_THROUGHPUT: Workload = timed(
+    "pipe_throughput",
+    Group::Ipc,
+    "UnixBench Pipe Throughput: write + read of 512 bytes, one process",
+    source!("pipe_throughput.c"),
+    "ns/op",
+    Iterations {
+        pilot: 500,
+        max: 2_000_000,
+    },
+    iteration_count_arg,
+);
+
+/// A unix stream socket round trip between two processes.
+pub const UNIX_PINGPONG: Workload = timed(
+    "unix_pingpong",
+    Group::Ipc,
+    "unix stream socketpair round trip between two processes (lmbench AF_UNIX latency)",
+    source!("unix_pingpong.c"),
+    "ns/op",
+    Iterations {
+        pilot: 200,
+        max: 200_000,
+    },
+    iteration_count_arg,
+);
+
+/// UnixBench "File Copy" with 1 KiB buffers.
+pub const FILE_COPY_1K: Workload = timed(
+    "file_copy_1k",
+    Group::Files,
+    "UnixBench File Copy, 1 KiB buffer: read + write per op",
+    source!("file_ops.c"),
+    "ns/op",
+    Iterations {
+        pilot: 500,
+        max: 2_000_000,
+    },
+    |n| vec!["copy".into(), "1024".into(), n.to_string()],
+);
+
+/// UnixBench "File Copy" with 4 KiB buffers.
+pub const FILE_COPY_4K: Workload = timed(
+    "file_copy_4k",
+    Group::Files,
+    "UnixBench File Copy, 4 KiB buffer: read + write per op",
+    source!("file_ops.c"),
+    "ns/op",
+    Iterations {
+        pilot: 500,
+        max: 2_000_000,
+    },
+    |n| vec!["copy".into(), "4096".into(), n.to_string()],
+);
+
+/// `stat()` of one path in a loop.
+pub const STAT: Workload = timed(
+    "stat",
+    Group::Files,
+    "stat() of a file in /tmp (lmbench stat)",
+    source!("file_ops.c"),
+    "ns/op",
+    Iterations {
+        pilot: 500,
+        max: 2_000_000,
+    },
+    |n| vec!["stat".into(), n.to_string()],
+);
+
+/// `open()` + `close()` of one path in a loop.
+pub const OPEN_CLOSE: Workload = timed(
+    "open_close",
+    Group::Files,
+    "open() + close() of a file in /tmp (lmbench open/close)",
+    source!("file_ops.c"),
+    "ns/op",
+    Iterations {
+        pilot: 500,
+        max: 2_000_000,
+    },
+    |n| vec!["open".into(), n.to_string()],
+);
+
+/// busybox tar extracting the source tree archive.
+pub const TAR_EXTRACT: Workload = Workload {
+    needs_tree: true,
+    ..timed(
+        "tar_extract",
+        Group::Files,
+        "busybox tar xf of a source tree (see the tree line below) into /tmp",
+        source!("tar_extract.c"),
+        "ms/op",
+        Iterations { pilot: 2, max: 500 },
+        iteration_count_arg,
+    )
+};
+
+/// The runtime's cold start: `true`, run to exit.
+pub const COLD_START: Workload = Workload {
+    measure: Measure::WallClock,
+    ns_per_unit: 1e6,
+    iterations: ONE_RUN,
+    args: |_| Vec::new(),
+    ..timed(
+        "cold_start",
+        Group::Costs,
+        "cold start: a static `true` run to exit (wall clock seen by the caller)",
+        source!("true.c"),
+        "ms",
+        ONE_RUN,
+        iteration_count_arg,
+    )
+};
+
+/// How long the memory workload's guest sleeps at most: the harness kills
+/// it long before, this only bounds a lost run.
+const SLEEPER_SECONDS: u64 = 60;
+
+/// The runtime's memory: PSS of everything a sleeping container holds.
+pub const MEMORY: Workload = Workload {
+    measure: Measure::ResidentMemory,
+    minus_native: true,
+    iterations: ONE_RUN,
+    ..timed(
+        "memory",
+        Group::Costs,
+        "memory: PSS of all the run's processes while the guest sleeps (KiB)",
+        source!("sleeper.c"),
+        "KiB",
+        ONE_RUN,
+        |_| vec![SLEEPER_SECONDS.to_string()],
+    )
+};
+
 /// Every workload, in report order.
-pub const ALL: &[Workload] = &[GETPPID, FORK_WAIT, FORK_EXEC, PIPE_PINGPONG];
+pub const ALL: &[Workload] = &[
+    GETPPID,
+    SYSCALL_MIX,
+    FORK_WAIT,
+    FORK_EXEC,
+    EXECL,
+    SHELL_1,
+    SHELL_8,
+    PIPE_PINGPONG,
+    PIPE_THROUGHPUT,
+    UNIX_PINGPONG,
+    FILE_COPY_1K,
+    FILE_COPY_4K,
+    STAT,
+    OPEN_CLOSE,
+    TAR_EXTRACT,
+    COLD_START,
+    MEMORY,
+];
 
 /// Finds a workload by name.
 pub fn by_name(name: &str) -> Option<&'static Workload> {
     ALL.iter().find(|w| w.name == name)
 }
 
+/// Why a runtime cannot run a workload at all (a missing syscall family),
+/// as the guest itself reported it: shown as "unsupported", never as a
+/// number or a failure of the harness.
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unsupported: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
 impl Workload {
     /// The guest's path inside a container rootfs.
     pub fn guest_path(&self) -> String {
-        format!("/{}", self.name)
+        let stem = self
+            .source_name
+            .strip_suffix(".c")
+            .unwrap_or(self.source_name);
+        format!("/{stem}")
+    }
+
+    /// Reads a self-timed run's result in this workload's unit; a guest
+    /// that printed `unsupported=WHY` gives an [`Unsupported`] error.
+    pub fn parse(&self, stdout: &str) -> Result<f64> {
+        if let Some(why) = stdout
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("unsupported="))
+        {
+            return Err(Unsupported(why.to_string()).into());
+        }
+        Ok(parse_ns_per_op(stdout)? / self.ns_per_unit)
     }
 
     /// Builds the program with gcc, or returns the cached binary.
@@ -148,7 +467,11 @@ impl Workload {
     /// The cache key hashes the source and the flags, so an edited
     /// workload is rebuilt and an unchanged one never is.
     pub fn build(&self, cache_dir: &Path) -> Result<PathBuf> {
-        let binary = cache_dir.join(format!("{}-{}", self.name, self.cache_key()));
+        let stem = self
+            .source_name
+            .strip_suffix(".c")
+            .unwrap_or(self.source_name);
+        let binary = cache_dir.join(format!("{stem}-{}", self.cache_key()));
         if binary.is_file() {
             return Ok(binary);
         }
