@@ -19,8 +19,9 @@ pub const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 /// `HOME` `oxbox do` gives a guest.
 pub const GUEST_HOME: &str = "/root";
 
-/// Sets up the native baseline inside fresh mount, UTS and pid namespaces
-/// (made by the `unshare` that runs this script): the rootfs gets its own
+/// Sets up the native baseline inside fresh mount, UTS, pid and network
+/// namespaces (made by the `unshare` that runs this script): loopback is
+/// brought up (as in a container's own network namespace), the rootfs gets its own
 /// `/proc` (of the new pid namespace, so the program sees itself as pid 1)
 /// and the host's `/dev`, the UTS namespace gets the container hostname, and
 /// the program runs chrooted (on a read-only bind mount of the rootfs if
@@ -43,6 +44,7 @@ done
 if [ "$ro" = ro ]; then
     mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" || fail "read-only rootfs"
 fi
+ip link set lo up || fail "loopback up"
 mount -t proc proc "$r/proc" || fail "mount proc"
 mount --rbind /dev "$r/dev" || fail "bind /dev"
 printf '%s' "$h" > /proc/sys/kernel/hostname || fail "set hostname"
@@ -328,7 +330,7 @@ impl Run {
         self.scratch.iter().for_each(Scratch::reset);
     }
 
-    /// Runs natively: chrooted into the rootfs, in fresh mount/UTS/pid
+    /// Runs natively: chrooted into the rootfs, in fresh mount/UTS/pid/net
     /// namespaces, with the environment `oxbox do` would give.
     pub fn native(&self) -> Outcome {
         self.reset_scratch();
@@ -337,6 +339,7 @@ impl Run {
             "--mount",
             "--uts",
             "--pid",
+            "--net",
             "--fork",
             "--kill-child",
             "--propagation",

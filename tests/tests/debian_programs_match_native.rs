@@ -434,9 +434,6 @@ if __name__ == '__main__':
 
 /// `multiprocessing.Pipe()` (duplex, the default) is a `socketpair`.
 #[test]
-#[ignore = "oxbox: socketpair(AF_UNIX, SOCK_STREAM) fails with ENOSYS: `python3 -c 'import \
-            socket; print(socket.socketpair())'` raises `OSError: [Errno 38] Function not \
-            implemented` (exit 1), and so does `multiprocessing.Pipe()`; natively it works"]
 fn python_multiprocessing_duplex_pipe() {
     require_root!();
     expect(

@@ -349,6 +349,37 @@ fn forbidden_host_syscalls_are_answered_by_the_kernel() {
     );
 }
 
+/// Packet sockets, raw IP sockets, netlink families other than route and
+/// families oxbox does not offer are refused by the kernel before any host
+/// call (the host allowlist would kill the process otherwise), with the
+/// errno a capability-less Linux container gets.
+#[test]
+fn packet_raw_and_foreign_sockets_are_refused() {
+    require_root!();
+    if skip_without_oxbox() {
+        return;
+    }
+    let o = Run::guest("isolation/sockets").oxbox();
+    assert_eq!(o.status, 0, "{}", o.describe());
+    let want = "socket packet_raw EAFNOSUPPORT\n\
+                socket packet_dgram EAFNOSUPPORT\n\
+                socket inet_raw_icmp EPERM\n\
+                socket inet_raw_raw EPERM\n\
+                socket inet6_raw EPERM\n\
+                socket inet_packet ESOCKTNOSUPPORT\n\
+                socket netlink_audit EPROTONOSUPPORT\n\
+                socket netlink_netfilter EPROTONOSUPPORT\n\
+                socket netlink_uevent EPROTONOSUPPORT\n\
+                socket key EAFNOSUPPORT\n\
+                socket vsock EAFNOSUPPORT\n\
+                socket alg EAFNOSUPPORT\n\
+                socket bluetooth EAFNOSUPPORT\n\
+                socket inet_sctp EPROTONOSUPPORT\n\
+                socket netlink_route SUCCEEDED\n\
+                socket inet_stream SUCCEEDED\n";
+    assert_eq!(o.stdout(), want, "{}", o.describe());
+}
+
 /// The 32-bit entry (`int $0x80`) is filtered too: i386 sethostname from a
 /// 64-bit guest must not change the container's hostname nor the host's.
 /// An error or the death of the guest are both acceptable answers.

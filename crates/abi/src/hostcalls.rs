@@ -7,7 +7,8 @@
 //! text issues it, and traps the same call from guest text into the kernel.
 //! Guests never reach `mount`, `ptrace`, `bpf`, `keyctl`, `io_uring_*`,
 //! `userfaultfd`, `perf_event_open`, `unshare`, `setns`, module or `kexec`
-//! calls, `open_by_handle_at`, `process_vm_*`, or sockets.
+//! calls, `open_by_handle_at`, `process_vm_*`, or sockets other than
+//! unix, IPv4, IPv6 and route-netlink ones (no packet or raw sockets).
 
 use syscalls::Sysno;
 
@@ -78,6 +79,87 @@ pub const THREAD_CLONE_FLAGS: u64 = 0x0000_0100 // CLONE_VM
 /// reaches the host.
 const CLONE_ALLOWED_FLAGS: u64 = FORK_CLONE_FLAGS | THREAD_CLONE_FLAGS;
 
+/// Socket families a guest's socket may have on the host: `AF_UNIX`,
+/// `AF_INET`, `AF_INET6` and `AF_NETLINK` (route only, see
+/// [`SOCKET_PROTOCOLS`]). Never `AF_PACKET`, nor any other.
+pub const SOCKET_FAMILIES: &[u32] = &[AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
+pub const AF_UNIX: u32 = 1;
+pub const AF_INET: u32 = 2;
+pub const AF_INET6: u32 = 10;
+pub const AF_NETLINK: u32 = 16;
+
+pub const SOCK_STREAM: u32 = 1;
+pub const SOCK_DGRAM: u32 = 2;
+pub const SOCK_SEQPACKET: u32 = 5;
+pub const SOCK_NONBLOCK: u32 = 0o4000;
+pub const SOCK_CLOEXEC: u32 = 0o2000000;
+
+/// Socket types a guest's socket may have on the host: stream, datagram and
+/// sequenced-packet, each with or without `SOCK_NONBLOCK`/`SOCK_CLOEXEC`.
+/// Never `SOCK_RAW` or `SOCK_PACKET`: the kernel creates a netlink or unix
+/// `SOCK_RAW` socket as the equivalent `SOCK_DGRAM` one.
+pub const SOCKET_TYPES: &[u32] = &with_socket_flags([SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET]);
+
+const fn with_socket_flags(types: [u32; 3]) -> [u32; 12] {
+    let mut out = [0; 12];
+    let mut i = 0;
+    while i < types.len() {
+        out[i * 4] = types[i];
+        out[i * 4 + 1] = types[i] | SOCK_NONBLOCK;
+        out[i * 4 + 2] = types[i] | SOCK_CLOEXEC;
+        out[i * 4 + 3] = types[i] | SOCK_NONBLOCK | SOCK_CLOEXEC;
+        i += 1;
+    }
+    out
+}
+
+/// The only protocol argument that reaches the host: 0, the family's
+/// default for the type (TCP for stream and UDP for datagram internet
+/// sockets, `NETLINK_ROUTE` for netlink). The kernel passes an explicit
+/// `IPPROTO_TCP`/`IPPROTO_UDP` as 0 and refuses every other protocol.
+pub const SOCKET_PROTOCOLS: &[u32] = &[0];
+
+/// Option levels of `getsockopt`/`setsockopt` that reach the host:
+/// `SOL_SOCKET`, `IPPROTO_IP`, `IPPROTO_TCP`, `IPPROTO_UDP`,
+/// `IPPROTO_IPV6` and `SOL_NETLINK` (the kernel checks the option names).
+pub const SOCKET_OPTION_LEVELS: &[u32] = &[
+    SOL_SOCKET,
+    IPPROTO_IP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPPROTO_IPV6,
+    SOL_NETLINK,
+];
+pub const SOL_SOCKET: u32 = 1;
+pub const IPPROTO_IP: u32 = 0;
+pub const IPPROTO_TCP: u32 = 6;
+pub const IPPROTO_UDP: u32 = 17;
+pub const IPPROTO_IPV6: u32 = 41;
+pub const SOL_NETLINK: u32 = 270;
+
+/// The constraints of `socket` and `socketpair` (the latter for `AF_UNIX` only).
+const fn socket_args(families: &'static [u32]) -> [ArgMatch; 3] {
+    [
+        ArgMatch::OneOf {
+            arg: 0,
+            values: families,
+        },
+        ArgMatch::OneOf {
+            arg: 1,
+            values: SOCKET_TYPES,
+        },
+        ArgMatch::OneOf {
+            arg: 2,
+            values: SOCKET_PROTOCOLS,
+        },
+    ]
+}
+
+const SOCKOPT_ARGS: [ArgMatch; 1] = [ArgMatch::OneOf {
+    arg: 1,
+    values: SOCKET_OPTION_LEVELS,
+}];
+
 const AT_EMPTY_PATH: u32 = 0x1000;
 
 const ARCH_SET_GS: u32 = 0x1001;
@@ -130,6 +212,43 @@ pub const HOST_RULES: &[HostRule] = &[
         "the kernel's own pid (guest pids are host pids in the container's namespace)",
     ),
     rule(Sysno::sendfile, "guest sendfile between its descriptors"),
+    HostRule {
+        sysno: Sysno::socket,
+        args: &socket_args(SOCKET_FAMILIES),
+        why: "guest sockets: unix, IPv4, IPv6 and route netlink, in the container's network namespace",
+    },
+    rule(Sysno::connect, "guest connect"),
+    rule(Sysno::accept4, "guest accept and accept4"),
+    rule(Sysno::sendto, "guest send and sendto"),
+    rule(Sysno::recvfrom, "guest recv and recvfrom"),
+    rule(
+        Sysno::sendmsg,
+        "guest sendmsg and sendmmsg (descriptors passed are checked by the kernel)",
+    ),
+    rule(
+        Sysno::recvmsg,
+        "guest recvmsg and recvmmsg (descriptors received are checked by the kernel)",
+    ),
+    rule(Sysno::shutdown, "guest shutdown"),
+    rule(Sysno::bind, "guest bind"),
+    rule(Sysno::listen, "guest listen"),
+    rule(Sysno::getsockname, "guest getsockname"),
+    rule(Sysno::getpeername, "guest getpeername"),
+    HostRule {
+        sysno: Sysno::socketpair,
+        args: &socket_args(&[AF_UNIX]),
+        why: "guest socketpair (unix only)",
+    },
+    HostRule {
+        sysno: Sysno::setsockopt,
+        args: &SOCKOPT_ARGS,
+        why: "guest setsockopt on socket, IP, TCP, UDP, IPv6 and netlink options the kernel checked",
+    },
+    HostRule {
+        sysno: Sysno::getsockopt,
+        args: &SOCKOPT_ARGS,
+        why: "guest getsockopt on socket, IP, TCP, UDP, IPv6 and netlink options the kernel checked",
+    },
     rule(Sysno::futex, "guest futexes (guest memory is host memory)"),
     HostRule {
         sysno: Sysno::clone,
@@ -305,6 +424,18 @@ mod tests {
     }
 
     #[test]
+    fn packet_and_raw_sockets_are_never_allowed() {
+        const AF_PACKET: u32 = 17;
+        const SOCK_RAW: u32 = 3;
+        const SOCK_PACKET: u32 = 10;
+        assert!(!SOCKET_FAMILIES.contains(&AF_PACKET));
+        for ty in SOCKET_TYPES {
+            assert!(![SOCK_RAW, SOCK_PACKET].contains(&(ty & 0xf)), "{ty:#x}");
+        }
+        assert_eq!(SOCKET_TYPES.len(), 12);
+    }
+
+    #[test]
     fn dangerous_calls_are_never_allowed() {
         let allowed: BTreeSet<_> = HOST_RULES.iter().map(|r| r.sysno).collect();
         for bad in [
@@ -325,7 +456,6 @@ mod tests {
             Sysno::open_by_handle_at,
             Sysno::process_vm_readv,
             Sysno::process_vm_writev,
-            Sysno::socket,
             Sysno::execve,
             Sysno::pivot_root,
             Sysno::chroot,

@@ -367,13 +367,7 @@ mod tests {
 
     #[test]
     fn unlisted_calls_from_kernel_text_kill() {
-        for nr in [
-            Sysno::mount,
-            Sysno::ptrace,
-            Sysno::execve,
-            Sysno::socket,
-            Sysno::bpf,
-        ] {
+        for nr in [Sysno::mount, Sysno::ptrace, Sysno::execve, Sysno::bpf] {
             assert_eq!(verdict(nr, KERNEL_IP, [0; 6]), RET_KILL_PROCESS, "{nr:?}");
         }
         assert_eq!(
@@ -384,6 +378,29 @@ mod tests {
             verdict(Sysno::prlimit64, KERNEL_IP, [1, 0, 0, 0, 0, 0]),
             RET_KILL_PROCESS
         );
+    }
+
+    #[test]
+    fn only_unix_inet_and_route_netlink_sockets_reach_the_host() {
+        const SOCK_RAW: u64 = 3;
+        const SOCK_CLOEXEC: u64 = 0o2000000;
+        let socket = |domain, ty, protocol| {
+            verdict(Sysno::socket, KERNEL_IP, [domain, ty, protocol, 0, 0, 0])
+        };
+        for domain in [1, 2, 10, 16] {
+            assert_eq!(socket(domain, 1 | SOCK_CLOEXEC, 0), RET_ALLOW, "{domain}");
+            assert_eq!(socket(domain, 2, 0), RET_ALLOW, "{domain}");
+        }
+        const AF_PACKET: u64 = 17;
+        assert_eq!(socket(AF_PACKET, 2, 0), RET_KILL_PROCESS);
+        assert_eq!(socket(2, SOCK_RAW, 0), RET_KILL_PROCESS);
+        assert_eq!(socket(16, SOCK_RAW, 0), RET_KILL_PROCESS);
+        // NETLINK_AUDIT, or IPPROTO_RAW on an internet socket.
+        assert_eq!(socket(16, 2, 9), RET_KILL_PROCESS);
+        assert_eq!(socket(2, 2, 255), RET_KILL_PROCESS);
+        let pair = |domain| verdict(Sysno::socketpair, KERNEL_IP, [domain, 1, 0, 0, 0, 0]);
+        assert_eq!(pair(1), RET_ALLOW);
+        assert_eq!(pair(2), RET_KILL_PROCESS);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   per family of handlers;
 //! - [`mm`]: guest memory: checked user access, the VMA map, `brk`;
 //! - [`fs`]: path routing, the descriptor table, `/proc` and `/dev`;
+//! - [`net`]: sockets: what the kernel checks and translates between the
+//!   guest's sockets and the host's;
 //! - [`task`]: the process's identity as the container sees it;
 //! - [`signal`]: the guest's signal dispositions and masks;
 //! - [`log`], [`stats`]: the kernel log and the patched/trapped counters.
@@ -27,6 +29,7 @@ pub mod fs;
 pub mod loader;
 pub mod log;
 pub mod mm;
+pub mod net;
 pub mod signal;
 pub mod stats;
 pub mod syscall;

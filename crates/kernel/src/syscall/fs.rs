@@ -319,6 +319,13 @@ pub fn sys_pipe(call: &Call) -> SysResult {
     };
     let mut fds = [0i32; 2];
     host_call(Sysno::pipe2, [fds.as_mut_ptr() as u64, flags, 0, 0, 0, 0])?;
+    hand_out_pair(fds, call.arg(0))
+}
+
+/// Gives the guest two descriptors the host just created (pipe2,
+/// socketpair) by writing them to `addr`; closes both if either landed
+/// in the reserved range or `addr` is not writable.
+pub fn hand_out_pair(fds: [i32; 2], addr: u64) -> SysResult {
     if let Err(e) = fds.iter().try_for_each(|fd| fdtable::adopt(*fd).map(drop)) {
         for fd in fds.iter().filter(|fd| **fd < RESERVED_FD_BASE) {
             let _ = host_call(Sysno::close, [*fd as u64, 0, 0, 0, 0, 0]);
@@ -328,7 +335,7 @@ pub fn sys_pipe(call: &Call) -> SysResult {
     let mut bytes = [0u8; 8];
     bytes[..4].copy_from_slice(&fds[0].to_le_bytes());
     bytes[4..].copy_from_slice(&fds[1].to_le_bytes());
-    if let Err(e) = user::copy_out(call.arg(0), &bytes) {
+    if let Err(e) = user::copy_out(addr, &bytes) {
         for fd in fds {
             let _ = host_call(Sysno::close, [fd as u64, 0, 0, 0, 0, 0]);
         }

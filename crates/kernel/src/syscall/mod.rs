@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fs;
 pub mod misc;
 pub mod mm;
+pub mod net;
 pub mod process;
 pub mod signal;
 pub mod table;

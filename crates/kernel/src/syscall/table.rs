@@ -7,7 +7,7 @@
 use oxbox_abi::Sysno;
 use oxbox_abi::layout::SLOT_COUNT;
 
-use super::{Call, exec, fs, misc, mm, process, signal, time};
+use super::{Call, exec, fs, misc, mm, net, process, signal, time};
 use crate::SysResult;
 
 /// How complete a handler is.
@@ -146,6 +146,25 @@ syscall_table! {
     getcwd => fs::sys_getcwd;
     umask => misc::sys_umask;
     sendfile => fs::sys_sendfile;
+    // Sockets.
+    socket => net::sys_socket, partial: "unix, IPv4, IPv6 and route netlink only";
+    socketpair => net::sys_socketpair;
+    bind => net::sys_bind_connect;
+    connect => net::sys_bind_connect;
+    listen => net::sys_socket_plain;
+    shutdown => net::sys_socket_plain;
+    accept => net::sys_accept;
+    accept4 => net::sys_accept;
+    getsockname => net::sys_getname;
+    getpeername => net::sys_getname;
+    sendto => net::sys_sendto;
+    recvfrom => net::sys_recvfrom;
+    sendmsg => net::sys_sendmsg;
+    recvmsg => net::sys_recvmsg;
+    sendmmsg => net::sys_sendmmsg;
+    recvmmsg => net::sys_recvmmsg;
+    setsockopt => net::sys_setsockopt, partial: "options with plain values (no socket filters)";
+    getsockopt => net::sys_getsockopt, partial: "options with plain values (no socket filters)";
     // Memory.
     mmap => mm::sys_mmap;
     munmap => mm::sys_munmap;

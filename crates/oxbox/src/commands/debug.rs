@@ -126,6 +126,8 @@ fn value_name(sysno: Sysno, arg: u8, value: u32) -> String {
         (Sysno::arch_prctl, 0) => ARCH_PRCTL_NAMES,
         (Sysno::execveat, 0) => &[(oxbox_abi::layout::KERNEL_IMAGE_FD as u32, "KERNEL_IMAGE_FD")],
         (Sysno::execveat, 4) => &[(0x1000, "AT_EMPTY_PATH")],
+        (Sysno::socket | Sysno::socketpair, 0) => SOCKET_FAMILY_NAMES,
+        (Sysno::setsockopt | Sysno::getsockopt, 1) => SOCKET_LEVEL_NAMES,
         _ => &[],
     };
     match table.iter().find(|(v, _)| *v == value) {
@@ -156,6 +158,22 @@ const IOCTL_NAMES: &[(u32, &str)] = &[
     (0x5450, "FIONCLEX"),
     (0x5451, "FIOCLEX"),
     (0x5452, "FIOASYNC"),
+];
+
+const SOCKET_FAMILY_NAMES: &[(u32, &str)] = &[
+    (1, "AF_UNIX"),
+    (2, "AF_INET"),
+    (10, "AF_INET6"),
+    (16, "AF_NETLINK"),
+];
+
+const SOCKET_LEVEL_NAMES: &[(u32, &str)] = &[
+    (0, "IPPROTO_IP"),
+    (1, "SOL_SOCKET"),
+    (6, "IPPROTO_TCP"),
+    (17, "IPPROTO_UDP"),
+    (41, "IPPROTO_IPV6"),
+    (270, "SOL_NETLINK"),
 ];
 
 const ARCH_PRCTL_NAMES: &[(u32, &str)] = &[
@@ -318,6 +336,11 @@ mod tests {
         assert!(
             exec.contains("arg0 in {KERNEL_IMAGE_FD} and arg4 in {AT_EMPTY_PATH}"),
             "{exec}"
+        );
+        let socket = text.lines().find(|l| l.contains(" socket ")).unwrap();
+        assert!(
+            socket.contains("arg0 in {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK}"),
+            "{socket}"
         );
         let prlimit = text.lines().find(|l| l.contains(" prlimit64 ")).unwrap();
         assert!(prlimit.contains("arg0 in {0}"), "{prlimit}");
