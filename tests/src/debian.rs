@@ -1,6 +1,6 @@
 //! A Debian bookworm root filesystem, for scenarios that run a real
-//! distribution's programs (bash, coreutils, python3, perl, sqlite3, make)
-//! instead of busybox.
+//! distribution's programs (bash, coreutils, python3, perl, sqlite3, make,
+//! iproute2, curl, nginx, redis) instead of busybox.
 //!
 //! Built with
 //! `debootstrap --variant=minbase --include=<DEBIAN_PACKAGES> bookworm <dir> <mirror>`
@@ -37,7 +37,19 @@ pub const DEBIAN_LAYOUT_VERSION: &str = "oxbox-test-debian/1";
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// Packages added to debootstrap's minbase (`--include`). gcc is left out:
 /// it would more than double the download.
-pub const DEBIAN_PACKAGES: &[&str] = &["python3", "perl", "sqlite3", "procps", "make"];
+/// iproute2, curl, nginx-light and redis-server are for the networking
+/// scenarios.
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "python3",
+    "perl",
+    "sqlite3",
+    "procps",
+    "make",
+    "iproute2",
+    "curl",
+    "nginx-light",
+    "redis-server",
+];
 /// The mirror apt uses on the test machines (`/etc/apt/sources.list.d`).
 pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 

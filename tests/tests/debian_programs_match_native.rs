@@ -5,12 +5,14 @@
 //! cached), with a fresh scratch directory in `$S`: bash scripts (pipelines,
 //! subshells, traps, background jobs, here-documents, arrays), coreutils,
 //! `python3 -c` (threads, subprocess, multiprocessing, signals, json and
-//! hashlib), `perl -e` (fork and waitpid), sqlite3 on a database file, and
-//! `make -j2`.
+//! hashlib), `perl -e` (fork and waitpid), sqlite3 on a database file,
+//! `make -j2`, and servers on the container's loopback: python's `socket`
+//! module and `http.server` (fetched with curl), nginx, redis, and
+//! iproute2's `ip addr`.
 //!
 //! Not covered, because known not to work under oxbox yet: `ps`, `top` and
 //! anything else that lists other processes (the kernel's `/proc` lists the
-//! calling process only), pseudo-terminals and job control, networking.
+//! calling process only), pseudo-terminals and job control.
 //! Scenarios that hit a known oxbox gap are `#[ignore]`d with the failing
 //! command and what oxbox does; `cargo test -- --ignored` runs them.
 
@@ -615,6 +617,190 @@ make -j2 -s; echo "rebuilt=$?""#,
         .env("MK", MAKEFILE),
         "make=0\nbuilding a\nbuilding b\nc after out/a out/b\na\nb\nc\nagain=0\n\
          building a\nc after out/a out/b\nrebuilt=0\n",
+        0,
+    );
+}
+
+// Networking: in its own network namespace (loopback only) the container's
+// programs serve and reach each other as natively.
+
+/// The `socket` module: a TCP echo server on an ephemeral port served by
+/// threads, clients in threads and in a forked child, UDP, a unix
+/// `socketpair` passing a descriptor, and `getaddrinfo`.
+#[test]
+fn python_socket_server_with_threads_and_fork() {
+    require_root!();
+    expect(
+        python(
+            r#"import array, os, socket, threading
+srv = socket.create_server(('127.0.0.1', 0))
+port = srv.getsockname()[1]
+def serve():
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=echo, args=(c,)).start()
+def echo(c):
+    with c:
+        while data := c.recv(1024):
+            c.sendall(data.upper())
+threading.Thread(target=serve, daemon=True).start()
+def client(word, out):
+    with socket.create_connection(('127.0.0.1', port)) as s:
+        s.sendall(word.encode())
+        s.shutdown(socket.SHUT_WR)
+        out.append(s.makefile().read())
+got = []
+ts = [threading.Thread(target=client, args=(w, got)) for w in ('alpha', 'beta', 'gamma')]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sorted(got))
+pid = os.fork()
+if pid == 0:
+    r = []
+    client('from child', r)
+    os._exit(0 if r == ['FROM CHILD'] else 1)
+print('child exit', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+u1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u1.bind(('127.0.0.1', 0))
+u2 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u2.sendto(b'dgram', ('::ffff:127.0.0.1', u1.getsockname()[1]))
+print(u1.recvfrom(16)[0])
+a, b = socket.socketpair()
+r, w = os.pipe()
+socket.send_fds(a, [b'fd'], [w])
+msg, fds, _, _ = socket.recv_fds(b, 16, 1)
+os.write(fds[0], b'through the passed end')
+print(msg, os.read(r, 64))
+print(socket.getaddrinfo('127.0.0.1', 80, socket.AF_INET, socket.SOCK_STREAM)[0][4])
+print(socket.gethostname())"#,
+        ),
+        "['ALPHA', 'BETA', 'GAMMA']\nchild exit 0\nb'dgram'\nb'fd' b'through the passed end'\n\
+         ('127.0.0.1', 80)\noxbox-test\n",
+        0,
+    );
+}
+
+/// `python3 -m http.server` in the background, fetched by curl and by
+/// python's urllib from the same container.
+#[test]
+fn python_http_server_serves_curl_and_urllib() {
+    require_root!();
+    expect(
+        bash(
+            r#"cd "$S"
+mkdir -p site/sub
+echo 'hello from http.server' > site/index.html
+printf 'x%.0s' $(seq 1 5000) > site/sub/big.txt
+python3 -m http.server --bind 127.0.0.1 --directory site 8123 2> server.log &
+server=$!
+for i in $(seq 1 300); do
+    curl -s -o /dev/null http://127.0.0.1:8123/ && break
+    sleep 0.1
+done
+curl -s http://127.0.0.1:8123/
+curl -s http://127.0.0.1:8123/sub/big.txt | wc -c
+curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:8123/missing
+python3 -c 'import urllib.request as u; r = u.urlopen("http://127.0.0.1:8123/index.html"); print(r.status, r.read().decode().strip())'
+kill $server
+wait $server
+echo "server: $?"
+grep -c '"GET /sub/big.txt HTTP/1.1" 200' server.log"#,
+        ),
+        "hello from http.server\n5000\n404\n200 hello from http.server\nserver: 143\n1\n",
+        0,
+    );
+}
+
+/// iproute2 over route netlink: the container's interfaces and routes.
+#[test]
+fn ip_addr_and_route_show_the_loopback() {
+    require_root!();
+    expect_lines(
+        bash(
+            "ip addr; ip -4 route show table local; ip -6 route; ip -br link; ip -j link show lo | head -c 30; echo",
+        ),
+        &[
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000",
+            "    inet 127.0.0.1/8 scope host lo",
+            "local 127.0.0.1 dev lo proto kernel scope host src 127.0.0.1 ",
+        ],
+    );
+}
+
+/// nginx (master and worker processes passing descriptors over socketpairs)
+/// serving static files to curl.
+#[test]
+fn nginx_serves_files_to_curl() {
+    require_root!();
+    expect(
+        bash(
+            r#"cd "$S"
+mkdir -p www logs
+echo 'hello from nginx' > www/index.html
+head -c 200000 /dev/zero | tr '\0' y > www/big
+cat > nginx.conf <<EOF
+user root;
+worker_processes 2;
+pid $S/nginx.pid;
+error_log $S/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $S/logs/access.log;
+    client_body_temp_path $S/body;
+    proxy_temp_path $S/proxy;
+    fastcgi_temp_path $S/fastcgi;
+    uwsgi_temp_path $S/uwsgi;
+    scgi_temp_path $S/scgi;
+    server {
+        listen 127.0.0.1:8124;
+        root $S/www;
+    }
+}
+EOF
+nginx -c "$S/nginx.conf"
+for i in $(seq 1 300); do
+    curl -s -o /dev/null http://127.0.0.1:8124/ && break
+    sleep 0.1
+done
+curl -s http://127.0.0.1:8124/
+curl -s http://127.0.0.1:8124/big | wc -c
+curl -s -o /dev/null -w '%{http_code}\n' http://127.0.0.1:8124/missing
+for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:8124/; done | sort | uniq -c
+nginx -c "$S/nginx.conf" -s quit
+for i in $(seq 1 300); do [ -e nginx.pid ] || break; sleep 0.1; done
+echo "stopped: $([ -e nginx.pid ] && echo no || echo yes)"
+wc -l < logs/access.log"#,
+        ),
+        "hello from nginx\n200000\n404\n      6 hello from nginx\nstopped: yes\n10\n",
+        0,
+    );
+}
+
+/// redis-server answering redis-cli and a short redis-benchmark run.
+#[test]
+fn redis_server_answers_redis_cli() {
+    require_root!();
+    expect(
+        bash(
+            r#"cd "$S"
+redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --dir "$S" > redis.log &
+server=$!
+for i in $(seq 1 300); do
+    [ "$(redis-cli -p 6390 ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+redis-cli -p 6390 set greeting 'hello from redis'
+redis-cli -p 6390 get greeting
+redis-cli -p 6390 rpush list a b c
+redis-cli -p 6390 lrange list 0 -1
+redis-cli -p 6390 incrby counter 41
+redis-cli -p 6390 incr counter
+redis-benchmark -p 6390 -n 2000 -c 4 -t set,get -q > bench.txt && echo "benchmark ran: $(grep -c requests bench.txt)"
+redis-cli -p 6390 shutdown nosave
+wait $server
+echo "server: $?""#,
+        ),
+        "OK\nhello from redis\n3\na\nb\nc\n41\n42\nbenchmark ran: 2\nserver: 0\n",
         0,
     );
 }

@@ -40,7 +40,9 @@ const fn rule(sysno: Sysno, why: &'static str) -> HostRule {
     }
 }
 
-/// Terminal ioctls the kernel forwards for the guest's standard streams.
+/// Terminal ioctls the kernel forwards for the guest's standard streams,
+/// and the generic descriptor ones (FIONREAD, FIONBIO, FIOASYNC, FIOCLEX)
+/// that servers use on sockets and pipes too.
 pub const TTY_IOCTLS: &[u32] = &[
     0x5401, // TCGETS
     0x5402, // TCSETS
@@ -55,6 +57,7 @@ pub const TTY_IOCTLS: &[u32] = &[
     0x5429, // TIOCGSID
     0x5450, // FIONCLEX
     0x5451, // FIOCLEX
+    0x5452, // FIOASYNC
 ];
 
 /// `clone` flags the kernel may pass for a guest `fork`/`vfork`: the exit

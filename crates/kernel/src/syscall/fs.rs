@@ -813,6 +813,15 @@ pub fn sys_new_fd(call: &Call) -> SysResult {
     Ok(fdtable::adopt(call.forward()? as i32)? as u64)
 }
 
+/// epoll_create(size): epoll_create1 without flags, once `size` is checked
+/// (it must be positive, though it means nothing since Linux 2.6.8).
+pub fn sys_epoll_create(call: &Call) -> SysResult {
+    if call.int(0) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(fdtable::adopt(host_call(Sysno::epoll_create1, [0; 6])? as i32)? as u64)
+}
+
 /// epoll_ctl(epfd, op, fd, event).
 pub fn sys_epoll_ctl(call: &Call) -> SysResult {
     guest_fd(call.arg(0))?;

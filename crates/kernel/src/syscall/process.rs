@@ -85,6 +85,28 @@ pub fn sys_set_ids(call: &Call) -> SysResult {
     }
 }
 
+/// setgroups: setting the groups the process already has (the container's
+/// primary group, or none) succeeds, as it does natively; servers that drop
+/// privileges call `initgroups` even when staying root. Anything else needs
+/// the credentials model.
+pub fn sys_setgroups(call: &Call) -> SysResult {
+    const NGROUPS_MAX: i32 = 65536;
+    let size = call.int(0);
+    if !(0..=NGROUPS_MAX).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let list = user::read_bytes(call.arg(1), size as usize * 4)?;
+    let gid = task::container().gid;
+    if list
+        .chunks_exact(4)
+        .all(|g| u32::from_le_bytes(g.try_into().expect("4 bytes")) == gid)
+    {
+        Ok(0)
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
 /// `struct utsname`: six 65-byte fields.
 pub fn sys_uname(call: &Call) -> SysResult {
     let c = task::container();

@@ -80,7 +80,7 @@ syscall_table! {
     fstat => fs::sys_fstat;
     statx => fs::sys_statx;
     lseek => fs::sys_lseek;
-    ioctl => fs::sys_ioctl, partial: "terminal requests only";
+    ioctl => fs::sys_ioctl, partial: "terminal and generic descriptor requests only";
     fcntl => fs::sys_fcntl;
     dup => fs::sys_dup;
     dup2 => fs::sys_dup2;
@@ -92,6 +92,7 @@ syscall_table! {
     ppoll => fs::sys_poll;
     select => fs::sys_select;
     pselect6 => fs::sys_select;
+    epoll_create => fs::sys_epoll_create;
     epoll_create1 => fs::sys_new_fd;
     epoll_ctl => fs::sys_epoll_ctl;
     epoll_wait => fs::sys_epoll_wait;
@@ -184,6 +185,7 @@ syscall_table! {
     getresuid => process::sys_getres_ids;
     getresgid => process::sys_getres_ids;
     getgroups => process::sys_getgroups;
+    setgroups => process::sys_setgroups, partial: "only to the current group";
     setuid => process::sys_set_ids, partial: "only to the current ids";
     setgid => process::sys_set_ids, partial: "only to the current ids";
     setreuid => process::sys_set_ids, partial: "only to the current ids";
