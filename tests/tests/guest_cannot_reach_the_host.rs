@@ -352,7 +352,8 @@ fn forbidden_host_syscalls_are_answered_by_the_kernel() {
 /// Packet sockets, raw IP sockets, netlink families other than route and
 /// families oxbox does not offer are refused by the kernel before any host
 /// call (the host allowlist would kill the process otherwise), with the
-/// errno a capability-less Linux container gets.
+/// errno a capability-less Linux container gets; ioctls that would change
+/// an interface never reach the host either.
 #[test]
 fn packet_raw_and_foreign_sockets_are_refused() {
     require_root!();
@@ -376,7 +377,9 @@ fn packet_raw_and_foreign_sockets_are_refused() {
                 socket bluetooth EAFNOSUPPORT\n\
                 socket inet_sctp EPROTONOSUPPORT\n\
                 socket netlink_route SUCCEEDED\n\
-                socket inet_stream SUCCEEDED\n";
+                socket inet_stream SUCCEEDED\n\
+                ioctl siocsifflags ENOTTY\n\
+                ioctl siocsifmtu ENOTTY\n";
     assert_eq!(o.stdout(), want, "{}", o.describe());
 }
 

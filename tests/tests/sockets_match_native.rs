@@ -31,3 +31,9 @@ fn socket_calls_with_bad_arguments_fail_like_linux() {
     require_root!();
     guest_matches_native(Run::guest("net/errors"));
 }
+
+#[test]
+fn interfaces_through_route_netlink_and_ioctls() {
+    require_root!();
+    guest_matches_native(Run::guest("net/netlink"));
+}

@@ -60,6 +60,42 @@ pub const TTY_IOCTLS: &[u32] = &[
     0x5452, // FIOASYNC
 ];
 
+/// Socket ioctls the kernel forwards (with its own copy of the argument):
+/// read-only interface queries on a guest socket, and the queue and mark
+/// queries. Nothing that changes an interface, a route or an ARP entry.
+pub const SOCKET_IOCTLS: &[u32] = &[
+    0x5411, // SIOCOUTQ (TIOCOUTQ)
+    0x8905, // SIOCATMARK
+    0x8910, // SIOCGIFNAME
+    0x8912, // SIOCGIFCONF
+    0x8913, // SIOCGIFFLAGS
+    0x8915, // SIOCGIFADDR
+    0x8917, // SIOCGIFDSTADDR
+    0x8919, // SIOCGIFBRDADDR
+    0x891b, // SIOCGIFNETMASK
+    0x891d, // SIOCGIFMETRIC
+    0x8921, // SIOCGIFMTU
+    0x8927, // SIOCGIFHWADDR
+    0x8933, // SIOCGIFINDEX
+    0x8942, // SIOCGIFTXQLEN
+    0x894b, // SIOCOUTQNSD
+];
+
+/// Every ioctl request that reaches the host.
+const HOST_IOCTLS: [u32; TTY_IOCTLS.len() + SOCKET_IOCTLS.len()] = {
+    let mut all = [0; TTY_IOCTLS.len() + SOCKET_IOCTLS.len()];
+    let mut i = 0;
+    while i < TTY_IOCTLS.len() {
+        all[i] = TTY_IOCTLS[i];
+        i += 1;
+    }
+    while i < all.len() {
+        all[i] = SOCKET_IOCTLS[i - TTY_IOCTLS.len()];
+        i += 1;
+    }
+    all
+};
+
 /// `clone` flags the kernel may pass for a guest `fork`/`vfork`: the exit
 /// signal, the tid-reporting flags and CLONE_VFORK.
 pub const FORK_CLONE_FLAGS: u64 = 0xff // CSIGNAL
@@ -198,9 +234,9 @@ pub const HOST_RULES: &[HostRule] = &[
         sysno: Sysno::ioctl,
         args: &[ArgMatch::OneOf {
             arg: 1,
-            values: TTY_IOCTLS,
+            values: &HOST_IOCTLS,
         }],
-        why: "terminal ioctls on the guest's descriptors",
+        why: "terminal ioctls on the guest's descriptors; read-only interface and queue queries on its sockets",
     },
     rule(Sysno::pread64, "guest pread; loader reads ELF headers"),
     rule(Sysno::pwrite64, "guest pwrite"),

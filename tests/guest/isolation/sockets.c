@@ -2,13 +2,16 @@
  * Sockets a container must never get, asked for with a bare `syscall`
  * instruction: packet sockets, raw IP sockets, netlink families other
  * than route, and the families oxbox does not offer. Prints one line per
- * request, "socket <name> <errno name | SUCCEEDED>".
+ * request, "socket <name> <errno name | SUCCEEDED>", then the same for
+ * ioctls that would change an interface ("ioctl <name> ...").
  *
  * Run under oxbox only: natively, as root, most of these succeed.
  */
 #include "check.h"
 
 #include <linux/netlink.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -42,5 +45,14 @@ int main(int argc, char **argv)
     /* The allowed ones, for contrast. */
     ask("netlink_route", AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
     ask("inet_stream", AF_INET, SOCK_STREAM, 0);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "lo");
+    errno = 0;
+    ioctl(s, SIOCSIFFLAGS, &r);
+    printf("ioctl siocsifflags %s\n", errname(errno));
+    ioctl(s, SIOCSIFMTU, &r);
+    printf("ioctl siocsifmtu %s\n", errname(errno));
     return finish();
 }

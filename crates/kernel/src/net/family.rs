@@ -64,7 +64,8 @@ pub fn host_socket(family: u32, ty: u32, protocol: u32) -> Result<(u32, u32, u32
                 return Err(Errno::EPROTONOSUPPORT);
             }
             match kind {
-                // Netlink makes no difference between the two.
+                // Netlink makes no difference between the two; `SO_TYPE`
+                // reports SOCK_RAW, the type netlink users ask for.
                 SOCK_RAW | SOCK_DGRAM => SOCK_DGRAM,
                 _ => return Err(Errno::ESOCKTNOSUPPORT),
             }

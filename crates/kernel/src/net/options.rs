@@ -12,6 +12,9 @@ use oxbox_abi::hostcalls::{
 
 /// `SO_PEERCRED`: a `struct ucred`, whose ids the kernel rewrites.
 pub const SO_PEERCRED: u32 = 17;
+/// `SO_TYPE`, `SO_DOMAIN`: what a socket is.
+pub const SO_TYPE: u32 = 3;
+pub const SO_DOMAIN: u32 = 39;
 
 /// `SOL_SOCKET` options: REUSEADDR, TYPE, ERROR, DONTROUTE, BROADCAST,
 /// SNDBUF, RCVBUF, KEEPALIVE, OOBINLINE, NO_CHECK, PRIORITY, LINGER,

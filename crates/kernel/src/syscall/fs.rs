@@ -253,6 +253,9 @@ pub fn sys_lseek(call: &Call) -> SysResult {
 pub fn sys_ioctl(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
     let request = call.arg(1) as u32;
+    if oxbox_abi::hostcalls::SOCKET_IOCTLS.contains(&request) && !fdtable::is_synthetic_dir(fd) {
+        return super::net::ioctl(fd, request, call.arg(2));
+    }
     if fdtable::is_synthetic_dir(fd) || !oxbox_abi::hostcalls::TTY_IOCTLS.contains(&request) {
         return Err(Errno::ENOTTY);
     }

@@ -13,7 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use oxbox_abi::Sysno;
-use oxbox_abi::hostcalls::AF_UNIX;
+use oxbox_abi::hostcalls::{AF_NETLINK, AF_UNIX, SOCK_DGRAM, SOL_SOCKET};
 use oxbox_abi::layout::RESERVED_FD_BASE;
 
 use super::{Call, fs, host_call};
@@ -24,14 +24,15 @@ use crate::net::sockaddr::{self, AddrOut, SOCKADDR_MAX, SockAddr};
 use crate::net::{family, options};
 use crate::{Errno, SysResult, task};
 
+const SOCK_RAW: u32 = 3;
 const MSG_CTRUNC: u32 = 0x8;
 const MSG_DONTWAIT: u64 = 0x40;
 const MSG_WAITFORONE: u64 = 0x1_0000;
 /// Linux's `UIO_MAXIOV`: most iovecs in a message, most messages in one
 /// `sendmmsg`/`recvmmsg`.
 const UIO_MAXIOV: u64 = 1024;
-/// Largest control buffer the kernel copies (Linux bounds it by the
-/// socket's `optmem_max`, failing with `ENOBUFS`).
+/// Largest control buffer the kernel copies in (Linux bounds it by the
+/// socket's `optmem_max`, failing with `ENOBUFS`) or offers the host.
 const CONTROL_MAX: u64 = 64 << 10;
 /// Largest option value copied in or out.
 const OPTION_MAX: usize = 1024;
@@ -158,24 +159,28 @@ pub fn sys_recvfrom(call: &Call) -> SysResult {
     Ok(n)
 }
 
-/// Fails with what the host says of `fd` if it is not a socket (`EBADF`,
-/// `ENOTSOCK`), else with `err`.
-fn socket_error(fd: i32, err: Errno) -> Errno {
-    const SOL_SOCKET: u64 = 1;
-    const SO_TYPE: u64 = 3;
+/// An `int` socket option of `fd`, read from the host.
+fn host_int_option(fd: i32, level: u32, name: u32) -> Result<u32, Errno> {
     let mut value = 0u32;
     let mut len = 4u32;
-    match host_call(
+    host_call(
         Sysno::getsockopt,
         [
             fd as u64,
-            SOL_SOCKET,
-            SO_TYPE,
+            level as u64,
+            name as u64,
             &mut value as *mut u32 as u64,
             &mut len as *mut u32 as u64,
             0,
         ],
-    ) {
+    )?;
+    Ok(value)
+}
+
+/// Fails with what the host says of `fd` if it is not a socket (`EBADF`,
+/// `ENOTSOCK`), else with `err`.
+fn socket_error(fd: i32, err: Errno) -> Errno {
+    match host_int_option(fd, SOL_SOCKET, options::SO_TYPE) {
         Err(host) => host,
         Ok(_) => err,
     }
@@ -233,16 +238,76 @@ pub fn sys_getsockopt(call: &Call) -> SysResult {
         ],
     )?;
     let len = (len as usize).min(value.len());
-    if level == oxbox_abi::hostcalls::SOL_SOCKET && name == options::SO_PEERCRED && len >= 12 {
+    if level == SOL_SOCKET && name == options::SO_PEERCRED && len >= 12 {
         // struct ucred: the pid is right already (pid namespace); the ids
         // are the container's.
         let c = task::container();
         value[4..8].copy_from_slice(&c.uid.to_le_bytes());
         value[8..12].copy_from_slice(&c.gid.to_le_bytes());
     }
+    if level == SOL_SOCKET
+        && name == options::SO_TYPE
+        && len == 4
+        && value[..4] == SOCK_DGRAM.to_le_bytes()
+        && host_int_option(fd, SOL_SOCKET, options::SO_DOMAIN) == Ok(AF_NETLINK)
+    {
+        // The host's netlink socket is a datagram one made for the guest's
+        // SOCK_RAW (see `net::family`), the type netlink users create.
+        value[..4].copy_from_slice(&SOCK_RAW.to_le_bytes());
+    }
     user::copy_out(call.arg(3), &value[..len])?;
     user::write_u32(call.arg(4), len as u32)?;
     Ok(0)
+}
+
+/// The socket ioctls of `oxbox_abi::hostcalls::SOCKET_IOCTLS` on `fd`,
+/// with the argument copied through kernel memory: a `struct ifreq` for
+/// the interface queries, a `struct ifconf` and its buffer for
+/// `SIOCGIFCONF`, an `int` for the others.
+pub fn ioctl(fd: i32, request: u32, arg: u64) -> SysResult {
+    const SIOCGIFCONF: u32 = 0x8912;
+    const IFREQ_SIZE: usize = 40;
+    let forward = |ptr: u64| host_call(Sysno::ioctl, [fd as u64, request as u64, ptr, 0, 0, 0]);
+    if request == SIOCGIFCONF {
+        return ifconf(arg, forward);
+    }
+    let size = if (0x8910..0x8950).contains(&request) {
+        IFREQ_SIZE
+    } else {
+        4
+    };
+    let mut value = user::read_bytes(arg, size)?;
+    let ret = forward(value.as_mut_ptr() as u64)?;
+    user::copy_out(arg, &value)?;
+    Ok(ret)
+}
+
+/// `SIOCGIFCONF`: `struct ifconf` is a length and a pointer to an array of
+/// `struct ifreq` (null asks for the length needed).
+fn ifconf(arg: u64, forward: impl Fn(u64) -> SysResult) -> SysResult {
+    let raw = user::read_bytes(arg, 16)?;
+    let len = i32::from_le_bytes(raw[..4].try_into().expect("4 bytes"));
+    let buf = u64::from_le_bytes(raw[8..].try_into().expect("8 bytes"));
+    let mut room = vec![
+        0u8;
+        if buf == 0 {
+            0
+        } else {
+            len.clamp(0, 1 << 16) as usize
+        }
+    ];
+    let mut host = [0u8; 16];
+    host[..4].copy_from_slice(&(room.len() as i32).to_le_bytes());
+    if buf != 0 {
+        host[8..].copy_from_slice(&(room.as_mut_ptr() as u64).to_le_bytes());
+    }
+    let ret = forward(host.as_mut_ptr() as u64)?;
+    let filled = i32::from_le_bytes(host[..4].try_into().expect("4 bytes"));
+    if buf != 0 {
+        user::copy_out(buf, &room[..(filled.max(0) as usize).min(room.len())])?;
+    }
+    user::copy_out(arg, &filled.to_le_bytes())?;
+    Ok(ret)
 }
 
 /// Field offsets of `struct msghdr` (56 bytes).
@@ -299,16 +364,25 @@ impl GuestMsg {
             .collect())
     }
 
-    /// The `msg_controllen` the kernel copies: `ENOBUFS` past its limit.
-    fn control_len(&self) -> Result<usize, Errno> {
+    /// The control messages of a message to send, copied in: `EFAULT` if
+    /// unreadable (a null `msg_control` included), `ENOBUFS` past the
+    /// kernel's limit.
+    fn control_to_send(&self) -> Result<Vec<u8>, Errno> {
         let len = self.word(MSG_CONTROLLEN);
-        if self.word(MSG_CONTROL) == 0 {
-            return Ok(0);
-        }
         if len > CONTROL_MAX {
             return Err(Errno::ENOBUFS);
         }
-        Ok(len as usize)
+        user::read_bytes(self.word(MSG_CONTROL), len as usize)
+    }
+
+    /// Room for received control messages: none without a buffer (the host
+    /// then reports `MSG_CTRUNC`), at most the kernel's limit (far more than
+    /// the largest message, 253 descriptors).
+    fn control_room(&self) -> usize {
+        if self.word(MSG_CONTROL) == 0 {
+            return 0;
+        }
+        self.word(MSG_CONTROLLEN).min(CONTROL_MAX) as usize
     }
 }
 
@@ -350,7 +424,7 @@ fn send_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
         Some(addr)
     };
     let iov = msg.iovecs()?;
-    let guest_control = user::read_bytes(msg.word(MSG_CONTROL), msg.control_len()?)?;
+    let guest_control = msg.control_to_send()?;
     let control = cmsg::outgoing(&guest_control, own_ids(), |fd| guest_fd(fd as u64).is_ok())?;
     let name = name.as_ref().map_or((0, 0), |a| {
         let (ptr, len) = a.host_args();
@@ -371,7 +445,7 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
         AddrOut::with_capacity(msg.word(MSG_NAME), msg.addr + MSG_NAMELEN as u64, name_len)
     });
     let iov = msg.iovecs()?;
-    let mut control = vec![0u8; msg.control_len()?];
+    let mut control = vec![0u8; msg.control_room()];
     let name_buf = sockaddr::host_ptrs(&mut name).0;
     let name_room = if name.is_some() {
         SOCKADDR_MAX as u32
