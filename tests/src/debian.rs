@@ -1,6 +1,6 @@
 //! A Debian bookworm root filesystem, for scenarios that run a real
 //! distribution's programs (bash, coreutils, python3, perl, sqlite3, make,
-//! iproute2, curl, nginx, redis) instead of busybox.
+//! iproute2, curl, nginx, redis, gcc) instead of busybox.
 //!
 //! Built with
 //! `debootstrap --variant=minbase --include=<DEBIAN_PACKAGES> bookworm <dir> <mirror>`
@@ -35,10 +35,10 @@ use crate::target_dir;
 pub const DEBIAN_LAYOUT_VERSION: &str = "oxbox-test-debian/1";
 /// The Debian release.
 pub const DEBIAN_SUITE: &str = "bookworm";
-/// Packages added to debootstrap's minbase (`--include`). gcc is left out:
-/// it would more than double the download.
+/// Packages added to debootstrap's minbase (`--include`).
 /// iproute2, curl, nginx-light and redis-server are for the networking
-/// scenarios.
+/// scenarios; `libc6-dev` because debootstrap skips gcc's recommended C
+/// library headers.
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "python3",
     "perl",
@@ -49,6 +49,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "curl",
     "nginx-light",
     "redis-server",
+    "gcc",
+    "libc6-dev",
 ];
 /// The mirror apt uses on the test machines (`/etc/apt/sources.list.d`).
 pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";

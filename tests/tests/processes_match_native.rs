@@ -1,8 +1,11 @@
 //! The process model: fork, vfork, posix_spawn, execve (its errors, `#!`
 //! scripts, close-on-exec), wait4/waitpid/waitid, pipes between parent and
 //! child, and poll/select/epoll on a pipe a child writes to, exercised by
-//! `tests/guest/process/fork_exec_wait.c`. The program must pass natively
-//! first; under oxbox it must print exactly the same `ok` lines.
+//! `tests/guest/process/fork_exec_wait.c`; threads; signals between
+//! threads and waited for (`tests/guest/signals/threads.c`); stopped and
+//! continued jobs and reparenting (`tests/guest/signals/stop.c`). Each
+//! program must pass natively first; under oxbox it must print exactly the
+//! same `ok` lines.
 
 use oxbox_integration::{Run, guest_matches_native, require_root};
 
@@ -16,4 +19,16 @@ fn fork_exec_wait_and_pipes_match_native() {
 fn threads_match_native() {
     require_root!();
     guest_matches_native(Run::guest("process/threads"));
+}
+
+#[test]
+fn per_thread_masks_sigtimedwait_and_signalfd_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/threads"));
+}
+
+#[test]
+fn stopped_and_continued_jobs_and_reparenting_match_native() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/stop"));
 }

@@ -201,6 +201,8 @@ const SOCKOPT_ARGS: [ArgMatch; 1] = [ArgMatch::OneOf {
 
 const AT_EMPTY_PATH: u32 = 0x1000;
 
+const PR_SET_PDEATHSIG: u32 = 1;
+
 const ARCH_SET_GS: u32 = 0x1001;
 const ARCH_SET_FS: u32 = 0x1002;
 const ARCH_GET_FS: u32 = 0x1003;
@@ -230,6 +232,27 @@ pub const HOST_RULES: &[HostRule] = &[
         Sysno::rt_sigreturn,
         "return from the kernel's SIGSYS/SIGSEGV handlers",
     ),
+    rule(
+        Sysno::rt_sigpending,
+        "guest sigpending (the host keeps the signals the guest blocks)",
+    ),
+    rule(
+        Sysno::rt_sigtimedwait,
+        "guest sigtimedwait (dequeues signals the guest blocks)",
+    ),
+    rule(
+        Sysno::rt_sigqueueinfo,
+        "guest sigqueue; signals handed back to the host with their siginfo",
+    ),
+    rule(
+        Sysno::rt_sigsuspend,
+        "guest sigsuspend and pause: waits with the guest's mask, atomically",
+    ),
+    rule(
+        Sysno::rt_tgsigqueueinfo,
+        "guest rt_tgsigqueueinfo; thread signals handed back to the host",
+    ),
+    rule(Sysno::signalfd4, "guest signalfd"),
     HostRule {
         sysno: Sysno::ioctl,
         args: &[ArgMatch::OneOf {
@@ -404,6 +427,14 @@ pub const HOST_RULES: &[HostRule] = &[
         why: "the kernel's per-thread context (GS) at boot; the guest's TLS base (FS) where the CPU lacks FSGSBASE",
     },
     rule(Sysno::gettid, "the calling thread's id"),
+    HostRule {
+        sysno: Sysno::prctl,
+        args: &[ArgMatch::OneOf {
+            arg: 0,
+            values: &[PR_SET_PDEATHSIG],
+        }],
+        why: "a signal when the parent dies, to refresh the cached parent pid after reparenting",
+    },
     rule(Sysno::tgkill, "guest tgkill (abort, raise)"),
     rule(
         Sysno::sched_getaffinity,

@@ -6,6 +6,7 @@
 //! about a nanosecond, instead of swapping FS bases (tens of nanoseconds).
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::host::{self, Errno};
 
@@ -34,14 +35,105 @@ pub struct ThreadCtx {
     /// The result of a patched call diverted through the trampoline to
     /// deliver a signal; the trampoline's trap returns it.
     saved_ret: u64,
+    /// The guest's signal state that belongs to this thread.
+    signals: ThreadSignals,
 }
 
+/// Signals the host never blocks for the guest: the kernel's own (SIGSYS
+/// for traps, SIGSEGV/SIGBUS for user copies, the parent-death notice)
+/// and the two no mask can hold (SIGKILL, SIGSTOP).
+const NEVER_HOST_BLOCKED: u64 = (1 << (9 - 1))
+    | (1 << (19 - 1))
+    | (1 << (7 - 1))
+    | (1 << (11 - 1))
+    | (1 << (31 - 1))
+    | (1 << (crate::signals::PARENT_DIED_SIGNAL - 1));
+
+/// The host mask that stands for the guest mask `guest`.
+pub const fn host_mask(guest: u64) -> u64 {
+    guest & !NEVER_HOST_BLOCKED
+}
+
+/// The guest's per-thread signal state, in the thread's context (so that
+/// host signal handlers reach it without locks, through `%gs`).
+///
+/// The guest's mask is mirrored onto the thread's host mask (minus the
+/// kernel's own signals), so the host keeps blocked signals pending, picks
+/// the thread that receives a process-directed signal, and dequeues for
+/// `sigtimedwait` and `signalfd` exactly as for a native thread.
+#[repr(C)]
+pub struct ThreadSignals {
+    /// The guest's blocked set (bit `n-1` for signal `n`); see [`set_guest_mask`].
+    mask: AtomicU64,
+    /// Signals the kernel's handler took while the thread ran kernel code,
+    /// waiting for the end of its syscall.
+    pub pending: AtomicU64,
+    /// The `siginfo_t` of each signal in `pending`, as 16 words.
+    pub infos: [[AtomicU64; 16]; 64],
+    /// The mask in force before a wait that installed a temporary one
+    /// (`rt_sigsuspend`): the guest's handler returns to it. Valid while
+    /// `has_saved_mask` is non-zero.
+    pub saved_mask: AtomicU64,
+    pub has_saved_mask: AtomicU64,
+    /// The alternate signal stack: base, size (0: disabled) and flags.
+    pub alt_stack: [AtomicU64; 3],
+}
+
+impl ThreadSignals {
+    /// The guest's blocked set.
+    #[inline]
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Ordering::Relaxed)
+    }
+
+    /// Records the guest's blocked set without touching the host's (for a
+    /// wait that passes the mask to the host itself).
+    pub fn record_mask(&self, mask: u64) {
+        self.mask.store(mask, Ordering::Relaxed);
+    }
+}
+
+/// The calling thread's signal state.
+#[inline]
+pub fn thread_signals() -> &'static ThreadSignals {
+    let ctx = ctx_read(0) as *const ThreadCtx;
+    // SAFETY: GS points at this thread's ThreadCtx from thread start on
+    // (its first word is its own address); the context is never unmapped
+    // and its signal state is only touched through atomics.
+    unsafe { &(*ctx).signals }
+}
+
+/// Sets the guest's blocked set of the calling thread and the host mask
+/// that mirrors it. (A handler that returns to guest code writes the same
+/// mask into the context the host restores, see `crate::signals`.)
+pub fn set_guest_mask(mask: u64) -> Result<(), Errno> {
+    let signals = thread_signals();
+    signals.record_mask(mask);
+    set_host_mask(host_mask(mask))
+}
+
+/// Sets the calling thread's host signal mask.
+pub(crate) fn set_host_mask(mask: u64) -> Result<(), Errno> {
+    const SIG_SETMASK: u64 = 2;
+    // SAFETY: `mask` is a valid 8-byte signal set that outlives the call.
+    unsafe {
+        host::raw_syscall(
+            syscalls::Sysno::rt_sigprocmask as usize,
+            [SIG_SETMASK, &mask as *const u64 as u64, 0, 8, 0, 0],
+        )
+    }
+    .map(drop)
+}
+
+/// Bytes mapped for a [`ThreadCtx`], in whole pages.
+const CONTEXT_SIZE: u64 = (core::mem::size_of::<ThreadCtx>() as u64).div_ceil(4096) * 4096;
+
 /// Where thread `index`'s kernel stack and context live in the kernel area:
-/// `[guard page][stack][context page]`, one slot per thread ever started.
+/// `[guard page][stack][context pages]`, one slot per thread ever started.
 fn thread_slot(index: u64) -> (u64, u64) {
     use oxbox_abi::layout::{KERNEL_STACK_SIZE, KERNEL_STACKS_BASE};
     const PAGE: u64 = 4096;
-    let slot = KERNEL_STACK_SIZE + 2 * PAGE;
+    let slot = KERNEL_STACK_SIZE + PAGE + CONTEXT_SIZE;
     let stack_bottom = KERNEL_STACKS_BASE + index * slot + PAGE;
     (stack_bottom, stack_bottom + KERNEL_STACK_SIZE)
 }
@@ -56,34 +148,37 @@ pub(crate) fn allocate_thread_slot() -> Result<u64, Errno> {
     use oxbox_abi::layout::{KERNEL_AREA, KERNEL_STACK_SIZE};
     let index = NEXT_SLOT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     let (stack_bottom, ctx_addr) = thread_slot(index);
-    if ctx_addr + 4096 > KERNEL_AREA.end {
+    if ctx_addr + CONTEXT_SIZE > KERNEL_AREA.end {
         return Err(Errno::EAGAIN);
     }
     host::map_anonymous_at(
         stack_bottom,
-        KERNEL_STACK_SIZE + 4096,
+        KERNEL_STACK_SIZE + CONTEXT_SIZE,
         host::Prot::READ | host::Prot::WRITE,
     )?;
     Ok(ctx_addr)
 }
 
 /// Makes `ctx_addr` (from [`allocate_thread_slot`] or the main thread's
-/// slot) the calling thread's context: fills it, points GS at it and
-/// registers its stack as the alternate signal stack, so that traps and
-/// patched calls run the kernel on its own stack, never on the guest's.
+/// slot) the calling thread's context: fills its header (the signal state
+/// is left as found: zero in a fresh mapping, inherited in a forked
+/// child), points GS at it and registers its stack as the alternate
+/// signal stack, so that traps and patched calls run the kernel on its own
+/// stack, never on the guest's.
 pub(crate) fn enter_thread_slot(ctx_addr: u64, tid: u64) -> Result<(), Errno> {
     use oxbox_abi::layout::KERNEL_STACK_SIZE;
-    let ctx = ThreadCtx {
-        self_addr: ctx_addr,
-        kstack_top: ctx_addr,
-        guest_rsp: 0,
-        tid,
-        trap_regs: 0,
-        saved_ret: 0,
-    };
+    let ctx = ctx_addr as *mut ThreadCtx;
     // SAFETY: `ctx_addr` is the start of a writable, page-aligned mapping
-    // owned by this thread's slot, large enough for a ThreadCtx.
-    unsafe { (ctx_addr as *mut ThreadCtx).write(ctx) };
+    // owned by this thread's slot, large enough for a ThreadCtx; only its
+    // plain header fields are written.
+    unsafe {
+        (&raw mut (*ctx).self_addr).write(ctx_addr);
+        (&raw mut (*ctx).kstack_top).write(ctx_addr);
+        (&raw mut (*ctx).guest_rsp).write(0);
+        (&raw mut (*ctx).tid).write(tid);
+        (&raw mut (*ctx).trap_regs).write(0);
+        (&raw mut (*ctx).saved_ret).write(0);
+    }
     host::set_gs_base(ctx_addr)?;
     // stack_t: ss_sp, ss_flags (int, padded), ss_size.
     let stack: [u64; 3] = [ctx_addr - KERNEL_STACK_SIZE, 0, KERNEL_STACK_SIZE];
@@ -104,7 +199,7 @@ pub fn init_main_thread(tid: u64) -> Result<(), Errno> {
     let (stack_bottom, ctx_addr) = thread_slot(0);
     host::map_anonymous_at(
         stack_bottom,
-        KERNEL_STACK_SIZE + 4096,
+        KERNEL_STACK_SIZE + CONTEXT_SIZE,
         host::Prot::READ | host::Prot::WRITE,
     )?;
     enter_thread_slot(ctx_addr, tid)

@@ -9,8 +9,15 @@
 //!   restored and the faulting instruction re-executed, so the process dies
 //!   of that signal as it would natively.
 //!
+//! - [`PARENT_DIED_SIGNAL`]: the host's notice (`PR_SET_PDEATHSIG`) that
+//!   the parent died and the process was reparented; the kernel refreshes
+//!   the parent pid it caches.
+//!
 //! Handlers run on the thread's kernel stack (registered as the alternate
-//! signal stack by [`crate::cpu::init_main_thread`]).
+//! signal stack by [`crate::cpu::init_main_thread`]). A handler that
+//! returns to guest code leaves the host mask mirroring the guest's (see
+//! [`crate::cpu::ThreadSignals`]) by writing it into the context the host
+//! restores.
 
 use core::arch::global_asm;
 
@@ -22,10 +29,15 @@ use crate::host::{Errno, raw_syscall};
 const SIGBUS: u64 = 7;
 const SIGSEGV: u64 = 11;
 const SIGSYS: u64 = 31;
+/// The real-time signal the kernel reserves: the host sends it when the
+/// parent dies (`PR_SET_PDEATHSIG`). The guest can neither handle nor
+/// block it.
+pub const PARENT_DIED_SIGNAL: u64 = 64;
 
 const SA_SIGINFO: u64 = 0x4;
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
+const SA_RESTART: u64 = 0x1000_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
 const SIG_DFL: u64 = 0;
 const SIG_IGN: u64 = 1;
@@ -81,12 +93,19 @@ fn sigaction(sig: u64, handler: u64, flags: u64) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// Installs the kernel's SIGSYS and fault handlers, and unblocks every
-/// host signal: the guest's mask is the kernel's own state, and an image
-/// started by a guest `execve` (issued from inside the SIGSYS handler)
-/// would otherwise inherit SIGSYS blocked.
-pub fn install_kernel_handlers() -> Result<(), Errno> {
-    unblock_all()?;
+/// Installs the kernel's SIGSYS, fault and parent-death handlers, asks the
+/// host for the parent-death notice, and sets the host mask to mirror
+/// `guest_mask`, the guest's mask of the calling thread. (An image started
+/// by a guest `execve`, issued from inside the SIGSYS handler, inherits
+/// SIGSYS blocked, and signals the guest blocks must stay pending.)
+pub fn install_kernel_handlers(guest_mask: u64) -> Result<(), Errno> {
+    crate::cpu::set_guest_mask(guest_mask)?;
+    sigaction(
+        PARENT_DIED_SIGNAL,
+        parent_died_handler as *const () as u64,
+        SA_SIGINFO | SA_ONSTACK | SA_RESTART,
+    )?;
+    watch_parent()?;
     sigaction(
         SIGSYS,
         sigsys_handler as *const () as u64,
@@ -104,15 +123,15 @@ pub fn install_kernel_handlers() -> Result<(), Errno> {
     Ok(())
 }
 
-/// Unblocks every host signal of the calling thread.
-pub(crate) fn unblock_all() -> Result<(), Errno> {
-    const SIG_SETMASK: u64 = 2;
-    let empty: u64 = 0;
-    // SAFETY: `empty` is a valid 8-byte signal set that outlives the call.
+/// Asks the host for [`PARENT_DIED_SIGNAL`] when the parent dies (again in
+/// the child of a fork: the host does not pass the request on).
+pub fn watch_parent() -> Result<(), Errno> {
+    const PR_SET_PDEATHSIG: u64 = 1;
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes no pointers.
     unsafe {
         raw_syscall(
-            Sysno::rt_sigprocmask as usize,
-            [SIG_SETMASK, &empty as *const u64 as u64, 0, 8, 0, 0],
+            Sysno::prctl as usize,
+            [PR_SET_PDEATHSIG, PARENT_DIED_SIGNAL, 0, 0, 0, 0],
         )
     }
     .map(drop)
@@ -124,6 +143,8 @@ pub(crate) fn unblock_all() -> Result<(), Errno> {
 /// here is what the thread resumes with.
 pub struct GuestContext<'a> {
     regs: &'a mut [u64; NGREG],
+    /// The host's `uc_sigmask`: the mask the thread resumes with.
+    sigmask: *mut u64,
     /// Host address of the `xsave` area, and its size.
     fpstate: u64,
     fpsize: usize,
@@ -161,9 +182,19 @@ impl<'a> GuestContext<'a> {
         };
         Self {
             regs,
+            // SAFETY: as above; uc_sigmask is a field of the ucontext.
+            sigmask: unsafe { uc.add(oxbox_abi::ucontext::SIGMASK_OFFSET) } as *mut u64,
             fpstate,
             fpsize,
         }
+    }
+
+    /// Makes the thread resume guest code with the host mask mirroring the
+    /// guest's current mask.
+    fn resume_with_guest_mask(&mut self) {
+        let mask = crate::cpu::host_mask(crate::cpu::thread_signals().mask());
+        // SAFETY: `sigmask` points into the live ucontext (see `from_ucontext`).
+        unsafe { self.sigmask.write(mask) };
     }
 
     /// The general registers, in `uc_mcontext.gregs` order (`REG_R8` = 0 ...
@@ -210,18 +241,37 @@ pub type SignalArrived =
     fn(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel: bool) -> bool;
 /// The end of a trapped syscall: delivers pending signals by rewriting the context.
 pub type SyscallExit = fn(ctx: &mut GuestContext<'_>);
+/// The parent died: the parent pid changed (called from a host signal
+/// handler that may interrupt kernel code, so it must be lock-free).
+pub type ParentChanged = fn();
 
 /// The kernel's signal hooks, registered at boot ([`set_kernel_hooks`]).
 /// Kept as addresses (0: not yet registered) because these paths are rare:
 /// the hot patched path calls the kernel through link-time symbols instead.
 static ARRIVED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 static SYSCALL_EXIT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static PARENT_CHANGED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Registers the kernel's signal hooks; call once at boot, before any
 /// guest code runs.
-pub fn set_kernel_hooks(arrived: SignalArrived, syscall_exit: SyscallExit) {
-    ARRIVED.store(arrived as usize, core::sync::atomic::Ordering::Release);
-    SYSCALL_EXIT.store(syscall_exit as usize, core::sync::atomic::Ordering::Release);
+pub fn set_kernel_hooks(
+    arrived: SignalArrived,
+    syscall_exit: SyscallExit,
+    parent_changed: ParentChanged,
+) {
+    use core::sync::atomic::Ordering::Release;
+    ARRIVED.store(arrived as usize, Release);
+    SYSCALL_EXIT.store(syscall_exit as usize, Release);
+    PARENT_CHANGED.store(parent_changed as usize, Release);
+}
+
+extern "C" fn parent_died_handler(_sig: i32, _info: *mut u8, _uc: *mut u8) {
+    let hook = PARENT_CHANGED.load(core::sync::atomic::Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: the only non-zero value stored is a `ParentChanged`.
+        let hook = unsafe { core::mem::transmute::<usize, ParentChanged>(hook) };
+        hook();
+    }
 }
 
 fn oxbox_signal_arrived(
@@ -258,7 +308,6 @@ fn in_kernel(rip: u64) -> bool {
 /// is the guest's SA_RESTART: an interrupted host call then restarts
 /// instead of failing with EINTR.
 pub fn install_guest_signal(sig: u64, restart: bool) -> Result<(), Errno> {
-    const SA_RESTART: u64 = 0x1000_0000;
     let flags = SA_SIGINFO | SA_ONSTACK | if restart { SA_RESTART } else { 0 };
     sigaction(sig, guest_signal_handler as *const () as u64, flags)
 }
@@ -271,12 +320,14 @@ extern "C" fn guest_signal_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     let kernel = in_kernel(ctx.regs[REG_RIP]);
     if !oxbox_signal_arrived(sig as u64, info, &mut ctx, kernel) {
         die_by(sig as u64);
+    } else if !kernel {
+        ctx.resume_with_guest_mask();
     }
 }
 
 /// Whether the kernel reserves host signal `sig` for itself.
 pub fn is_kernel_signal(sig: u64) -> bool {
-    matches!(sig, SIGSYS | SIGSEGV | SIGBUS)
+    matches!(sig, SIGSYS | SIGSEGV | SIGBUS | PARENT_DIED_SIGNAL)
 }
 
 /// Mirrors a guest disposition of "ignore" or "default" onto the host, so
@@ -358,6 +409,7 @@ extern "C" fn sigsys_handler(sig: i32, info: *mut u8, uc: *mut u8) {
     // SAFETY: as above; `regs` is not used after this point.
     let mut ctx = unsafe { GuestContext::from_ucontext(uc) };
     oxbox_syscall_exit(&mut ctx);
+    ctx.resume_with_guest_mask();
 }
 
 /// Makes the trapped syscall being served resume at `rip`, with the
@@ -408,6 +460,7 @@ extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {
         // SAFETY: as above; `regs` is not used after this point.
         let mut ctx = unsafe { GuestContext::from_ucontext(uc) };
         if oxbox_signal_arrived(sig as u64, info, &mut ctx, false) {
+            ctx.resume_with_guest_mask();
             return;
         }
     }

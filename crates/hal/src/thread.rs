@@ -22,6 +22,8 @@ struct ThreadStart {
     ctx: u64,
     /// The guest registers it starts with, in `gregs` order.
     regs: [u64; NGREG],
+    /// The guest's signal mask it starts with (its creator's).
+    mask: u64,
 }
 
 unsafe extern "C" {
@@ -87,8 +89,9 @@ extern "C" fn thread_main(start: *const ThreadStart) -> ! {
         let _ = crate::host::forward(syscalls::Sysno::exit as usize, [127, 0, 0, 0, 0, 0]);
     }
     // The parent was inside its SIGSYS handler, with SIGSYS blocked, when
-    // it cloned this thread.
-    let _ = crate::signals::unblock_all();
+    // it cloned this thread; the new thread starts with the guest mask of
+    // its creator.
+    let _ = cpu::set_guest_mask(start.mask);
     // SAFETY: the registers are those of the guest thread that called
     // clone, with rax = 0 and the stack the guest gave its new thread.
     unsafe { oxbox_resume_guest(start.regs.as_ptr()) }
@@ -115,6 +118,7 @@ pub fn spawn(
     let mut start = ThreadStart {
         ctx,
         regs: [0; NGREG],
+        mask: cpu::thread_signals().mask(),
     };
     // SAFETY: `regs_addr` is the gregs array of the ucontext of the SIGSYS
     // being served on this thread, set by its handler for this call.

@@ -49,7 +49,7 @@ fn oxbox_dispatch(frame: &mut oxbox_hal::SyscallFrame, entry: oxbox_hal::Entry) 
 /// Whether a patched call must return through the trampoline.
 #[unsafe(no_mangle)]
 fn oxbox_signal_pending() -> bool {
-    oxbox_kernel::signal::deliverable()
+    oxbox_kernel::signal::pending_at_exit()
 }
 
 #[panic_handler]

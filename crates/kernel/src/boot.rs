@@ -66,8 +66,15 @@ pub fn start(initial: InitialStack) -> ! {
         syscall::host_call(oxbox_abi::Sysno::getpid, [0; 6]),
     ) as i32;
     must("kernel stack", cpu::init_main_thread(pid as u64));
-    signals::set_kernel_hooks(crate::signal::arrived, crate::signal::syscall_exit);
-    must("signal handlers", signals::install_kernel_handlers());
+    signals::set_kernel_hooks(
+        crate::signal::arrived,
+        crate::signal::syscall_exit,
+        task::parent_changed,
+    );
+    must(
+        "signal handlers",
+        signals::install_kernel_handlers(record.signal_mask),
+    );
     must("slot table", entry::install_slot_table());
 
     let uts = must("uname", host::uname());
@@ -118,7 +125,7 @@ pub fn start(initial: InitialStack) -> ! {
 
     must(
         "signal state",
-        crate::signal::restore_after_exec(record.signal_mask, record.ignored_signals),
+        crate::signal::restore_after_exec(record.ignored_signals),
     );
     let Some(program) = initial.arg(2) else {
         fatal(EXIT_RUNTIME_FAILURE, "no command given");

@@ -9,11 +9,18 @@
 //! guest's stack, at once if the thread was running guest code, else when
 //! its syscall returns; [`sigreturn`] restores the frame's context.
 //!
-//! Known limits: the mask and the pending set are per process, not per
-//! thread; a blocked signal with the default action still takes it.
+//! Dispositions are per process; the mask, the alternate stack and the
+//! signals the kernel holds are per thread (`oxbox_hal::cpu::ThreadSignals`).
+//! The guest's mask is mirrored onto the thread's host mask, so signals the
+//! guest blocks stay pending in the host, which also picks the thread that
+//! takes a process-directed signal, and serves `rt_sigpending`,
+//! `rt_sigtimedwait` and `signalfd` from its queues. A signal that arrives
+//! while the thread runs kernel code is held (lock-free) until the end of
+//! the syscall, then delivered or handed back to the host.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
+use oxbox_hal::{cpu, signals};
 use spin::Mutex;
 
 use crate::Errno;
@@ -62,21 +69,15 @@ impl SigAction {
     }
 }
 
-struct SignalState {
-    actions: [SigAction; NSIG],
-    /// The blocked set of the (only) thread.
-    mask: u64,
-}
-
-static STATE: Mutex<SignalState> = Mutex::new(SignalState {
-    actions: [SigAction {
+/// The dispositions, shared by the threads of the process.
+static ACTIONS: Mutex<[SigAction; NSIG]> = Mutex::new(
+    [SigAction {
         handler: 0,
         flags: 0,
         restorer: 0,
         mask: 0,
     }; NSIG],
-    mask: 0,
-});
+);
 
 /// Bit for signal `sig` in a mask.
 const fn bit(sig: usize) -> u64 {
@@ -85,6 +86,13 @@ const fn bit(sig: usize) -> u64 {
 
 /// The signals that can never be blocked.
 const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
+
+/// The signals the kernel keeps for itself: the guest can neither wait for
+/// nor see them pending.
+pub const KERNEL_ONLY: u64 = bit(31) | bit(signals::PARENT_DIED_SIGNAL as usize);
+
+/// `si_code` of a signal sent to one thread (`tkill`, `tgkill`).
+const SI_TKILL: i32 = -6;
 
 fn check_signal(sig: u64) -> Result<usize, Errno> {
     if (1..=NSIG as u64).contains(&sig) {
@@ -97,18 +105,20 @@ fn check_signal(sig: u64) -> Result<usize, Errno> {
 /// Replaces (if `new` is given) and returns the disposition of `sig`.
 pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
     let sig = check_signal(sig)?;
-    if new.is_some() && (sig == SIGKILL || sig == SIGSTOP) {
+    if new.is_some()
+        && (sig == SIGKILL || sig == SIGSTOP || sig as u64 == signals::PARENT_DIED_SIGNAL)
+    {
         return Err(Errno::EINVAL);
     }
-    let mut state = STATE.lock();
-    let old = state.actions[sig - 1];
+    let mut actions = ACTIONS.lock();
+    let old = actions[sig - 1];
     if let Some(mut new) = new {
         new.mask &= !UNBLOCKABLE;
-        state.actions[sig - 1] = new;
+        actions[sig - 1] = new;
         if new.handler <= SIG_IGN {
-            oxbox_hal::signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)?;
-        } else if !oxbox_hal::signals::is_kernel_signal(sig as u64) {
-            oxbox_hal::signals::install_guest_signal(sig as u64, new.flags & SA_RESTART != 0)?;
+            signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)?;
+        } else if !signals::is_kernel_signal(sig as u64) {
+            signals::install_guest_signal(sig as u64, new.flags & SA_RESTART != 0)?;
         }
     }
     Ok(old)
@@ -116,16 +126,16 @@ pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
 
 /// The signals whose disposition is "ignore" (kept across `execve`).
 pub fn ignored() -> u64 {
-    let state = STATE.lock();
+    let actions = ACTIONS.lock();
     (1..=NSIG)
-        .filter(|sig| state.actions[sig - 1].handler == SIG_IGN)
+        .filter(|sig| actions[sig - 1].handler == SIG_IGN)
         .fold(0, |set, sig| set | bit(sig))
 }
 
-/// Restores the state `execve` keeps: the mask and the ignored signals
-/// (handlers are reset to the default, as Linux does).
-pub fn restore_after_exec(mask: u64, ignored: u64) -> Result<(), Errno> {
-    change_mask(SIG_SETMASK, Some(mask))?;
+/// Restores the ignored signals `execve` keeps (handlers are reset to the
+/// default, as Linux does; the mask was set up at boot with the kernel's
+/// handlers).
+pub fn restore_after_exec(ignored: u64) -> Result<(), Errno> {
     for sig in
         (1..=NSIG).filter(|sig| ignored & bit(*sig) != 0 && *sig != SIGKILL && *sig != SIGSTOP)
     {
@@ -144,31 +154,35 @@ pub const SIG_BLOCK: u64 = 0;
 pub const SIG_UNBLOCK: u64 = 1;
 pub const SIG_SETMASK: u64 = 2;
 
-/// Applies `how` with `set` (if given) to the mask; returns the old mask.
+/// The mask `how` with `set` makes of `old`.
+fn updated_mask(how: u64, old: u64, set: u64) -> Result<u64, Errno> {
+    let new = match how {
+        SIG_BLOCK => old | set,
+        SIG_UNBLOCK => old & !set,
+        SIG_SETMASK => set,
+        _ => return Err(Errno::EINVAL),
+    };
+    Ok(new & !UNBLOCKABLE)
+}
+
+/// The calling thread's mask.
+pub fn mask() -> u64 {
+    cpu::thread_signals().mask()
+}
+
+/// Applies `how` with `set` (if given) to the calling thread's mask;
+/// returns the old mask.
 pub fn change_mask(how: u64, set: Option<u64>) -> Result<u64, Errno> {
-    let mut state = STATE.lock();
-    let old = state.mask;
+    let old = mask();
     if let Some(set) = set {
-        state.mask = match how {
-            SIG_BLOCK => old | set,
-            SIG_UNBLOCK => old & !set,
-            SIG_SETMASK => set,
-            _ => return Err(Errno::EINVAL),
-        } & !UNBLOCKABLE;
+        cpu::set_guest_mask(updated_mask(how, old, set)?)?;
     }
     Ok(old)
 }
 
-/// Signals that arrived and wait for delivery (bit `n-1` for signal `n`),
-/// with the `siginfo_t` of each.
-static PENDING: AtomicU64 = AtomicU64::new(0);
-/// Written by signal handlers that may interrupt kernel code holding any
-/// lock, so lock-free: 16 words per signal (a racing second arrival of the
-/// same signal may mix the two records, as standard signals coalesce).
-static INFOS: [[AtomicU64; 16]; NSIG] = [const { [const { AtomicU64::new(0) }; 16] }; NSIG];
-
 fn store_info(index: usize, info: &[u8; 128]) {
-    for (slot, word) in INFOS[index - 1].iter().zip(info.chunks_exact(8)) {
+    let slots = &cpu::thread_signals().infos[index - 1];
+    for (slot, word) in slots.iter().zip(info.chunks_exact(8)) {
         slot.store(
             u64::from_le_bytes(word.try_into().expect("8 bytes")),
             Ordering::Relaxed,
@@ -178,30 +192,47 @@ fn store_info(index: usize, info: &[u8; 128]) {
 
 fn load_info(index: usize) -> [u8; 128] {
     let mut info = [0u8; 128];
-    for (slot, word) in INFOS[index - 1].iter().zip(info.chunks_exact_mut(8)) {
+    let slots = &cpu::thread_signals().infos[index - 1];
+    for (slot, word) in slots.iter().zip(info.chunks_exact_mut(8)) {
         word.copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
     }
     info
 }
 
-/// The guest's alternate signal stack: (sp, flags, size).
-pub static ALT_STACK: Mutex<(u64, u32, u64)> = Mutex::new((0, SS_DISABLE, 0));
 pub const SS_ONSTACK: u32 = 1;
 pub const SS_DISABLE: u32 = 2;
 
-/// A mask to restore when the handler of the signal that ended an
-/// `rt_sigsuspend` returns, instead of the mask in force at delivery.
-static SUSPENDED_MASK: Mutex<Option<u64>> = Mutex::new(None);
+/// The calling thread's alternate signal stack: (sp, flags, size), flags
+/// `SS_DISABLE` when there is none.
+pub fn alt_stack() -> (u64, u32, u64) {
+    let [sp, size, flags] = &cpu::thread_signals().alt_stack;
+    match size.load(Ordering::Relaxed) {
+        0 => (0, SS_DISABLE, 0),
+        size => (
+            sp.load(Ordering::Relaxed),
+            flags.load(Ordering::Relaxed) as u32,
+            size,
+        ),
+    }
+}
+
+/// Sets the calling thread's alternate signal stack (`size` 0: none).
+pub fn set_alt_stack(sp: u64, flags: u32, size: u64) {
+    let [slot_sp, slot_size, slot_flags] = &cpu::thread_signals().alt_stack;
+    slot_sp.store(sp, Ordering::Relaxed);
+    slot_flags.store(flags as u64, Ordering::Relaxed);
+    slot_size.store(size, Ordering::Relaxed);
+}
 
 /// Signals raised by the hardware for the instruction that faulted: they
 /// cannot wait, and a blocked or defaulted one kills (as on Linux).
 const SYNCHRONOUS: u64 = bit(4) | bit(5) | bit(7) | bit(8) | bit(11); // ILL, TRAP, BUS, FPE, SEGV
 
-/// Whether a pending signal can be delivered now.
+/// Whether signals the kernel took during the current syscall wait for its
+/// end (one load: the patched path asks after every call).
 #[inline]
-pub fn deliverable() -> bool {
-    let pending = PENDING.load(Ordering::Acquire);
-    pending != 0 && pending & !STATE.lock().mask != 0
+pub fn pending_at_exit() -> bool {
+    cpu::thread_signals().pending.load(Ordering::Acquire) != 0
 }
 
 /// A host signal for the guest arrived (see `oxbox_hal::signals`). Returns
@@ -211,74 +242,158 @@ pub fn arrived(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel
         return false;
     };
     if in_kernel {
-        // The interrupted kernel code may hold any lock (the signal state,
-        // the heap): only lock-free work here. Delivery, and the checks of
-        // the disposition, happen when its syscall returns.
+        // The interrupted kernel code may hold any lock (the dispositions,
+        // the heap): only lock-free, per-thread work here. Delivery, and
+        // the checks of the disposition, happen when its syscall returns.
         store_info(index, info);
-        PENDING.fetch_or(bit(index), Ordering::AcqRel);
+        cpu::thread_signals()
+            .pending
+            .fetch_or(bit(index), Ordering::AcqRel);
         return true;
     }
-    let (action, mask) = {
-        let state = STATE.lock();
-        (state.actions[index - 1], state.mask)
-    };
+    let action = ACTIONS.lock()[index - 1];
+    let blocked = mask() & bit(index) != 0;
     if action.handler == SIG_IGN {
         return true;
     }
-    if action.handler == 0 || (SYNCHRONOUS & bit(index) != 0 && mask & bit(index) != 0) {
+    if action.handler == 0 || (SYNCHRONOUS & bit(index) != 0 && blocked) {
         return false;
     }
-    store_info(index, info);
-    PENDING.fetch_or(bit(index), Ordering::AcqRel);
-    deliver(ctx);
+    if blocked {
+        // The mask changed as the signal came: the host keeps it.
+        hand_back(index, info);
+        return true;
+    }
+    deliver(index, &action, info, None, ctx);
     true
 }
 
-/// The end of a trapped syscall: pending signals are delivered.
+/// The end of a trapped syscall (or of a patched one, through the
+/// trampoline): the lowest signal the kernel took during the call that the
+/// thread does not block is delivered; the others go back to the host,
+/// which delivers them when the thread's mask allows.
 pub fn syscall_exit(ctx: &mut GuestContext<'_>) {
-    if deliverable() {
-        deliver(ctx);
+    let state = cpu::thread_signals();
+    let saved_mask = (state.has_saved_mask.swap(0, Ordering::AcqRel) != 0)
+        .then(|| state.saved_mask.load(Ordering::Relaxed));
+    let pending = state.pending.load(Ordering::Acquire);
+    let ready = pending & !state.mask();
+    let mut delivered = false;
+    if ready != 0 {
+        let index = ready.trailing_zeros() as usize + 1;
+        state.pending.fetch_and(!bit(index), Ordering::AcqRel);
+        let info = load_info(index);
+        let action = ACTIONS.lock()[index - 1];
+        if action.handler > SIG_IGN {
+            deliver(index, &action, &info, saved_mask, ctx);
+            delivered = true;
+        } else {
+            // The disposition changed while the signal waited: the host
+            // applies it.
+            hand_back(index, &info);
+        }
+    }
+    if !delivered && let Some(mask) = saved_mask {
+        let _ = cpu::set_guest_mask(mask);
+    }
+    let rest = state.pending.swap(0, Ordering::AcqRel);
+    for index in (1..=NSIG).filter(|i| rest & bit(*i) != 0) {
+        hand_back(index, &load_info(index));
     }
 }
 
-/// Delivers the lowest deliverable pending signal, if any, by rewriting
-/// `ctx` to enter its handler on a frame that saves `ctx`.
-pub fn deliver(ctx: &mut GuestContext<'_>) {
-    let pending = PENDING.load(Ordering::Acquire);
-    let mut state = STATE.lock();
-    let ready = pending & !state.mask;
-    if ready == 0 {
-        return;
+/// Gives the host back a signal the kernel took but cannot deliver now,
+/// with its `siginfo_t`: to this thread if it was sent to it, else to the
+/// process (the host then picks a thread that does not block it).
+fn hand_back(index: usize, info: &[u8; 128]) {
+    let code = i32::from_le_bytes(info[8..12].try_into().expect("4 bytes"));
+    let pid = crate::task::pid() as u64;
+    let to_process = || {
+        crate::syscall::host_call(
+            oxbox_abi::Sysno::rt_sigqueueinfo,
+            [pid, index as u64, info.as_ptr() as u64, 0, 0, 0],
+        )
+    };
+    // The host lets only a process's main thread queue a kernel-made
+    // siginfo (si_code >= 0) to the whole process.
+    if code == SI_TKILL || to_process().is_err() {
+        let _ = crate::syscall::host_call(
+            oxbox_abi::Sysno::rt_tgsigqueueinfo,
+            [
+                pid,
+                crate::task::tid() as u64,
+                index as u64,
+                info.as_ptr() as u64,
+                0,
+                0,
+            ],
+        );
     }
-    let index = ready.trailing_zeros() as usize + 1;
-    PENDING.fetch_and(!bit(index), Ordering::AcqRel);
-    let action = state.actions[index - 1];
-    if action.handler <= SIG_IGN {
-        // The disposition changed while the signal waited.
-        return;
+}
+
+/// Gives every signal the kernel holds for this thread back to the host
+/// (before `execve`: pending signals survive it).
+pub fn hand_back_all() {
+    let rest = cpu::thread_signals().pending.swap(0, Ordering::AcqRel);
+    for index in (1..=NSIG).filter(|i| rest & bit(*i) != 0) {
+        hand_back(index, &load_info(index));
     }
-    let info = load_info(index);
-    let saved_mask = SUSPENDED_MASK.lock().take().unwrap_or(state.mask);
-    if build_frame(index, &action, &info, saved_mask, ctx).is_err() {
+}
+
+/// Takes a signal of `set` the kernel holds for this thread, if any, with
+/// its `siginfo_t` (for `rt_sigtimedwait`).
+pub fn take_held(set: u64) -> Option<(usize, [u8; 128])> {
+    let state = cpu::thread_signals();
+    let held = state.pending.load(Ordering::Acquire) & set;
+    if held == 0 {
+        return None;
+    }
+    let index = held.trailing_zeros() as usize + 1;
+    state.pending.fetch_and(!bit(index), Ordering::AcqRel);
+    Some((index, load_info(index)))
+}
+
+/// Signals held by the kernel for this thread that it blocks (for `rt_sigpending`).
+pub fn held_blocked() -> u64 {
+    cpu::thread_signals().pending.load(Ordering::Acquire) & mask()
+}
+
+/// Clears the state a forked child does not inherit: signals pending for
+/// the thread that forked stay with the parent.
+pub fn after_fork() {
+    let state = cpu::thread_signals();
+    state.pending.store(0, Ordering::Release);
+    state.has_saved_mask.store(0, Ordering::Release);
+}
+
+/// Delivers signal `index` by rewriting `ctx` to enter its handler on a
+/// frame that saves `ctx` and `saved_mask` (by default the current mask).
+fn deliver(
+    index: usize,
+    action: &SigAction,
+    info: &[u8; 128],
+    saved_mask: Option<u64>,
+    ctx: &mut GuestContext<'_>,
+) {
+    let current = mask();
+    if build_frame(index, action, info, saved_mask.unwrap_or(current), ctx).is_err() {
         // No room for a frame on the guest's stack: Linux kills with SIGSEGV.
-        drop(state);
-        let _ = oxbox_hal::signals::mirror_guest_disposition(11, false);
+        let _ = signals::mirror_guest_disposition(11, false);
         let _ = crate::syscall::host_call(
             oxbox_abi::Sysno::kill,
             [crate::task::pid() as u64, 11, 0, 0, 0, 0],
         );
         return;
     }
-    state.mask |= action.mask
-        | if action.flags & SA_NODEFER == 0 {
-            bit(index)
-        } else {
-            0
-        };
-    state.mask &= !UNBLOCKABLE;
+    let defer = if action.flags & SA_NODEFER == 0 {
+        bit(index)
+    } else {
+        0
+    };
+    let _ = cpu::set_guest_mask((current | action.mask | defer) & !UNBLOCKABLE);
     if action.flags & SA_RESETHAND != 0 {
-        state.actions[index - 1] = SigAction::default();
-        let _ = oxbox_hal::signals::mirror_guest_disposition(index as u64, false);
+        ACTIONS.lock()[index - 1] = SigAction::default();
+        let _ = signals::mirror_guest_disposition(index as u64, false);
     }
 }
 
@@ -306,7 +421,7 @@ fn build_frame(
         return Err(Errno::EFAULT);
     }
     let regs = *ctx.regs();
-    let (alt_sp, alt_flags, alt_size) = *ALT_STACK.lock();
+    let (alt_sp, alt_flags, alt_size) = alt_stack();
     let on_alt =
         alt_flags & SS_DISABLE == 0 && (alt_sp..alt_sp + alt_size).contains(&regs[REG_RSP]);
     let top = if action.flags & SA_ONSTACK != 0 && alt_flags & SS_DISABLE == 0 && !on_alt {
@@ -380,35 +495,29 @@ pub fn sigreturn(ctx: &mut GuestContext<'_>) -> Result<u64, Errno> {
             saved
         };
     }
-    STATE.lock().mask = word(UC_SIGMASK) & !UNBLOCKABLE;
+    cpu::set_guest_mask(word(UC_SIGMASK) & !UNBLOCKABLE)?;
     Ok(regs[REG_RAX])
 }
 
 /// `rt_sigsuspend`: waits with `mask` in force until a signal can be
 /// delivered; its handler returns to the mask of before.
 pub fn suspend(mask: u64) -> Errno {
-    let old = change_mask(SIG_SETMASK, Some(mask)).unwrap_or(0);
-    // Host signals stay blocked between the check and the wait, and the
-    // wait unblocks them atomically (ppoll's mask), so a signal arriving
-    // in between is not lost: ppoll returns EINTR at once.
-    const SIG_SETMASK_HOST: u64 = 2;
-    let all: u64 = !(bit(9) | bit(19) | bit(7) | bit(11) | bit(31)); // not KILL, STOP, BUS, SEGV, SYS
-    let none: u64 = 0;
-    let _ = crate::syscall::host_call(
-        oxbox_abi::Sysno::rt_sigprocmask,
-        [SIG_SETMASK_HOST, &all as *const u64 as u64, 0, 8, 0, 0],
-    );
-    while !deliverable() {
+    let state = cpu::thread_signals();
+    let old = state.mask();
+    let mask = mask & !UNBLOCKABLE;
+    // The host's rt_sigsuspend installs the mask and waits atomically, so
+    // a signal arriving in between is not lost; the kernel's handler takes
+    // it (the thread is in kernel code) and the wait returns.
+    state.record_mask(mask);
+    let host_mask = cpu::host_mask(mask);
+    while state.pending.load(Ordering::Acquire) & !mask == 0 {
         let _ = crate::syscall::host_call(
-            oxbox_abi::Sysno::ppoll,
-            [0, 0, 0, &none as *const u64 as u64, 8, 0],
+            oxbox_abi::Sysno::rt_sigsuspend,
+            [&host_mask as *const u64 as u64, 8, 0, 0, 0, 0],
         );
     }
-    let _ = crate::syscall::host_call(
-        oxbox_abi::Sysno::rt_sigprocmask,
-        [SIG_SETMASK_HOST, &none as *const u64 as u64, 0, 8, 0, 0],
-    );
-    *SUSPENDED_MASK.lock() = Some(old);
+    state.saved_mask.store(old, Ordering::Relaxed);
+    state.has_saved_mask.store(1, Ordering::Release);
     Errno::EINTR
 }
 
@@ -418,11 +527,10 @@ mod tests {
 
     #[test]
     fn sigkill_and_sigstop_cannot_be_blocked() {
-        let all = u64::MAX;
-        change_mask(SIG_SETMASK, Some(all)).unwrap();
-        let mask = change_mask(SIG_BLOCK, None).unwrap();
+        let mask = updated_mask(SIG_SETMASK, 0, u64::MAX).unwrap();
         assert_eq!(mask & UNBLOCKABLE, 0);
-        assert_eq!(change_mask(7, Some(0)), Err(Errno::EINVAL));
+        assert_eq!(updated_mask(SIG_BLOCK, 0, bit(SIGKILL)), Ok(0));
+        assert_eq!(updated_mask(7, 0, 0), Err(Errno::EINVAL));
     }
 
     #[test]

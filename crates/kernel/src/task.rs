@@ -72,10 +72,22 @@ pub fn ppid() -> i32 {
 pub fn after_fork() {
     let host = |nr| crate::syscall::host_call(nr, [0; 6]).unwrap_or(0) as i32;
     PID.store(host(oxbox_abi::Sysno::getpid), Ordering::Relaxed);
-    PPID.store(host(oxbox_abi::Sysno::getppid), Ordering::Relaxed);
     oxbox_hal::cpu::set_current_tid(pid() as u64);
+    crate::signal::after_fork();
+    // Asked before reading the parent pid, so a parent that dies in
+    // between is not missed.
+    let _ = oxbox_hal::signals::watch_parent();
+    parent_changed();
     // Only the thread that forked lives on in the child.
     THREADS.store(1, Ordering::Relaxed);
+}
+
+/// The host says the parent died: the process now has another parent (the
+/// container's pid 1, or a subreaper). Called from a signal handler, so
+/// lock-free.
+pub fn parent_changed() {
+    let ppid = crate::syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]).unwrap_or(0);
+    PPID.store(ppid as i32, Ordering::Relaxed);
 }
 
 /// Live threads of this process.

@@ -182,7 +182,7 @@ pub fn sys_execve(call: &Call) -> SysResult {
         stats: c.stats,
         log_level: c.log_level,
         first_process: false,
-        signal_mask: signal::change_mask(signal::SIG_BLOCK, None)?,
+        signal_mask: signal::mask(),
         ignored_signals: signal::ignored(),
     }
     .encode()
@@ -205,6 +205,9 @@ pub fn sys_execve(call: &Call) -> SysResult {
     if stats::enabled() {
         log::write_raw(&stats::render());
     }
+    // Pending signals survive execve: the ones the kernel holds go back
+    // to the host's queues.
+    signal::hand_back_all();
     host_call(
         Sysno::execveat,
         [

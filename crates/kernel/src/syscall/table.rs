@@ -222,8 +222,13 @@ syscall_table! {
     waitid => exec::sys_waitid;
     // Signals.
     rt_sigaction => signal::sys_rt_sigaction;
-    rt_sigprocmask => signal::sys_rt_sigprocmask, partial: "one mask per process, not per thread";
+    rt_sigprocmask => signal::sys_rt_sigprocmask;
     rt_sigpending => signal::sys_rt_sigpending;
+    rt_sigtimedwait => signal::sys_rt_sigtimedwait;
+    rt_sigqueueinfo => signal::sys_rt_sigqueueinfo;
+    rt_tgsigqueueinfo => signal::sys_rt_sigqueueinfo;
+    signalfd => signal::sys_signalfd;
+    signalfd4 => signal::sys_signalfd;
     sigaltstack => signal::sys_sigaltstack;
     rt_sigreturn => signal::sys_rt_sigreturn;
     rt_sigsuspend => signal::sys_rt_sigsuspend;
