@@ -622,6 +622,27 @@ static int fds_mode(int argc, char **argv)
     return bad && good ? 0 : bad ? 1 : 2;
 }
 
+/* clone3 directly: a fork-like child and the argument errors. */
+static void clone3_cases(void)
+{
+    unsigned long long args[11] = {0};
+    args[4] = SIGCHLD; /* exit_signal */
+    long child = syscall(SYS_clone3, args, 88);
+    if (child == 0)
+        _exit(9);
+    int status = 0;
+    CHECK("clone3_forks_a_child",
+          child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 9);
+    CHECK_ERR("clone3_small_size_is_einval", syscall(SYS_clone3, args, 32), EINVAL);
+    CHECK_ERR("clone3_bad_args_is_efault", syscall(SYS_clone3, BAD_PTR, 88), EFAULT);
+    unsigned long long bigger[12] = {0};
+    bigger[4] = SIGCHLD;
+    bigger[11] = 1;
+    CHECK_ERR("clone3_unknown_fields_set_is_e2big", syscall(SYS_clone3, bigger, sizeof bigger), E2BIG);
+    args[6] = 4096; /* a stack size without a stack */
+    CHECK_ERR("clone3_stack_size_without_stack_is_einval", syscall(SYS_clone3, args, 88), EINVAL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--argv") == 0) {
@@ -648,5 +669,6 @@ int main(int argc, char **argv)
     wait_for_child_write(BY_POLL, "poll");
     wait_for_child_write(BY_SELECT, "select");
     wait_for_child_write(BY_EPOLL, "epoll");
+    clone3_cases();
     return finish();
 }

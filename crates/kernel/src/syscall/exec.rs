@@ -36,16 +36,83 @@ const AT_EMPTY_PATH: u64 = 0x1000;
 /// as posix_spawn uses it: run as a vfork whose child has its own copy of
 /// memory, on the stack it was given).
 pub fn sys_fork(call: &Call) -> SysResult {
-    let (flags, stack, parent_tid, child_tid) = match Sysno::new(call.nr as usize) {
-        Some(Sysno::fork) => (SIGCHLD, 0, 0, 0),
-        Some(Sysno::vfork) => (CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0),
-        _ => (call.arg(0), call.arg(1), call.arg(2), call.arg(3)),
-    };
+    match Sysno::new(call.nr as usize) {
+        Some(Sysno::fork) => clone(SIGCHLD, 0, 0, 0, 0),
+        Some(Sysno::vfork) => clone(CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0),
+        _ => clone(
+            call.arg(0),
+            call.arg(1),
+            call.arg(2),
+            call.arg(3),
+            call.arg(4),
+        ),
+    }
+}
+
+/// clone3(args, size): `struct clone_args` turned into the arguments of
+/// `clone` (glibc tries it first for threads and posix_spawn). Pidfds,
+/// chosen tids and cgroups are not supported.
+pub fn sys_clone3(call: &Call) -> SysResult {
+    const CLONE_ARGS_SIZE_VER0: u64 = 64;
+    const CLONE_ARGS_KNOWN: u64 = 88;
+    let size = call.arg(1);
+    if size < CLONE_ARGS_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
+    let raw = user::read_bytes(call.arg(0), size as usize)?;
+    if raw[CLONE_ARGS_KNOWN.min(size) as usize..]
+        .iter()
+        .any(|b| *b != 0)
+    {
+        return Err(Errno::E2BIG);
+    }
+    let mut words = [0u64; 11];
+    for (word, bytes) in words.iter_mut().zip(raw.chunks_exact(8)) {
+        *word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    }
+    let [
+        flags,
+        pidfd,
+        child_tid,
+        parent_tid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+        set_tid,
+        set_tid_size,
+        cgroup,
+    ] = words;
+    const CSIGNAL: u64 = 0xff;
+    if flags & CSIGNAL != 0 || exit_signal > 64 || (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && exit_signal != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // `pidfd` and `cgroup` only count with CLONE_PIDFD and
+    // CLONE_INTO_CGROUP, which `clone` refuses (glibc fills `pidfd` anyway).
+    let _ = (pidfd, cgroup);
+    if set_tid != 0 || set_tid_size != 0 {
+        crate::kinfo!("clone3 with chosen tids is not supported");
+        return Err(Errno::EINVAL);
+    }
+    // clone3 names the lowest address of the stack, clone its top.
+    let top = if stack == 0 { 0 } else { stack + stack_size };
+    clone(flags | exit_signal, top, parent_tid, child_tid, tls)
+}
+
+/// A new process or thread, as `clone(flags, stack, parent_tid, child_tid,
+/// tls)` asks.
+fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> SysResult {
     if flags & CLONE_NEW_ANY != 0 {
         return Err(Errno::EPERM);
     }
     if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
-        return spawn_thread(flags, stack, parent_tid, child_tid, call.arg(4));
+        return spawn_thread(flags, stack, parent_tid, child_tid, tls);
     }
     if flags & !(FORK_CLONE_FLAGS | CLONE_VM) != 0 {
         return Err(Errno::EINVAL);

@@ -57,7 +57,7 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
     };
     let nr = call.nr;
     frame.ret = ret;
-    if nr == Sysno::clone as u64 {
+    if nr == Sysno::clone as u64 || nr == Sysno::clone3 as u64 {
         frame.new_stack = crate::task::take_new_stack();
     }
     if stats::enabled() {

@@ -216,6 +216,7 @@ syscall_table! {
     fork => exec::sys_fork;
     vfork => exec::sys_fork, partial: "the child gets a copy of memory; the parent waits for its exec or exit";
     clone => exec::sys_fork, partial: "processes and threads; CLONE_VM without CLONE_THREAD only with CLONE_VFORK (posix_spawn)";
+    clone3 => exec::sys_clone3, partial: "as clone: no pidfd, set_tid or cgroup";
     execve => exec::sys_execve;
     execveat => exec::sys_execve;
     wait4 => exec::sys_wait4;
