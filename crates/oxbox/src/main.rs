@@ -13,9 +13,12 @@ use clap::{Parser, Subcommand};
 use oxbox_abi::boot::LogLevel;
 
 mod commands;
+mod log;
 
 /// Exit status for errors of oxbox itself (bad usage, setup failures).
 const EXIT_OXBOX_ERROR: u8 = 125;
+/// Exit status of a failed runtime verb, as runc's.
+const EXIT_RUNTIME_ERROR: u8 = 1;
 /// OCI runtime specification version oxbox follows.
 const OCI_SPEC_VERSION: &str = "1.2.0";
 
@@ -30,6 +33,9 @@ struct Cli {
     #[arg(short = 'v', long = "version")]
     version: bool,
 
+    #[command(flatten)]
+    global: commands::runtime::GlobalArgs,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,6 +47,8 @@ enum Command {
     /// Inspect what oxbox allows and installs
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
+    #[command(flatten)]
+    Runtime(commands::runtime::RuntimeCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,17 +58,35 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => return fail(&usage_error(&e)),
+        Err(e) => return fail(&usage_error(&e), EXIT_OXBOX_ERROR),
     };
-    match run(cli) {
+    // Runtime verbs fail with runc's status 1 and leave the error in the
+    // engine's log file; `do` fails as Docker's CLI does, with 125.
+    let runtime_verb = matches!(cli.command, Some(Command::Runtime(_)));
+    let log = log::Destination::from_args(&cli.global);
+    match run(cli, &log) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => fail(&oxbox_sandbox::one_line(e.as_ref())),
+        Err(e) => {
+            let message = oxbox_sandbox::one_line(e.as_ref());
+            log.error(&message);
+            fail(
+                &message,
+                if runtime_verb {
+                    EXIT_RUNTIME_ERROR
+                } else {
+                    EXIT_OXBOX_ERROR
+                },
+            )
+        }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
-    let log_level = log_level_from_env()?;
-    init_logging(log_level);
+fn run(cli: Cli, log: &log::Destination) -> anyhow::Result<u8> {
+    let mut log_level = log_level_from_env()?;
+    if cli.global.debug {
+        log_level = LogLevel::Debug;
+    }
+    log.init(log_level)?;
     if cli.version {
         print!("{}", version_text());
         return Ok(0);
@@ -68,13 +94,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Do(args)) => commands::do_::run(args, log_level),
         Some(Command::Debug(command)) => commands::debug::run(command).map(|()| 0),
+        Some(Command::Runtime(command)) => commands::runtime::run(&cli.global, command),
         None => anyhow::bail!("no command given (try 'oxbox --help')"),
     }
 }
 
-fn fail(message: &str) -> ExitCode {
+fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("oxbox: error: {message}");
-    ExitCode::from(EXIT_OXBOX_ERROR)
+    ExitCode::from(code)
 }
 
 /// Condenses a clap usage error to one line: its first paragraph, without
@@ -106,21 +133,6 @@ fn log_level_from_env() -> anyhow::Result<LogLevel> {
         }),
         Err(e) => Err(e).context("invalid OXBOX_LOG"),
     }
-}
-
-fn init_logging(level: LogLevel) {
-    let filter = match level {
-        LogLevel::Error => tracing::Level::ERROR,
-        LogLevel::Warn => tracing::Level::WARN,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Debug => tracing::Level::DEBUG,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(filter)
-        .with_target(false)
-        .without_time()
-        .init();
 }
 
 /// runc-style version lines.

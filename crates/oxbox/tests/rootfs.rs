@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_oxbox_error, can_run_containers, report, run, stderr};
+use common::{CONTAINER_DEV, assert_oxbox_error, can_run_containers, report, run, stderr};
 
 fn rootfs() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -86,7 +86,7 @@ fn rootfs_dir_is_writable_and_gets_dev() {
     assert!(root.path().join("written").exists());
     assert!(root.path().join("dev").is_dir());
     let r = report(&run(&["do", "--rootfs", path, "--", "report"]));
-    assert_eq!(r["dev"], "full,null,random,shm,tty,urandom,zero");
+    assert_eq!(r["dev"], CONTAINER_DEV);
     assert_eq!(r["proc_self"], "absent");
 }
 

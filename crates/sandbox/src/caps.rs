@@ -39,10 +39,11 @@ pub struct CapSets {
     pub inheritable: u64,
 }
 
-/// Empties every capability set of the calling thread, the bounding and
-/// ambient sets included.
+/// Empties every capability set of the calling thread, the ambient set
+/// included. The bounding set is emptied separately
+/// ([`drop_bounding_set`]), earlier: that needs `CAP_SETPCAP`, which a
+/// change to a non-root user takes away before this runs.
 pub fn drop_all() -> io::Result<()> {
-    drop_bounding_set()?;
     // SAFETY: PR_CAP_AMBIENT takes only integer arguments.
     if unsafe {
         libc::prctl(
@@ -59,9 +60,9 @@ pub fn drop_all() -> io::Result<()> {
     set(CapSets::default())
 }
 
-/// Drops every capability from the bounding set; the kernel answers
-/// `EINVAL` past its last capability.
-fn drop_bounding_set() -> io::Result<()> {
+/// Drops every capability from the bounding set, so no later `execve`
+/// can gain one; the kernel answers `EINVAL` past its last capability.
+pub fn drop_bounding_set() -> io::Result<()> {
     for cap in 0..MAX_CAPABILITIES {
         // SAFETY: PR_CAPBSET_DROP takes only integer arguments.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } < 0 {

@@ -79,7 +79,10 @@ pub trait HostSys {
     fn set_user(&mut self, user: &User) -> io::Result<()>;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&mut self) -> io::Result<()>;
-    /// Empties every capability set, the bounding set included.
+    /// Empties the bounding set (while the caller still holds
+    /// `CAP_SETPCAP`).
+    fn drop_bounding_set(&mut self) -> io::Result<()>;
+    /// Empties every other capability set.
     fn drop_capabilities(&mut self) -> io::Result<()>;
 }
 
@@ -210,6 +213,10 @@ impl HostSys for RealHost {
 
     fn set_no_new_privs(&mut self) -> io::Result<()> {
         Ok(nix::sys::prctl::set_no_new_privs()?)
+    }
+
+    fn drop_bounding_set(&mut self) -> io::Result<()> {
+        caps::drop_bounding_set()
     }
 
     fn drop_capabilities(&mut self) -> io::Result<()> {
@@ -369,6 +376,9 @@ pub(crate) mod fake {
         }
         fn set_no_new_privs(&mut self) -> io::Result<()> {
             self.record("no_new_privs()".into())
+        }
+        fn drop_bounding_set(&mut self) -> io::Result<()> {
+            self.record("drop_bounding_set()".into())
         }
         fn drop_capabilities(&mut self) -> io::Result<()> {
             self.record("drop_capabilities()".into())

@@ -72,6 +72,8 @@ pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
         host.set_rlimit(limit)
             .map_err(|e| Error::sys("set resource limit", e))?;
     }
+    host.drop_bounding_set()
+        .map_err(|e| Error::sys("drop the capability bounding set", e))?;
     if let Some(user) = plan.user {
         host.set_user(user)
             .map_err(|e| Error::sys("set user and groups", e))?;
@@ -146,6 +148,7 @@ mod tests {
                 "loopback_up",
                 "chdir",
                 "setrlimit",
+                "drop_bounding_set",
                 "set_user",
                 "no_new_privs",
                 "drop_capabilities"

@@ -98,12 +98,18 @@ impl Spawned {
     }
 }
 
-/// Runs `spec` to completion as `oxbox do` does; returns the exit code
-/// oxbox must exit with.
+/// Runs `spec` to completion as `oxbox do` does, supervised: the caller
+/// stays its parent, relays its terminal or forwards signals to it, and
+/// returns the exit code to exit with. `check_program` and `on_namespaces`
+/// are as for [`Launch`] and [`spawn`].
 ///
 /// Must be called while the process is single-threaded: it forks, and the
 /// child runs arbitrary Rust code before it execs.
-pub fn run(spec: &ContainerSpec) -> Result<i32> {
+pub fn run(
+    spec: &ContainerSpec,
+    check_program: bool,
+    on_namespaces: impl FnOnce(Pid) -> Result<()>,
+) -> Result<i32> {
     let mask = SignalMask::block()?;
     let inbox = mask.inbox()?;
     let (console, console_child) = if spec.terminal {
@@ -116,9 +122,10 @@ pub fn run(spec: &ContainerSpec) -> Result<i32> {
     let launch = Launch {
         console: console_child,
         supervised: true,
+        check_program,
         ..Launch::default()
     };
-    let spawned = spawn(spec, launch, &mask, &inbox, |_| Ok(()))?;
+    let spawned = spawn(spec, launch, &mask, &inbox, on_namespaces)?;
     let pid = spawned.pid;
     let master = match &console {
         Some(console) => Some(terminal::receive_master(console).inspect_err(|_| abandon(pid))?),
@@ -393,7 +400,13 @@ fn check_program(program: &str, env: &[String]) -> Result<()> {
                     std::io::Error::from_raw_os_error(libc::EACCES),
                 ))
             }
-            Err(e) if program.contains('/') => last = Some(Error::path("exec: stat", candidate, e)),
+            Err(e) if program.contains('/') => {
+                last = Some(Error::Setup(format!(
+                    "exec: {program:?}: stat {}: {}",
+                    candidate.display(),
+                    one_line(&e)
+                )))
+            }
             Err(_) => {}
         }
     }

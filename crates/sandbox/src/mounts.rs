@@ -178,6 +178,8 @@ pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountSt
                 flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 options: None,
             });
+            // On the read-only host root, mount points must exist already.
+            steps.extend(user_steps(root, mounts));
         }
         Rootfs::Dir { read_only, .. } => {
             // pivot_root needs the new root to be a mount point.
@@ -187,23 +189,36 @@ pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountSt
                 recursive: true,
             });
             steps.push(MountStep::EnsureDir { path: at("dev") });
+            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
+            // The user's mounts go before the root turns read-only: their
+            // mount points may have to be created, as runc does.
+            steps.extend(user_steps(root, mounts));
             if *read_only {
+                let mut except = vec![at("dev")];
+                except.extend(
+                    mounts.iter().map(|m| {
+                        root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination))
+                    }),
+                );
                 steps.push(MountStep::ReadOnlyTree {
                     root: root.clone(),
-                    except: vec![at("dev")],
+                    except,
                 });
             }
-            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
         }
     }
-    steps.extend(mounts.iter().map(|mount| MountStep::User {
-        root: root.clone(),
-        mount: mount.clone(),
-    }));
     steps.push(MountStep::PivotRoot {
         new_root: root.clone(),
     });
     steps
+}
+
+/// The user's mounts, in order.
+fn user_steps<'a>(root: &'a Path, mounts: &'a [Mount]) -> impl Iterator<Item = MountStep> + 'a {
+    mounts.iter().map(|mount| MountStep::User {
+        root: root.to_owned(),
+        mount: mount.clone(),
+    })
 }
 
 /// Whether the user mounts their own `/dev/shm` (Docker's `--shm-size`).
@@ -679,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn read_only_rootfs_plan_creates_dev_first_then_remounts() {
+    fn read_only_rootfs_plan_mounts_dev_then_remounts_all_but_dev() {
         let steps = plan(&dir_rootfs(true), &[], &dir_ctx());
         let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
         let ro = position(&steps, |s| {
@@ -689,11 +704,11 @@ mod tests {
             }
         });
         let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
-        assert!(ensure < ro && ro < dev);
+        assert!(ensure < dev && dev < ro);
     }
 
     #[test]
-    fn user_mounts_come_after_dev_and_read_only_in_order_then_pivot() {
+    fn user_mounts_come_after_dev_in_order_before_read_only_then_pivot() {
         let mounts = [
             crate::spec::parse_tmpfs("/dev/shm:size=1m"),
             crate::spec::parse_tmpfs("/scratch"),
@@ -707,9 +722,20 @@ mod tests {
                 mount: mounts[0].clone(),
             }
         });
-        assert!(ro < devpts && devpts < first);
+        assert!(devpts < first && first < ro);
         assert!(matches!(&steps[first + 1], MountStep::User { mount, .. } if *mount == mounts[1]));
-        assert!(matches!(steps[first + 2], MountStep::PivotRoot { .. }));
+        assert_eq!(
+            steps[ro],
+            MountStep::ReadOnlyTree {
+                root: "/srv/rootfs".into(),
+                except: vec![
+                    "/srv/rootfs/dev".into(),
+                    "/srv/rootfs/dev/shm".into(),
+                    "/srv/rootfs/scratch".into()
+                ],
+            }
+        );
+        assert!(matches!(steps[ro + 1], MountStep::PivotRoot { .. }));
         // The user's /dev/shm replaces the default one.
         assert!(
             !steps.iter().any(

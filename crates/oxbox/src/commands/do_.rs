@@ -85,7 +85,7 @@ pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
     };
     let spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
     tracing::debug!(?spec, "starting container");
-    let code = oxbox_sandbox::run(&spec)?;
+    let code = oxbox_sandbox::run(&spec, false, |_| Ok(()))?;
     Ok(u8::try_from(code).unwrap_or(u8::MAX))
 }
 

@@ -2,3 +2,4 @@
 
 pub mod debug;
 pub mod do_;
+pub mod runtime;

@@ -1,0 +1,22 @@
+//! The OCI runtime interface of oxbox.
+//!
+//! Engines (containerd's runc shim, Docker) drive a runtime through runc's
+//! command line; this crate is what those verbs do:
+//!
+//! - [`config`]: a bundle's `config.json` turned into a container spec;
+//! - [`state`]: containers under `--root`, one directory each, and their
+//!   status as the host shows it;
+//! - [`cgroups`]: resource limits, freezing and process lists (v1 and v2);
+//! - [`hooks`]: OCI hooks, given the container state on stdin;
+//! - [`lifecycle`]: create, start, kill, delete, exec and the rest.
+
+#![deny(missing_docs)]
+
+pub mod cgroups;
+pub mod config;
+pub mod error;
+pub mod hooks;
+pub mod lifecycle;
+pub mod state;
+
+pub use error::{Error, Result};
