@@ -2,13 +2,17 @@
  * socketpair in its three types: data both ways, message boundaries,
  * MSG_PEEK, MSG_DONTWAIT, shutdown, EPIPE with MSG_NOSIGNAL and SIGPIPE
  * reaching a guest handler, SO_TYPE/SO_DOMAIN/SO_PEERCRED, readiness in
- * poll and epoll, and a pair shared with a forked child.
+ * poll and epoll, a pair shared with a forked child, and stat through
+ * /proc/self/fd following to the socket (and /dev/stdin to the pipe the
+ * test harness gives).
  */
 #include "check.h"
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static volatile sig_atomic_t pipe_signals;
@@ -30,6 +34,14 @@ static void stream_pair(void)
     CHECK_EQ("stream_pair_created", socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     CHECK_EQ("stream_type_is_stream", getopt_int(sv[0], SOL_SOCKET, SO_TYPE), SOCK_STREAM);
     CHECK_EQ("stream_domain_is_unix", getopt_int(sv[0], SOL_SOCKET, SO_DOMAIN), AF_UNIX);
+    char link[64];
+    struct stat st;
+    struct statx stx;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", sv[0]);
+    CHECK("stat_proc_fd_follows_to_socket", stat(link, &st) == 0 && S_ISSOCK(st.st_mode));
+    CHECK("lstat_proc_fd_is_link", lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK("statx_proc_fd_follows_to_socket", statx(AT_FDCWD, link, 0, STATX_TYPE, &stx) == 0 && S_ISSOCK(stx.stx_mode));
+    CHECK("stat_dev_stdin_follows_to_pipe", stat("/dev/stdin", &st) == 0 && S_ISFIFO(st.st_mode));
     CHECK_EQ("stream_write_a", write(sv[0], "hello", 5), 5);
     CHECK_EQ("stream_write_b", send(sv[0], " world", 6, 0), 6);
     CHECK_EQ("stream_peek_sees_data", recv(sv[1], buf, 5, MSG_PEEK), 5);
@@ -101,6 +113,13 @@ static void peercred_and_fork(void)
     CHECK_EQ("peercred", getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
     CHECK("peercred_is_self", cred.pid == getpid() && cred.uid == getuid() && cred.gid == getgid());
     CHECK_EQ("peercred_len", len, sizeof cred);
+    gid_t groups[8];
+    len = sizeof groups;
+    CHECK_EQ("peergroups", getsockopt(sv[0], SOL_SOCKET, SO_PEERGROUPS, groups, &len), 0);
+    CHECK("peergroups_are_own_groups", len == sizeof(gid_t) && groups[0] == getgid());
+    len = 0;
+    CHECK_ERR("peergroups_short_buffer_is_erange", getsockopt(sv[0], SOL_SOCKET, SO_PEERGROUPS, groups, &len), ERANGE);
+    CHECK_EQ("peergroups_length_needed", len, sizeof(gid_t));
     pid_t child = fork();
     if (child == 0) {
         close(sv[0]);

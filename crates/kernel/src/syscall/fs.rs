@@ -499,12 +499,26 @@ pub fn sys_stat(call: &Call) -> SysResult {
             [p.dirfd as u64, p.ptr(), buf, flags, 0, 0],
         );
     }
-    let (node, parts) = synthetic_node(
-        &p.route,
-        flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash,
-    )?;
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash;
+    let (node, parts) = synthetic_node(&p.route, follow)?;
+    if let Some(fd) = followed_fd(&node, &parts, follow) {
+        return sys_fstat(&Call {
+            nr: Sysno::fstat as u64,
+            args: [fd as u64, buf, 0, 0, 0, 0],
+        });
+    }
     user::copy_out(buf, &procfs::stat_of(&node, &parts).to_stat())?;
     Ok(0)
+}
+
+/// The descriptor a followed `/proc/<pid>/fd/N` link (or `/dev/stdin`...)
+/// names: `stat` follows it to the open file itself, pipe and socket
+/// included, as Linux does.
+fn followed_fd(node: &Node, parts: &[String], follow: bool) -> Option<i32> {
+    match (node, parts) {
+        (Node::Link(_), [_, dir, n]) if follow && dir == "fd" => n.parse().ok(),
+        _ => None,
+    }
 }
 
 pub fn sys_statx(call: &Call) -> SysResult {
@@ -522,11 +536,26 @@ pub fn sys_statx(call: &Call) -> SysResult {
     let st = if synthetic_fd {
         synthetic_dir_stat(p.dirfd)
     } else {
-        let (node, parts) = synthetic_node(
-            &p.route,
-            flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash,
-        )?;
-        procfs::stat_of(&node, &parts)
+        let follow = flags & AT_SYMLINK_NOFOLLOW == 0 || p.trailing_slash;
+        let (node, parts) = synthetic_node(&p.route, follow)?;
+        match followed_fd(&node, &parts, follow) {
+            Some(fd) if fdtable::is_synthetic_dir(fd) => synthetic_dir_stat(fd),
+            Some(fd) => {
+                user::check_buffer(buf, 256)?;
+                return host_call(
+                    Sysno::statx,
+                    [
+                        fd as u64,
+                        c"".as_ptr() as u64,
+                        (flags & !AT_SYMLINK_NOFOLLOW) | AT_EMPTY_PATH,
+                        call.arg(3),
+                        buf,
+                        0,
+                    ],
+                );
+            }
+            None => procfs::stat_of(&node, &parts),
+        }
     };
     user::copy_out(buf, &st.to_statx())?;
     Ok(0)

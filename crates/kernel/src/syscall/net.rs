@@ -224,6 +224,9 @@ pub fn sys_getsockopt(call: &Call) -> SysResult {
     if capacity < 0 {
         return Err(Errno::EINVAL);
     }
+    if level == SOL_SOCKET && name == options::SO_PEERGROUPS {
+        return peer_groups(fd, capacity as u32, call.arg(3), call.arg(4));
+    }
     let mut value = vec![0u8; (capacity as usize).min(OPTION_MAX)];
     let mut len = value.len() as u32;
     host_call(
@@ -257,6 +260,36 @@ pub fn sys_getsockopt(call: &Call) -> SysResult {
     }
     user::copy_out(call.arg(3), &value[..len])?;
     user::write_u32(call.arg(4), len as u32)?;
+    Ok(0)
+}
+
+/// `SO_PEERGROUPS`: the peer is a process of the container, whose only
+/// group is the container's (what `getgroups` says); the host's answer
+/// only tells whether there is a peer. Too small a buffer is `ERANGE`
+/// with the length needed, as on Linux.
+fn peer_groups(fd: i32, capacity: u32, value: u64, len_ptr: u64) -> SysResult {
+    let mut host_groups = [0u32; 256];
+    let mut len = core::mem::size_of_val(&host_groups) as u32;
+    match host_call(
+        Sysno::getsockopt,
+        [
+            fd as u64,
+            SOL_SOCKET as u64,
+            options::SO_PEERGROUPS as u64,
+            host_groups.as_mut_ptr() as u64,
+            &mut len as *mut u32 as u64,
+            0,
+        ],
+    ) {
+        Ok(_) | Err(Errno::ERANGE) => {}
+        Err(e) => return Err(e),
+    }
+    let gid = task::container().gid.to_le_bytes();
+    user::write_u32(len_ptr, gid.len() as u32)?;
+    if (capacity as usize) < gid.len() {
+        return Err(Errno::ERANGE);
+    }
+    user::copy_out(value, &gid)?;
     Ok(0)
 }
 
