@@ -7,8 +7,8 @@
 //! `python3 -c` (threads, subprocess, multiprocessing, signals, json and
 //! hashlib), `perl -e` (fork and waitpid), sqlite3 on a database file,
 //! `make -j2`, and servers on the container's loopback: python's `socket`
-//! module and `http.server` (fetched with curl), nginx, redis, and
-//! iproute2's `ip addr`.
+//! module, asyncio and `http.server` (fetched with curl), perl's
+//! `IO::Socket`, nginx, redis, and iproute2's `ip addr`.
 //!
 //! Not covered, because known not to work under oxbox yet: `ps`, `top` and
 //! anything else that lists other processes (the kernel's `/proc` lists the
@@ -676,6 +676,99 @@ print(socket.gethostname())"#,
         ),
         "['ALPHA', 'BETA', 'GAMMA']\nchild exit 0\nb'dgram'\nb'fd' b'through the passed end'\n\
          ('127.0.0.1', 80)\noxbox-test\n",
+        0,
+    );
+}
+
+/// asyncio's event loop (epoll, a socketpair to wake itself, non-blocking
+/// sockets): a stream server and clients in one process, a datagram
+/// endpoint, and the interface list.
+#[test]
+fn python_asyncio_streams_and_datagrams() {
+    require_root!();
+    expect(
+        python(
+            r#"import asyncio, socket
+async def handle(reader, writer):
+    while line := await reader.readline():
+        writer.write(line[::-1][1:] + b'\n')
+        await writer.drain()
+    writer.close()
+class Echo(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data.upper(), addr)
+async def client(port, words):
+    reader, writer = await asyncio.open_connection('127.0.0.1', port)
+    out = []
+    for w in words:
+        writer.write(w.encode() + b'\n')
+        await writer.drain()
+        out.append((await reader.readline()).decode().strip())
+    writer.close()
+    await writer.wait_closed()
+    return out
+async def main():
+    server = await asyncio.start_server(handle, '127.0.0.1', 0)
+    port = server.sockets[0].getsockname()[1]
+    results = await asyncio.gather(*(client(port, [f'{c}{i}' for i in range(3)]) for c in 'abc'))
+    print(results)
+    server.close()
+    await server.wait_closed()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=('127.0.0.1', 0))
+    addr = transport.get_extra_info('sockname')
+    done = loop.create_future()
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data, _):
+            done.set_result(data)
+    ct, _ = await loop.create_datagram_endpoint(Client, remote_addr=addr)
+    ct.sendto(b'quiet')
+    print(await asyncio.wait_for(done, 30))
+    ct.close()
+    transport.close()
+asyncio.run(main())
+print(socket.if_nameindex(), socket.if_nametoindex('lo'))"#,
+        ),
+        "[['0a', '1a', '2a'], ['0b', '1b', '2b'], ['0c', '1c', '2c']]\nb'QUIET'\n[(1, 'lo')] 1\n",
+        0,
+    );
+}
+
+/// Perl's `IO::Socket::INET`: a forking server and its client.
+#[test]
+fn perl_io_socket_forking_server() {
+    require_root!();
+    expect(
+        debian_run(&[
+            "perl",
+            "-e",
+            r#"use strict; use warnings; use IO::Socket::INET; use Socket qw(SOMAXCONN AF_INET);
+my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => SOMAXCONN, ReuseAddr => 1) or die "listen: $!";
+my $port = $srv->sockport;
+my @kids;
+for my $n (1 .. 3) {
+    my $pid = fork() // die;
+    if ($pid == 0) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die "connect: $!";
+        print $c "client $n\n";
+        my $answer = <$c>;
+        exit($answer eq "hello client $n\n" ? 0 : 1);
+    }
+    push @kids, $pid;
+}
+for (1 .. 3) {
+    my $conn = $srv->accept or die "accept: $!";
+    my $line = <$conn>;
+    print $conn "hello $line";
+    close $conn;
+}
+my @st = map { waitpid($_, 0); $? >> 8 } @kids;
+print "statuses @st\n";
+print "peer family ok\n" if $srv->sockdomain == AF_INET;"#,
+        ]),
+        "statuses 0 0 0\npeer family ok\n",
         0,
     );
 }
