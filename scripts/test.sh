@@ -30,7 +30,7 @@ step "oxbox runs a real program"
 target/release/oxbox do -- /bin/busybox echo "oxbox works"
 
 step "benchmark harness (quick mode, no thresholds)"
-cargo run --release --locked -p oxbox-bench -- --quick
+cargo run --release --locked -p oxbox-bench -- --quick --out target/bench-quick
 
 echo
 echo "all tests passed"

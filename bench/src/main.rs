@@ -9,10 +9,12 @@
 //! See `bench/README.md` for what is measured and how.
 
 mod bundle;
+mod chart;
 mod docker_seccomp;
 mod harness;
 mod host_syscalls;
 mod machine;
+mod markdown;
 mod oxbox_stats;
 mod report;
 mod runtime;
@@ -123,6 +125,47 @@ fn main() -> ExitCode {
     }
 }
 
+fn write_json(report: &Report, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("results written to {}", path.display());
+    Ok(())
+}
+
+/// `--out DIR`: the Markdown report, the JSON and a chart per group.
+fn write_report_dir(report: &Report, runtimes: &[RuntimeKind], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_json(report, &dir.join("results.json"))?;
+    let font = chart::load_font();
+    let mut charts = Vec::new();
+    for group in workload::Group::ALL {
+        let workloads: Vec<_> = report
+            .workloads
+            .iter()
+            .filter(|w| w.group == group)
+            .collect();
+        if workloads.is_empty() {
+            continue;
+        }
+        let file = format!("{}.png", group.name());
+        let drawn = match &font {
+            Ok(()) => chart::draw(&dir.join(&file), group, &workloads, runtimes)
+                .map(|()| file)
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        if let Err(why) = &drawn {
+            eprintln!("oxbox-bench: no {} chart: {why}", group.name());
+        }
+        charts.push((group, drawn));
+    }
+    let path = dir.join("report.md");
+    std::fs::write(&path, markdown::render(report, &charts))
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
 /// Runs the benchmark; a runtime that fails is a row of the report, not an
 /// error: only a broken harness (or `--require`) fails the process.
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -218,9 +261,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         eprintln!("scratch directory kept: {}", scratch.keep().display());
     }
     if let Some(path) = &cli.json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("results written to {}", path.display());
+        write_json(&report, path)?;
+    }
+    if let Some(dir) = &cli.out {
+        write_report_dir(&report, &runtimes, dir)?;
     }
     let missing: Vec<String> = cli
         .require

@@ -50,6 +50,10 @@ pub struct OxboxStats {
 
 impl OxboxStats {
     /// Extracts the stats lines from a run's stderr; `None` if it has none.
+    ///
+    /// Every guest process prints its own counters when it exits or execs
+    /// (a forked child starts from zero), so the lines of all the
+    /// processes of a run are summed.
     pub fn parse(stderr: &str) -> Option<Self> {
         let mut stats = Self::default();
         let mut seen = false;
@@ -60,23 +64,35 @@ impl OxboxStats {
             }
             let rest: Vec<&str> = words.collect();
             if rest.first() == Some(&"total") {
-                stats.total = Some(Totals {
-                    patched: field(&rest, "patched").unwrap_or(0),
-                    trapped: field(&rest, "trapped").unwrap_or(0),
-                    sites: field(&rest, "sites").unwrap_or(0),
-                });
+                let total = stats.total.get_or_insert_with(Totals::default);
+                total.patched += field(&rest, "patched").unwrap_or(0);
+                total.trapped += field(&rest, "trapped").unwrap_or(0);
+                total.sites += field(&rest, "sites").unwrap_or(0);
                 seen = true;
             } else if let Some(nr) = field(&rest, "nr") {
-                let name = rest
-                    .iter()
-                    .find_map(|w| w.strip_prefix("syscall="))
-                    .unwrap_or("?");
-                stats.syscalls.push(SyscallCounts {
-                    name: name.to_string(),
-                    nr: u32::try_from(nr).unwrap_or(u32::MAX),
-                    patched: field(&rest, "patched").unwrap_or(0),
-                    trapped: field(&rest, "trapped").unwrap_or(0),
-                });
+                let nr = u32::try_from(nr).unwrap_or(u32::MAX);
+                let (patched, trapped) = (
+                    field(&rest, "patched").unwrap_or(0),
+                    field(&rest, "trapped").unwrap_or(0),
+                );
+                match stats.syscalls.iter_mut().find(|s| s.nr == nr) {
+                    Some(counts) => {
+                        counts.patched += patched;
+                        counts.trapped += trapped;
+                    }
+                    None => {
+                        let name = rest
+                            .iter()
+                            .find_map(|w| w.strip_prefix("syscall="))
+                            .unwrap_or("?");
+                        stats.syscalls.push(SyscallCounts {
+                            name: name.to_string(),
+                            nr,
+                            patched,
+                            trapped,
+                        });
+                    }
+                }
                 seen = true;
             }
         }
@@ -184,6 +200,28 @@ oxbox-stats total patched=999999 trapped=2 sites=1
         assert_eq!(stats.calls_of("getppid"), 1_000_000);
         assert_eq!(stats.calls_of("write"), 1);
         assert_eq!(stats.calls_of("read"), 0);
+    }
+
+    #[test]
+    fn every_process_lines_are_summed() {
+        let stats = OxboxStats::parse(
+            "oxbox-stats syscall=wait4 nr=61 patched=5 trapped=1\n\
+             oxbox-stats total patched=5 trapped=3 sites=2\n\
+             oxbox-stats syscall=wait4 nr=61 patched=0 trapped=1\n\
+             oxbox-stats syscall=exit_group nr=231 patched=0 trapped=1\n\
+             oxbox-stats total patched=0 trapped=2 sites=0\n",
+        )
+        .unwrap();
+        assert_eq!(stats.calls_of("wait4"), 7);
+        assert_eq!(stats.syscalls.len(), 2);
+        assert_eq!(
+            stats.total,
+            Some(Totals {
+                patched: 5,
+                trapped: 5,
+                sites: 2
+            })
+        );
     }
 
     #[test]

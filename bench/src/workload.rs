@@ -37,6 +37,26 @@ pub enum Group {
 }
 
 impl Group {
+    /// Every group, in report order.
+    pub const ALL: [Self; 5] = [
+        Self::Syscall,
+        Self::Processes,
+        Self::Ipc,
+        Self::Files,
+        Self::Costs,
+    ];
+
+    /// A short name: the chart's file name and the JSON key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Syscall => "syscall",
+            Self::Processes => "processes",
+            Self::Ipc => "ipc",
+            Self::Files => "files",
+            Self::Costs => "costs",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Self::Syscall => "System calls",
