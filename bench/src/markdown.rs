@@ -19,11 +19,12 @@ pub type Chart = Result<String, String>;
 const NOT_MEASURED: &[(&str, &str)] = &[
     (
         "nginx under wrk (1 and 2 workers)",
-        "needs container networking (loopback or a veth pair), which oxbox does not have yet",
+        "the harness has no server workloads yet: they need a Debian root with nginx \
+         and a load generator on the host over loopback",
     ),
     (
         "redis under redis-benchmark (GET/SET, pipelined and not)",
-        "needs container networking, which oxbox does not have yet",
+        "the harness has no server workloads yet (same needs as nginx)",
     ),
 ];
 

@@ -375,7 +375,7 @@ pub const TAR_EXTRACT: Workload = Workload {
     ..timed(
         "tar_extract",
         Group::Files,
-        "busybox tar xf of a source tree (see the tree line below) into /tmp",
+        "busybox tar xf of a generated source tree (described below) into /tmp",
         source!("tar_extract.c"),
         "ms/op",
         Iterations { pilot: 2, max: 500 },
