@@ -897,3 +897,108 @@ echo "server: $?""#,
         0,
     );
 }
+
+/// `ps` reads the kernel's `/proc`, which lists every process of the
+/// container (their kernels share a process table), not only the caller.
+#[test]
+fn ps_lists_the_containers_processes() {
+    require_root!();
+    expect(
+        bash(
+            r#"sleep 30 &
+until read -r c < /proc/$!/comm && [ "$c" = sleep ]; do :; done
+ps -e -o pid=,ppid=,comm= > "$S/ps"
+kill $!
+name() { case $1 in $$) echo shell;; $!) echo job;; *) echo "$1";; esac; }
+while read -r pid ppid comm; do
+    case $pid in $$|$!) ;; *) [ "$comm" = ps ] && pid=ps-pid;; esac
+    echo "$(name $pid) $(name $ppid) $comm"
+done < "$S/ps""#,
+        ),
+        "shell 0 bash\njob shell sleep\nps-pid shell ps\n",
+        0,
+    );
+}
+
+#[test]
+fn gcc_compiles_and_runs_a_c_program() {
+    require_root!();
+    expect(
+        bash(
+            r#"cd "$S" && cat > hello.c <<'C'
+#include <pthread.h>
+#include <stdio.h>
+static void *square(void *arg) { long n = (long)arg; return (void *)(n * n); }
+int main(void)
+{
+    pthread_t t;
+    void *r;
+    pthread_create(&t, NULL, square, (void *)7L);
+    pthread_join(t, &r);
+    printf("hello %ld\n", (long)r);
+    return 3;
+}
+C
+gcc -O1 -pthread -o hello hello.c && ./hello; echo "status $?""#,
+        ),
+        "hello 49\nstatus 3\n",
+        0,
+    );
+}
+
+/// Signals waited for instead of handled, and sent to one thread.
+#[test]
+fn python_sigtimedwait_and_pthread_kill() {
+    require_root!();
+    expect(
+        python(
+            r#"import os, signal, threading
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+os.kill(os.getpid(), signal.SIGUSR1)
+info = signal.sigtimedwait({signal.SIGUSR1}, 5)
+print('waited', info.si_signo == signal.SIGUSR1, info.si_pid == os.getpid())
+print('timeout', signal.sigtimedwait({signal.SIGUSR1}, 0.01))
+got = []
+signal.signal(signal.SIGUSR2, lambda s, f: got.append(threading.current_thread().name))
+signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)
+print('pthread_kill', got)
+ready = threading.Event()
+def worker():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    ready.set()
+    print('worker waited', signal.sigwait({signal.SIGUSR2}) == signal.SIGUSR2)
+t = threading.Thread(target=worker)
+t.start()
+ready.wait()
+signal.pthread_kill(t.ident, signal.SIGUSR2)
+t.join()
+print('handled in main', got)"#,
+        ),
+        "waited True True\ntimeout None\npthread_kill ['MainThread']\nworker waited True\nhandled in main ['MainThread']\n",
+        0,
+    );
+}
+
+/// Job control's signals from a script: a stopped job, continued, then
+/// killed; `wait` reports each state as bash does natively.
+#[test]
+#[ignore = "oxbox: the last `wait` prints `killed 147` (bash still sees the job stopped: \
+            the continued child's CLD_CONTINUED reaches bash later than natively); \
+            with `jobs` between `kill -CONT` and `kill` it prints `killed 143` as native"]
+fn bash_kill_stop_and_cont_with_wait() {
+    require_root!();
+    expect(
+        bash(
+            r#"set -m
+sleep 30 &
+p=$!
+kill -STOP $p
+wait $p; echo "stopped $?"
+kill -CONT $p
+kill $p
+wait $p; echo "killed $?""#,
+        ),
+        "stopped 147\nkilled 143\n",
+        0,
+    );
+}

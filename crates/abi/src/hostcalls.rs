@@ -469,7 +469,10 @@ pub const HOST_RULES: &[HostRule] = &[
     },
     rule(Sysno::renameat2, "guest rename"),
     rule(Sysno::getrandom, "guest getrandom; AT_RANDOM"),
-    rule(Sysno::memfd_create, "contents of the kernel's /proc files"),
+    rule(
+        Sysno::memfd_create,
+        "contents of the kernel's /proc files; the memory the container's kernels share",
+    ),
     rule(Sysno::statx, "guest statx"),
     rule(
         Sysno::close_range,

@@ -18,6 +18,10 @@ pub const KERNEL_AREA: Range<u64> = KERNEL_BASE..KERNEL_BASE + KERNEL_AREA_SIZE;
 pub const KERNEL_HEAP_BASE: u64 = KERNEL_BASE + (1 << 32);
 /// Size of the kernel heap (reserved lazily: only touched pages cost memory).
 pub const KERNEL_HEAP_SIZE: u64 = 1 << 30;
+/// Where every kernel instance of a container maps the memory the
+/// container's processes share (right after the heap), and its size.
+pub const CONTAINER_SHARED_ADDR: u64 = KERNEL_HEAP_BASE + KERNEL_HEAP_SIZE;
+pub const CONTAINER_SHARED_SIZE: u64 = 2 << 20;
 /// Start of the per-thread kernel stacks.
 pub const KERNEL_STACKS_BASE: u64 = KERNEL_BASE + (2 << 32);
 /// Size of one kernel stack, excluding its guard page.
@@ -55,6 +59,9 @@ pub const LOG_FD: i32 = 1023;
 /// process: a guest `execve` re-executes it with `execveat`, the only
 /// program a container can ask the host to run.
 pub const KERNEL_IMAGE_FD: i32 = 1022;
+/// The memory file the container's processes share (see
+/// `oxbox_hal::shared`), open without close-on-exec in every process.
+pub const CONTAINER_SHARED_FD: i32 = 1021;
 
 /// Whether `[addr, addr+len)` touches memory the guest must not map, unmap,
 /// protect or pass to the kernel as a buffer.

@@ -18,6 +18,7 @@ pub mod entry;
 pub mod heap;
 pub mod host;
 pub mod patch;
+pub mod shared;
 pub mod signals;
 pub mod thread;
 pub mod usercopy;

@@ -97,6 +97,11 @@ pub fn start(initial: InitialStack) -> ! {
         ppid,
     );
     syscall::fs::refresh_cwd();
+    if let Err(e) = oxbox_hal::shared::attach(record.first_process) {
+        crate::kinfo!(
+            "no process table shared with the container ({e:?}): /proc shows this process only"
+        );
+    }
     if aux(stack::AT_SYSINFO_EHDR) != 0 {
         let vdso = aux(stack::AT_SYSINFO_EHDR);
         mm::vma::VMAS.lock().insert(
@@ -164,6 +169,7 @@ pub fn start(initial: InitialStack) -> ! {
         cmdline: join(&loaded.argv),
         environ: join(&envp),
     });
+    crate::procs::publish();
     mm::brk::init(loaded.brk_start);
     crate::kdebug!("starting {} at {:#x}", loaded.exe, loaded.entry);
     entry::enter_guest(loaded.entry, loaded.sp)

@@ -16,6 +16,7 @@
 //! - [`net`]: sockets: what the kernel checks and translates between the
 //!   guest's sockets and the host's;
 //! - [`task`]: the process's identity as the container sees it;
+//! - [`procs`]: the container's process table, shared by its processes;
 //! - [`signal`]: the guest's signal dispositions and masks;
 //! - [`log`], [`stats`]: the kernel log and the patched/trapped counters.
 #![cfg_attr(not(test), no_std)]
@@ -30,6 +31,7 @@ pub mod loader;
 pub mod log;
 pub mod mm;
 pub mod net;
+pub mod procs;
 pub mod signal;
 pub mod stats;
 pub mod syscall;

@@ -78,6 +78,7 @@ pub fn after_fork() {
     // between is not missed.
     let _ = oxbox_hal::signals::watch_parent();
     parent_changed();
+    crate::procs::publish();
     // Only the thread that forked lives on in the child.
     THREADS.store(1, Ordering::Relaxed);
 }
@@ -88,6 +89,7 @@ pub fn after_fork() {
 pub fn parent_changed() {
     let ppid = crate::syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]).unwrap_or(0);
     PPID.store(ppid as i32, Ordering::Relaxed);
+    crate::procs::set_ppid(ppid as i32);
 }
 
 /// Live threads of this process.

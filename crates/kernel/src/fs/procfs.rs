@@ -16,6 +16,7 @@ use oxbox_hal::host;
 
 use super::stat::{S_IFDIR, S_IFLNK, S_IFREG, SynthStat};
 use super::{fdtable, path};
+use crate::procs::{self, ProcInfo};
 use crate::{Errno, task};
 
 /// What a `/proc` path names.
@@ -39,6 +40,9 @@ const PID_FILES: &[&str] = &[
     "cmdline", "comm", "environ", "maps", "mounts", "stat", "status",
 ];
 const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
+/// What `/proc/<pid>` shows for another process of the container: what its
+/// kernel publishes in the process table ([`crate::procs`]).
+const OTHER_PID_FILES: &[&str] = &["cmdline", "comm", "stat", "status"];
 
 /// Replaces a leading `self` with the pid, so both name the same node.
 pub fn canonical(parts: &[String]) -> Vec<String> {
@@ -51,6 +55,11 @@ pub fn canonical(parts: &[String]) -> Vec<String> {
 
 fn is_own_pid(name: &str) -> bool {
     name.parse::<i32>().is_ok_and(|p| p == task::pid())
+}
+
+/// Another process of the container, named by its pid.
+fn other_process(name: &str) -> Option<ProcInfo> {
+    name.parse::<i32>().ok().and_then(procs::other)
 }
 
 /// Looks up a path under `/proc` (components after `proc`), following a
@@ -71,6 +80,11 @@ pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
         [pid, "fd", n] if is_own_pid(pid) => {
             Node::Link(fd_link(n.parse().map_err(|_| Errno::ENOENT)?)?)
         }
+        [pid] if other_process(pid).is_some() => Node::Dir(parts.clone()),
+        [pid, name] if OTHER_PID_FILES.contains(name) => {
+            let info = other_process(pid).ok_or(Errno::ENOENT)?;
+            Node::File(process_file(&info, name))
+        }
         _ => return Err(Errno::ENOENT),
     };
     Ok(node)
@@ -85,7 +99,10 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
         [] => {
             out.extend(ROOT_FILES.iter().map(|n| (n.to_string(), DT_REG)));
             out.push(("self".into(), DT_LNK));
-            out.push((task::pid().to_string(), DT_DIR));
+            let mut pids: Vec<i32> = procs::others().iter().map(|p| p.pid).collect();
+            pids.push(task::pid());
+            pids.sort_unstable();
+            out.extend(pids.into_iter().map(|pid| (pid.to_string(), DT_DIR)));
         }
         [pid] if is_own_pid(pid) => {
             out.push(("fd".into(), DT_DIR));
@@ -94,6 +111,9 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
         }
         [pid, "fd"] if is_own_pid(pid) => {
             out.extend(open_fds().into_iter().map(|fd| (fd.to_string(), DT_LNK)))
+        }
+        [pid] if other_process(pid).is_some() => {
+            out.extend(OTHER_PID_FILES.iter().map(|n| (n.to_string(), DT_REG)))
         }
         _ => return Err(Errno::ENOTDIR),
     }
@@ -200,30 +220,53 @@ pub fn comm() -> String {
     base.chars().take(15).collect()
 }
 
-fn pid_file(name: &str) -> Vec<u8> {
-    let (pid, ppid) = (task::pid(), task::ppid());
+/// This process as the process table describes it.
+fn own_process() -> ProcInfo {
     let c = task::container();
+    ProcInfo {
+        pid: task::pid(),
+        ppid: task::ppid(),
+        state: b'R',
+        uid: c.uid,
+        gid: c.gid,
+        comm: comm(),
+        cmdline: task::with_image(|i| i.cmdline.clone()),
+    }
+}
+
+fn pid_file(name: &str) -> Vec<u8> {
     match name {
-        "cmdline" => task::with_image(|i| i.cmdline.clone()),
         "environ" => task::with_image(|i| i.environ.clone()),
-        "comm" => format!("{}\n", comm()).into_bytes(),
         "maps" => crate::mm::vma::VMAS.lock().render().into_bytes(),
         "mounts" => root_file("mounts"),
+        _ => process_file(&own_process(), name),
+    }
+}
+
+/// `cmdline`, `comm`, `stat` or `status` of a process.
+fn process_file(p: &ProcInfo, name: &str) -> Vec<u8> {
+    let (pid, ppid, comm, state) = (p.pid, p.ppid, &p.comm, p.state as char);
+    let state_name = match state {
+        'R' => "running",
+        'Z' => "zombie",
+        _ => "sleeping",
+    };
+    match name {
+        "cmdline" => p.cmdline.clone(),
+        "comm" => format!("{comm}\n").into_bytes(),
         "stat" => format!(
-            "{pid} ({}) R {ppid} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-            comm()
+            "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
         )
         .into_bytes(),
         _ => format!(
-            "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
+            "Name:\t{comm}\nUmask:\t0022\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
              Uid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nFDSize:\t64\nGroups:\t\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
              NSpgid:\t{pid}\nNSsid:\t{pid}\nThreads:\t1\nSigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
              SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
              CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n\
              NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n",
-            comm(),
-            u = c.uid,
-            g = c.gid
+            u = p.uid,
+            g = p.gid
         )
         .into_bytes(),
     }

@@ -1,0 +1,180 @@
+//! The container's process table, in the memory every process of the
+//! container shares (`oxbox_hal::shared`): each kernel instance publishes
+//! its own process (pid, parent, name, command line, ids) and reads the
+//! others' to answer `/proc/<pid>` for them, so `ps` lists the container.
+//!
+//! A slot is claimed by compare-and-swap on its pid word and rewritten
+//! only by its process; readers may see a half-written name, as they may
+//! race a changing process on Linux. A process that died without clearing
+//! its slot (killed) is recognized as dead by the host (`kill(pid, 0)`
+//! fails) and its slot reused.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use oxbox_abi::Sysno;
+use oxbox_hal::shared;
+
+use crate::task;
+
+const SLOT_WORDS: usize = 64;
+const SLOTS: usize = shared::WORDS / SLOT_WORDS;
+// Word offsets inside a slot.
+const PID: usize = 0;
+const PPID: usize = 1;
+const STATE: usize = 2;
+const IDS: usize = 3;
+const CMDLINE_LEN: usize = 4;
+const COMM: usize = 6;
+const COMM_WORDS: usize = 2;
+const CMDLINE: usize = 8;
+const CMDLINE_WORDS: usize = SLOT_WORDS - CMDLINE;
+
+/// A process of the container as its own kernel published it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    /// `R` running, `S` sleeping, `Z` exited and not yet reaped.
+    pub state: u8,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: String,
+    /// NUL-separated arguments (cut to what a slot holds).
+    pub cmdline: Vec<u8>,
+}
+
+fn slot(index: usize) -> Option<&'static [AtomicU64]> {
+    shared::words().map(|w| &w[index * SLOT_WORDS..(index + 1) * SLOT_WORDS])
+}
+
+fn alive(pid: i32) -> bool {
+    crate::syscall::host_call(Sysno::kill, [pid as u64, 0, 0, 0, 0, 0]) != Err(crate::Errno::ESRCH)
+}
+
+/// This process's slot: the one it holds, else a free one, else one of a
+/// dead process.
+fn own_slot() -> Option<&'static [AtomicU64]> {
+    let pid = task::pid() as u64;
+    let start = pid as usize % SLOTS;
+    let probe = || (0..SLOTS).map(|i| (start + i) % SLOTS);
+    if let Some(found) = probe()
+        .filter_map(slot)
+        .find(|s| s[PID].load(Ordering::Acquire) == pid)
+    {
+        return Some(found);
+    }
+    let claim = |s: &'static [AtomicU64], from: u64| {
+        s[PID]
+            .compare_exchange(from, pid, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    };
+    probe().filter_map(slot).find(|s| claim(s, 0)).or_else(|| {
+        probe().filter_map(slot).find(|s| {
+            let other = s[PID].load(Ordering::Acquire);
+            !alive(other as i32) && claim(s, other)
+        })
+    })
+}
+
+fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    for (i, word) in words.iter().enumerate() {
+        let mut chunk = [0u8; 8];
+        let from = (i * 8).min(bytes.len());
+        let to = (i * 8 + 8).min(bytes.len());
+        chunk[..to - from].copy_from_slice(&bytes[from..to]);
+        word.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
+    }
+}
+
+fn load_bytes(words: &[AtomicU64], len: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .collect();
+    out.truncate(len);
+    out
+}
+
+/// Publishes this process (at boot, after a fork, after an exec).
+pub fn publish() {
+    let Some(s) = own_slot() else {
+        return;
+    };
+    let c = task::container();
+    let cmdline = task::with_image(|i| i.cmdline.clone());
+    let comm = crate::fs::procfs::comm();
+    s[PPID].store(task::ppid() as u64, Ordering::Relaxed);
+    s[STATE].store(b'S' as u64, Ordering::Relaxed);
+    s[IDS].store((c.uid as u64) << 32 | c.gid as u64, Ordering::Relaxed);
+    store_bytes(&s[COMM..COMM + COMM_WORDS], comm.as_bytes());
+    let len = cmdline.len().min(CMDLINE_WORDS * 8);
+    store_bytes(&s[CMDLINE..], &cmdline[..len]);
+    s[CMDLINE_LEN].store(len as u64, Ordering::Release);
+}
+
+/// Records a new parent (lock-free: called from a signal handler).
+pub fn set_ppid(ppid: i32) {
+    let pid = task::pid() as u64;
+    if let Some(s) = (0..SLOTS)
+        .map(|i| (pid as usize + i) % SLOTS)
+        .filter_map(slot)
+        .find(|s| s[PID].load(Ordering::Acquire) == pid)
+    {
+        s[PPID].store(ppid as u64, Ordering::Relaxed);
+    }
+}
+
+/// Marks this process as exited (a zombie until its parent reaps it).
+pub fn exited() {
+    if let Some(s) = own_slot() {
+        s[STATE].store(b'Z' as u64, Ordering::Release);
+    }
+}
+
+fn read(s: &[AtomicU64]) -> Option<ProcInfo> {
+    let pid = s[PID].load(Ordering::Acquire) as i32;
+    if pid <= 0 {
+        return None;
+    }
+    let ids = s[IDS].load(Ordering::Relaxed);
+    let len = (s[CMDLINE_LEN].load(Ordering::Acquire) as usize).min(CMDLINE_WORDS * 8);
+    let comm = load_bytes(&s[COMM..COMM + COMM_WORDS], 16);
+    let comm_len = comm.iter().position(|b| *b == 0).unwrap_or(comm.len());
+    Some(ProcInfo {
+        pid,
+        ppid: s[PPID].load(Ordering::Relaxed) as i32,
+        state: s[STATE].load(Ordering::Relaxed) as u8,
+        uid: (ids >> 32) as u32,
+        gid: ids as u32,
+        comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+        cmdline: load_bytes(&s[CMDLINE..], len),
+    })
+}
+
+/// The other live processes of the container, by pid.
+pub fn others() -> Vec<ProcInfo> {
+    let me = task::pid();
+    let mut out: Vec<ProcInfo> = (0..SLOTS)
+        .filter_map(slot)
+        .filter_map(read)
+        .filter(|p| p.pid != me && alive(p.pid))
+        .collect();
+    out.sort_by_key(|p| p.pid);
+    out.dedup_by_key(|p| p.pid);
+    out
+}
+
+/// Another live process of the container.
+pub fn other(pid: i32) -> Option<ProcInfo> {
+    if pid == task::pid() || pid <= 0 {
+        return None;
+    }
+    (0..SLOTS)
+        .map(|i| (pid as usize + i) % SLOTS)
+        .filter_map(slot)
+        .filter_map(read)
+        .find(|p| p.pid == pid)
+        .filter(|p| alive(p.pid))
+}
