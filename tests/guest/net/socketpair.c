@@ -79,6 +79,16 @@ static void stream_pair(void)
     CHECK_ERR("ignored_sigpipe_still_epipe", send(sv[0], "x", 1, 0), EPIPE);
     CHECK_EQ("ignored_sigpipe_not_counted", pipe_signals, 1);
     signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_set, NULL);
+    CHECK_ERR("blocked_sigpipe_still_epipe", send(sv[0], "x", 1, 0), EPIPE);
+    sigpending(&pending);
+    CHECK("blocked_sigpipe_is_pending", sigismember(&pending, SIGPIPE));
+    siginfo_t si;
+    CHECK_EQ("pending_sigpipe_taken_by_sigtimedwait", sigtimedwait(&pipe_set, &si, &(struct timespec){0}), SIGPIPE);
+    sigprocmask(SIG_UNBLOCK, &pipe_set, NULL);
     close(sv[0]);
 }
 

@@ -368,6 +368,12 @@ impl GuestMsg {
         Ok(GuestMsg { addr, raw })
     }
 
+    /// The guest address of the field at offset `at` (wrapping: a wrapped
+    /// address faults like any other bad one).
+    fn field(&self, at: usize) -> u64 {
+        self.addr.wrapping_add(at as u64)
+    }
+
     fn word(&self, at: usize) -> u64 {
         u64::from_le_bytes(self.raw[at..at + 8].try_into().expect("8 bytes"))
     }
@@ -474,9 +480,8 @@ fn send_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
 fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let msg = GuestMsg::read(msg_addr)?;
     let name_len = msg.name_len()?;
-    let mut name = (msg.word(MSG_NAME) != 0).then(|| {
-        AddrOut::with_capacity(msg.word(MSG_NAME), msg.addr + MSG_NAMELEN as u64, name_len)
-    });
+    let mut name = (msg.word(MSG_NAME) != 0)
+        .then(|| AddrOut::with_capacity(msg.word(MSG_NAME), msg.field(MSG_NAMELEN), name_len));
     let iov = msg.iovecs()?;
     let mut control = vec![0u8; msg.control_room()];
     let name_buf = sockaddr::host_ptrs(&mut name).0;
@@ -507,8 +512,8 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
         if !control.is_empty() {
             user::copy_out(msg.word(MSG_CONTROL), &control)?;
         }
-        user::write_u64(msg.addr + MSG_CONTROLLEN as u64, control.len() as u64)?;
-        user::write_u32(msg.addr + MSG_FLAGS as u64, out_flags)
+        user::write_u64(msg.field(MSG_CONTROLLEN), control.len() as u64)?;
+        user::write_u32(msg.field(MSG_FLAGS), out_flags)
     })();
     if let Err(e) = written {
         received.kept.iter().copied().for_each(close);
@@ -572,9 +577,10 @@ pub fn sys_recvmmsg(call: &Call) -> SysResult {
 fn each_message(vec: u64, count: u64, mut one: impl FnMut(u64, u64) -> SysResult) -> SysResult {
     let mut done = 0;
     while done < count {
-        let entry = vec + done * MMSGHDR_SIZE;
+        // Guest addresses wrap rather than overflow: a wrapped one faults.
+        let entry = vec.wrapping_add(done * MMSGHDR_SIZE);
         match one(done, entry) {
-            Ok(n) => user::write_u32(entry + MSGHDR_SIZE as u64, n as u32)?,
+            Ok(n) => user::write_u32(entry.wrapping_add(MSGHDR_SIZE as u64), n as u32)?,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         }
