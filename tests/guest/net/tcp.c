@@ -1,7 +1,8 @@
 /*
  * TCP and UDP over loopback, IPv4 and IPv6: a server and a forked client,
  * accept4 flags, getsockname/getpeername, the options servers set
- * (SO_REUSEADDR, SO_KEEPALIVE, TCP_NODELAY, SO_RCVBUF, IPV6_V6ONLY),
+ * (SO_REUSEADDR, SO_KEEPALIVE, TCP_NODELAY, SO_RCVBUF, IPV6_V6ONLY and
+ * some twenty more, read back), SO_REUSEPORT listeners sharing a port,
  * non-blocking connect (EINPROGRESS, then POLLOUT and SO_ERROR), a refused
  * connection, shutdown, and UDP sendto/recvfrom/connect.
  */
@@ -154,6 +155,74 @@ static void nonblocking_connect(void)
     close(c);
 }
 
+/* Sets an int option and reads it back; prints what was read so that the
+ * comparison with native catches any difference. */
+static void option_round_trip(int fd, int level, int name, const char *what, int value)
+{
+    char label[96];
+    int got = -1;
+    socklen_t len = sizeof got;
+    int set = setsockopt(fd, level, name, &value, sizeof value);
+    int get = getsockopt(fd, level, name, &got, &len);
+    snprintf(label, sizeof label, "option_%s", what);
+    if (set == 0 && get == 0)
+        printf("ok %s = %d\n", label, got);
+    else
+        printf("ok %s: set %d get %d errno %s\n", label, set, get, errname(errno));
+}
+
+static void server_options(void)
+{
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    option_round_trip(s, SOL_SOCKET, SO_REUSEPORT, "so_reuseport", 1);
+    option_round_trip(s, SOL_SOCKET, SO_SNDBUF, "so_sndbuf", 32768);
+    option_round_trip(s, SOL_SOCKET, SO_RCVLOWAT, "so_rcvlowat", 16);
+    option_round_trip(s, SOL_SOCKET, SO_PRIORITY, "so_priority", 3);
+    option_round_trip(s, SOL_SOCKET, SO_OOBINLINE, "so_oobinline", 1);
+    option_round_trip(s, IPPROTO_TCP, TCP_KEEPIDLE, "tcp_keepidle", 30);
+    option_round_trip(s, IPPROTO_TCP, TCP_KEEPINTVL, "tcp_keepintvl", 5);
+    option_round_trip(s, IPPROTO_TCP, TCP_KEEPCNT, "tcp_keepcnt", 4);
+    option_round_trip(s, IPPROTO_TCP, TCP_DEFER_ACCEPT, "tcp_defer_accept", 1);
+    option_round_trip(s, IPPROTO_TCP, TCP_FASTOPEN, "tcp_fastopen", 16);
+    option_round_trip(s, IPPROTO_TCP, TCP_USER_TIMEOUT, "tcp_user_timeout", 10000);
+    option_round_trip(s, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "tcp_notsent_lowat", 65536);
+    option_round_trip(s, IPPROTO_TCP, TCP_CORK, "tcp_cork", 1);
+    option_round_trip(s, IPPROTO_IPV6, IPV6_V6ONLY, "ipv6_v6only", 0);
+    option_round_trip(s, IPPROTO_IPV6, IPV6_TCLASS, "ipv6_tclass", 0x10);
+    option_round_trip(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, "ipv6_unicast_hops", 9);
+    struct linger lg = {1, 5}, lg2;
+    socklen_t len = sizeof lg2;
+    CHECK_EQ("so_linger_set", setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    CHECK("so_linger_get", getsockopt(s, SOL_SOCKET, SO_LINGER, &lg2, &len) == 0 && lg2.l_onoff == 1 && lg2.l_linger == 5);
+    struct timeval tv = {2, 500000}, tv2;
+    len = sizeof tv2;
+    CHECK_EQ("so_rcvtimeo_set", setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    CHECK("so_rcvtimeo_get", getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv2, &len) == 0 && tv2.tv_sec == 2 && tv2.tv_usec == 500000);
+    char cc[16] = {0};
+    len = sizeof cc;
+    CHECK_EQ("tcp_congestion_get", getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, cc, &len), 0);
+    printf("ok tcp_congestion = %s\n", cc);
+    CHECK_EQ("so_bindtodevice_lo", setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3), 0);
+    struct tcp_info ti;
+    len = sizeof ti;
+    CHECK_EQ("tcp_info", getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    CHECK_EQ("tcp_info_state_close", ti.tcpi_state, TCP_CLOSE);
+    /* Two listeners share a port with SO_REUSEPORT. */
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t alen = sizeof a;
+    CHECK_EQ("reuseport_first_bind", bind(s, (struct sockaddr *)&a, alen), 0);
+    getsockname(s, (struct sockaddr *)&a, &alen);
+    int t = socket(AF_INET6, SOCK_STREAM, 0), on = 1;
+    setsockopt(t, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    setsockopt(t, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3);
+    CHECK_EQ("reuseport_second_bind", bind(t, (struct sockaddr *)&a, alen), 0);
+    int u = socket(AF_INET6, SOCK_STREAM, 0);
+    CHECK_ERR("without_reuseport_eaddrinuse", bind(u, (struct sockaddr *)&a, alen), EADDRINUSE);
+    close(s);
+    close(t);
+    close(u);
+}
+
 static void udp(void)
 {
     int a = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP), b = socket(AF_INET, SOCK_DGRAM, 0);
@@ -172,6 +241,31 @@ static void udp(void)
     CHECK_EQ("udp_send_connected", send(b, "reply", 5, 0), 5);
     CHECK_EQ("udp_recv_reply", recv(a, buf, sizeof buf, 0), 5);
     CHECK_ERR("udp_getpeername_unconnected", getpeername(a, (struct sockaddr *)&from, &flen), ENOTCONN);
+    /* IP_PKTINFO control messages, as DNS servers use them, both ways. */
+    int on = 1;
+    CHECK_EQ("ip_pktinfo_on", setsockopt(a, IPPROTO_IP, IP_PKTINFO, &on, sizeof on), 0);
+    char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {"pkt", 3};
+    struct msghdr m = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi = {.ipi_spec_dst.s_addr = htonl(INADDR_LOOPBACK)};
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    CHECK_EQ("sendmsg_with_pktinfo", sendmsg(b, &m, 0), 3);
+    char data[8], rbuf[256];
+    struct iovec riov = {data, sizeof data};
+    struct msghdr r = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rbuf, .msg_controllen = sizeof rbuf};
+    CHECK_EQ("recvmsg_with_pktinfo", recvmsg(a, &r, 0), 3);
+    c = CMSG_FIRSTHDR(&r);
+    CHECK("recvmsg_pktinfo_cmsg", c && c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO);
+    if (c) {
+        memcpy(&pi, CMSG_DATA(c), sizeof pi);
+        CHECK("recvmsg_pktinfo_local_address", pi.ipi_addr.s_addr == htonl(INADDR_LOOPBACK) && pi.ipi_ifindex == 1);
+    }
     close(a);
     close(b);
 }
@@ -182,6 +276,7 @@ int main(int argc, char **argv)
     echo_server(AF_INET, "ipv4");
     echo_server(AF_INET6, "ipv6");
     nonblocking_connect();
+    server_options();
     udp();
     return finish();
 }
