@@ -98,6 +98,18 @@ int main(int argc, char **argv)
         BAD("getsockopt", getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &(socklen_t){4}));
         BAD("setsockopt", setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, 4));
         BAD("getsockname", getsockname(fd, (struct sockaddr *)&in, &(socklen_t){sizeof in}));
+        /* The descriptor is looked up before the other arguments are read. */
+        BAD("bind_bad_addr", bind(fd, bad, sizeof in));
+        BAD("connect_bad_addr", connect(fd, bad, sizeof in));
+        BAD("connect_negative_len", connect(fd, (struct sockaddr *)&in, -1));
+        BAD("accept_bad_len", accept(fd, bad, bad));
+        BAD("getpeername_bad_len", getpeername(fd, bad, bad));
+        BAD("sendto_bad_addr", sendto(fd, "x", 1, 0, bad, sizeof in));
+        BAD("recvfrom_bad_len", recvfrom(fd, buf, 1, 0, bad, bad));
+        BAD("sendmsg_bad_msghdr", sendmsg(fd, bad, 0));
+        BAD("recvmsg_bad_msghdr", recvmsg(fd, bad, 0));
+        BAD("setsockopt_bad_value", setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, bad, 4));
+        BAD("getsockopt_bad_len", getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, bad));
     }
     close(file);
     close(s);

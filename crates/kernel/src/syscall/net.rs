@@ -41,6 +41,24 @@ fn close(fd: i32) {
     let _ = host_call(Sysno::close, [fd as u64, 0, 0, 0, 0, 0]);
 }
 
+/// Runs a handler on the call's descriptor (its first argument). Linux
+/// looks the descriptor up before it reads the other arguments, so when
+/// the handler finds an argument wrong (`EFAULT`, `EINVAL`) the error of a
+/// descriptor that is not open, `EBADF`, comes first; the extra host call
+/// is made on those error paths only.
+fn on_socket(call: &Call, handler: impl FnOnce(i32) -> SysResult) -> SysResult {
+    const F_GETFD: u64 = 1;
+    let fd = guest_fd(call.arg(0))?;
+    handler(fd).map_err(|e| match e {
+        Errno::EFAULT | Errno::EINVAL
+            if host_call(Sysno::fcntl, [fd as u64, F_GETFD, 0, 0, 0, 0]) == Err(Errno::EBADF) =>
+        {
+            Errno::EBADF
+        }
+        e => e,
+    })
+}
+
 /// socket(family, type, protocol).
 pub fn sys_socket(call: &Call) -> SysResult {
     let (family, ty, protocol) =
@@ -76,17 +94,18 @@ pub fn sys_socketpair(call: &Call) -> SysResult {
 
 /// bind(fd, addr, len) and connect(fd, addr, len).
 pub fn sys_bind_connect(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let addr = SockAddr::read(call.arg(1), call.arg(2))?;
-    let bind = call.nr == Sysno::bind as u64;
-    addr.check_unix_route(if bind {
-        Errno::EADDRINUSE
-    } else {
-        Errno::ECONNREFUSED
-    })?;
-    let nr = if bind { Sysno::bind } else { Sysno::connect };
-    let (ptr, len) = addr.host_args();
-    host_call(nr, [fd as u64, ptr, len, 0, 0, 0])
+    on_socket(call, |fd| {
+        let addr = SockAddr::read(call.arg(1), call.arg(2))?;
+        let bind = call.nr == Sysno::bind as u64;
+        addr.check_unix_route(if bind {
+            Errno::EADDRINUSE
+        } else {
+            Errno::ECONNREFUSED
+        })?;
+        let nr = if bind { Sysno::bind } else { Sysno::connect };
+        let (ptr, len) = addr.host_args();
+        host_call(nr, [fd as u64, ptr, len, 0, 0, 0])
+    })
 }
 
 /// listen(fd, backlog) and shutdown(fd, how): numbers only.
@@ -97,66 +116,70 @@ pub fn sys_socket_plain(call: &Call) -> SysResult {
 
 /// accept(fd, addr, len) and accept4(fd, addr, len, flags).
 pub fn sys_accept(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let flags = if call.nr == Sysno::accept4 as u64 {
-        call.arg(3)
-    } else {
-        0
-    };
-    let mut peer = AddrOut::new(call.arg(1), call.arg(2), true)?;
-    let (addr, len) = sockaddr::host_ptrs(&mut peer);
-    let new = crate::fs::fdtable::adopt(host_call(
-        Sysno::accept4,
-        [fd as u64, addr, len, flags, 0, 0],
-    )? as i32)?;
-    if let Some(Err(e)) = peer.as_ref().map(AddrOut::copy_out) {
-        close(new);
-        return Err(e);
-    }
-    Ok(new as u64)
+    on_socket(call, |fd| {
+        let flags = if call.nr == Sysno::accept4 as u64 {
+            call.arg(3)
+        } else {
+            0
+        };
+        let mut peer = AddrOut::new(call.arg(1), call.arg(2), true)?;
+        let (addr, len) = sockaddr::host_ptrs(&mut peer);
+        let new = crate::fs::fdtable::adopt(host_call(
+            Sysno::accept4,
+            [fd as u64, addr, len, flags, 0, 0],
+        )? as i32)?;
+        if let Some(Err(e)) = peer.as_ref().map(AddrOut::copy_out) {
+            close(new);
+            return Err(e);
+        }
+        Ok(new as u64)
+    })
 }
 
 /// getsockname(fd, addr, len) and getpeername(fd, addr, len).
 pub fn sys_getname(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let mut name = AddrOut::new(call.arg(1), call.arg(2), false)?;
-    let (addr, len) = sockaddr::host_ptrs(&mut name);
-    let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
-    host_call(nr, [fd as u64, addr, len, 0, 0, 0])?;
-    name.as_ref().map_or(Ok(()), AddrOut::copy_out)?;
-    Ok(0)
+    on_socket(call, |fd| {
+        let mut name = AddrOut::new(call.arg(1), call.arg(2), false)?;
+        let (addr, len) = sockaddr::host_ptrs(&mut name);
+        let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
+        host_call(nr, [fd as u64, addr, len, 0, 0, 0])?;
+        name.as_ref().map_or(Ok(()), AddrOut::copy_out)?;
+        Ok(0)
+    })
 }
 
 /// sendto(fd, buf, len, flags, addr, addrlen).
 pub fn sys_sendto(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    user::check_buffer(call.arg(1), call.arg(2))?;
-    let to = if call.arg(4) == 0 {
-        None
-    } else {
-        let addr = SockAddr::read(call.arg(4), call.arg(5))?;
-        addr.check_unix_route(Errno::ECONNREFUSED)?;
-        Some(addr)
-    };
-    let (addr, len) = to.as_ref().map_or((0, 0), SockAddr::host_args);
-    host_call(
-        Sysno::sendto,
-        [fd as u64, call.arg(1), call.arg(2), call.arg(3), addr, len],
-    )
+    on_socket(call, |fd| {
+        user::check_buffer(call.arg(1), call.arg(2))?;
+        let to = if call.arg(4) == 0 {
+            None
+        } else {
+            let addr = SockAddr::read(call.arg(4), call.arg(5))?;
+            addr.check_unix_route(Errno::ECONNREFUSED)?;
+            Some(addr)
+        };
+        let (addr, len) = to.as_ref().map_or((0, 0), SockAddr::host_args);
+        host_call(
+            Sysno::sendto,
+            [fd as u64, call.arg(1), call.arg(2), call.arg(3), addr, len],
+        )
+    })
 }
 
 /// recvfrom(fd, buf, len, flags, addr, addrlen).
 pub fn sys_recvfrom(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    user::check_buffer(call.arg(1), call.arg(2))?;
-    let mut from = AddrOut::new(call.arg(4), call.arg(5), true)?;
-    let (addr, len) = sockaddr::host_ptrs(&mut from);
-    let n = host_call(
-        Sysno::recvfrom,
-        [fd as u64, call.arg(1), call.arg(2), call.arg(3), addr, len],
-    )?;
-    from.as_ref().map_or(Ok(()), AddrOut::copy_out)?;
-    Ok(n)
+    on_socket(call, |fd| {
+        user::check_buffer(call.arg(1), call.arg(2))?;
+        let mut from = AddrOut::new(call.arg(4), call.arg(5), true)?;
+        let (addr, len) = sockaddr::host_ptrs(&mut from);
+        let n = host_call(
+            Sysno::recvfrom,
+            [fd as u64, call.arg(1), call.arg(2), call.arg(3), addr, len],
+        )?;
+        from.as_ref().map_or(Ok(()), AddrOut::copy_out)?;
+        Ok(n)
+    })
 }
 
 /// An `int` socket option of `fd`, read from the host.
@@ -188,79 +211,81 @@ fn socket_error(fd: i32, err: Errno) -> Errno {
 
 /// setsockopt(fd, level, name, value, len).
 pub fn sys_setsockopt(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let (level, name) = (call.arg(1) as u32, call.arg(2) as u32);
-    if !options::allowed(level, name) {
-        return Err(socket_error(fd, Errno::ENOPROTOOPT));
-    }
-    let len = call.int(4);
-    if len < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let value = user::read_bytes(call.arg(3), (len as usize).min(OPTION_MAX))?;
-    host_call(
-        Sysno::setsockopt,
-        [
-            fd as u64,
-            level as u64,
-            name as u64,
-            value.as_ptr() as u64,
-            value.len() as u64,
-            0,
-        ],
-    )
+    on_socket(call, |fd| {
+        let (level, name) = (call.arg(1) as u32, call.arg(2) as u32);
+        if !options::allowed(level, name) {
+            return Err(socket_error(fd, Errno::ENOPROTOOPT));
+        }
+        let len = call.int(4);
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let value = user::read_bytes(call.arg(3), (len as usize).min(OPTION_MAX))?;
+        host_call(
+            Sysno::setsockopt,
+            [
+                fd as u64,
+                level as u64,
+                name as u64,
+                value.as_ptr() as u64,
+                value.len() as u64,
+                0,
+            ],
+        )
+    })
 }
 
 /// getsockopt(fd, level, name, value, len).
 pub fn sys_getsockopt(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let (level, name) = (call.arg(1) as u32, call.arg(2) as u32);
-    let mut word = [0u8; 4];
-    user::copy_in(&mut word, call.arg(4))?;
-    let capacity = i32::from_le_bytes(word);
-    if !options::allowed(level, name) {
-        return Err(socket_error(fd, Errno::ENOPROTOOPT));
-    }
-    if capacity < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if level == SOL_SOCKET && name == options::SO_PEERGROUPS {
-        return peer_groups(fd, capacity as u32, call.arg(3), call.arg(4));
-    }
-    let mut value = vec![0u8; (capacity as usize).min(OPTION_MAX)];
-    let mut len = value.len() as u32;
-    host_call(
-        Sysno::getsockopt,
-        [
-            fd as u64,
-            level as u64,
-            name as u64,
-            value.as_mut_ptr() as u64,
-            &mut len as *mut u32 as u64,
-            0,
-        ],
-    )?;
-    let len = (len as usize).min(value.len());
-    if level == SOL_SOCKET && name == options::SO_PEERCRED && len >= 12 {
-        // struct ucred: the pid is right already (pid namespace); the ids
-        // are the container's.
-        let c = task::container();
-        value[4..8].copy_from_slice(&c.uid.to_le_bytes());
-        value[8..12].copy_from_slice(&c.gid.to_le_bytes());
-    }
-    if level == SOL_SOCKET
-        && name == options::SO_TYPE
-        && len == 4
-        && value[..4] == SOCK_DGRAM.to_le_bytes()
-        && host_int_option(fd, SOL_SOCKET, options::SO_DOMAIN) == Ok(AF_NETLINK)
-    {
-        // The host's netlink socket is a datagram one made for the guest's
-        // SOCK_RAW (see `net::family`), the type netlink users create.
-        value[..4].copy_from_slice(&SOCK_RAW.to_le_bytes());
-    }
-    user::copy_out(call.arg(3), &value[..len])?;
-    user::write_u32(call.arg(4), len as u32)?;
-    Ok(0)
+    on_socket(call, |fd| {
+        let (level, name) = (call.arg(1) as u32, call.arg(2) as u32);
+        let mut word = [0u8; 4];
+        user::copy_in(&mut word, call.arg(4))?;
+        let capacity = i32::from_le_bytes(word);
+        if !options::allowed(level, name) {
+            return Err(socket_error(fd, Errno::ENOPROTOOPT));
+        }
+        if capacity < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if level == SOL_SOCKET && name == options::SO_PEERGROUPS {
+            return peer_groups(fd, capacity as u32, call.arg(3), call.arg(4));
+        }
+        let mut value = vec![0u8; (capacity as usize).min(OPTION_MAX)];
+        let mut len = value.len() as u32;
+        host_call(
+            Sysno::getsockopt,
+            [
+                fd as u64,
+                level as u64,
+                name as u64,
+                value.as_mut_ptr() as u64,
+                &mut len as *mut u32 as u64,
+                0,
+            ],
+        )?;
+        let len = (len as usize).min(value.len());
+        if level == SOL_SOCKET && name == options::SO_PEERCRED && len >= 12 {
+            // struct ucred: the pid is right already (pid namespace); the ids
+            // are the container's.
+            let c = task::container();
+            value[4..8].copy_from_slice(&c.uid.to_le_bytes());
+            value[8..12].copy_from_slice(&c.gid.to_le_bytes());
+        }
+        if level == SOL_SOCKET
+            && name == options::SO_TYPE
+            && len == 4
+            && value[..4] == SOCK_DGRAM.to_le_bytes()
+            && host_int_option(fd, SOL_SOCKET, options::SO_DOMAIN) == Ok(AF_NETLINK)
+        {
+            // The host's netlink socket is a datagram one made for the guest's
+            // SOCK_RAW (see `net::family`), the type netlink users create.
+            value[..4].copy_from_slice(&SOCK_RAW.to_le_bytes());
+        }
+        user::copy_out(call.arg(3), &value[..len])?;
+        user::write_u32(call.arg(4), len as u32)?;
+        Ok(0)
+    })
 }
 
 /// `SO_PEERGROUPS`: the peer is a process of the container, whose only
@@ -524,51 +549,53 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
 
 /// sendmsg(fd, msg, flags).
 pub fn sys_sendmsg(call: &Call) -> SysResult {
-    send_one(guest_fd(call.arg(0))?, call.arg(1), call.arg(2))
+    on_socket(call, |fd| send_one(fd, call.arg(1), call.arg(2)))
 }
 
 /// recvmsg(fd, msg, flags).
 pub fn sys_recvmsg(call: &Call) -> SysResult {
-    recv_one(guest_fd(call.arg(0))?, call.arg(1), call.arg(2))
+    on_socket(call, |fd| recv_one(fd, call.arg(1), call.arg(2)))
 }
 
 /// sendmmsg(fd, msgvec, vlen, flags): one `sendmsg` per message, stopping
 /// at the first error; the error is returned only if nothing was sent.
 pub fn sys_sendmmsg(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let (vec, count) = (call.arg(1), call.arg(2).min(UIO_MAXIOV));
-    each_message(vec, count, |_, entry| send_one(fd, entry, call.arg(3)))
+    on_socket(call, |fd| {
+        let (vec, count) = (call.arg(1), call.arg(2).min(UIO_MAXIOV));
+        each_message(vec, count, |_, entry| send_one(fd, entry, call.arg(3)))
+    })
 }
 
 /// recvmmsg(fd, msgvec, vlen, flags, timeout): one `recvmsg` per message;
 /// after the first, `MSG_WAITFORONE` makes the rest non-blocking. As on
 /// Linux, the timeout is checked only between messages.
 pub fn sys_recvmmsg(call: &Call) -> SysResult {
-    let fd = guest_fd(call.arg(0))?;
-    let (vec, count, flags) = (call.arg(1), call.arg(2).min(UIO_MAXIOV), call.arg(3));
-    let deadline = match call.arg(4) {
-        0 => None,
-        addr => Some(deadline_after(addr)?),
-    };
-    let result = each_message(vec, count, |i, entry| {
-        if i > 0 && deadline.is_some_and(|d| monotonic_ns() >= d) {
-            return Err(Errno::ETIMEDOUT);
-        }
-        let flags = if i > 0 && flags & MSG_WAITFORONE != 0 {
-            flags | MSG_DONTWAIT
-        } else {
-            flags
+    on_socket(call, |fd| {
+        let (vec, count, flags) = (call.arg(1), call.arg(2).min(UIO_MAXIOV), call.arg(3));
+        let deadline = match call.arg(4) {
+            0 => None,
+            addr => Some(deadline_after(addr)?),
         };
-        recv_one(fd, entry, flags & !MSG_WAITFORONE)
-    });
-    if let (Some(d), Ok(1..)) = (deadline, result) {
-        let left = d.saturating_sub(monotonic_ns());
-        let mut ts = [0u8; 16];
-        ts[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
-        ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
-        user::copy_out(call.arg(4), &ts)?;
-    }
-    result
+        let result = each_message(vec, count, |i, entry| {
+            if i > 0 && deadline.is_some_and(|d| monotonic_ns() >= d) {
+                return Err(Errno::ETIMEDOUT);
+            }
+            let flags = if i > 0 && flags & MSG_WAITFORONE != 0 {
+                flags | MSG_DONTWAIT
+            } else {
+                flags
+            };
+            recv_one(fd, entry, flags & !MSG_WAITFORONE)
+        });
+        if let (Some(d), Ok(1..)) = (deadline, result) {
+            let left = d.saturating_sub(monotonic_ns());
+            let mut ts = [0u8; 16];
+            ts[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
+            ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
+            user::copy_out(call.arg(4), &ts)?;
+        }
+        result
+    })
 }
 
 /// Runs `one` on each `struct mmsghdr` of the guest's vector, writing the
