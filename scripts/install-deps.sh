@@ -10,6 +10,8 @@ packages=(
     runc crun runsc          # the runtimes the benchmark compares with
     golang-github-containers-common  # Docker's default seccomp profile (for runc)
     iproute2                 # loopback checks
+    docker.io containerd     # engines that drive oxbox as their OCI runtime
+    fonts-dejavu-core        # the text of the benchmark report's charts
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@
 //!   debootstrap, for scenarios that run a distribution's programs.
 //! - [`run`] describes one command and runs it natively or under oxbox.
 //! - [`stats`] parses the kernel's `--stats` report.
+//! - [`engines`] starts a private dockerd with oxbox as a runtime.
 //!
 //! Environment knobs: `OXBOX_BIN` (the oxbox binary), `OXBOX_NATIVE_ONLY=1`
 //! (validate the scenarios against the host alone, without oxbox),
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod debian;
+pub mod engines;
 pub mod rootfs;
 pub mod run;
 pub mod stats;

@@ -1,0 +1,309 @@
+//! Docker and containerd drive oxbox as their OCI runtime.
+//!
+//! One private dockerd (see `oxbox_integration::engines`) with oxbox
+//! registered beside runc. Each `docker run` scenario runs once with
+//! `--runtime runc`, Docker's default and the oracle, and once with
+//! `--runtime oxbox`: exit status and output must match. Lifecycle
+//! scenarios (exec, stop, kill, top, pause) check what Docker reports.
+//! Then containerd's own client runs the image with `--runc-binary oxbox`.
+//!
+//! The scenarios share the daemon, so they run in one test that reports
+//! every failing scenario by name.
+
+use std::process::Output;
+
+use oxbox_integration::engines::Dockerd;
+use oxbox_integration::{oxbox_bin, require_root, rootfs};
+
+const IMAGE: &str = "oxbox-tests/busybox:1";
+
+/// A `docker run` compared between runc and oxbox.
+struct Compared {
+    name: &'static str,
+    /// Options before the image.
+    options: &'static [&'static str],
+    /// The command after it.
+    command: &'static [&'static str],
+    stdin: &'static [u8],
+}
+
+const COMPARED: &[Compared] = &[
+    Compared {
+        name: "echo",
+        options: &[],
+        command: &["echo", "hello from a container"],
+        stdin: b"",
+    },
+    Compared {
+        name: "exit status",
+        options: &[],
+        command: &["sh", "-c", "exit 7"],
+        stdin: b"",
+    },
+    Compared {
+        name: "env, workdir and user",
+        options: &["-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000"],
+        command: &[
+            "sh",
+            "-c",
+            "echo $FOO $(pwd) $(id -u):$(id -g); touch f && ls -n f",
+        ],
+        stdin: b"",
+    },
+    Compared {
+        name: "stdin with -i",
+        options: &["-i"],
+        command: &["sh", "-c", "tr a-z A-Z; echo done"],
+        stdin: b"piped into the container\n",
+    },
+    Compared {
+        name: "tty with -t",
+        options: &["-t"],
+        command: &["sh", "-c", "test -t 0 && test -t 1 && echo on a terminal"],
+        stdin: b"",
+    },
+    Compared {
+        name: "network none",
+        options: &["--network", "none"],
+        command: &["sh", "-c", "hostname | wc -c"],
+        stdin: b"",
+    },
+    Compared {
+        name: "network host",
+        options: &["--network", "host"],
+        command: &["hostname"],
+        stdin: b"",
+    },
+    Compared {
+        name: "read-only root with a tmpfs",
+        options: &["--read-only", "--tmpfs", "/scratch"],
+        command: &[
+            "sh",
+            "-c",
+            "touch /x 2>&1; echo rc=$?; echo ok > /scratch/f && cat /scratch/f",
+        ],
+        stdin: b"",
+    },
+    Compared {
+        name: "missing binary",
+        options: &[],
+        command: &["/nonexistent-binary"],
+        stdin: b"",
+    },
+];
+
+#[test]
+fn docker_and_containerd_run_oxbox_containers() {
+    require_root!();
+    let oxbox = oxbox_bin();
+    let dockerd = Dockerd::start();
+    dockerd.import(rootfs().path(), IMAGE);
+    let mut failures = Vec::new();
+    let mut check = |name: &str, result: Result<(), String>| {
+        if let Err(e) = result {
+            failures.push(format!("== {name}: {e}"));
+        }
+    };
+    for scenario in COMPARED {
+        check(scenario.name, compared(&dockerd, scenario));
+    }
+    check("bind mount", bind_mount(&dockerd));
+    check("exec, top, pause and stop", lifecycle(&dockerd));
+    check("kill", kill(&dockerd));
+    check("error message", error_message(&dockerd));
+    check("ctr run", ctr_run(&dockerd, &oxbox.to_string_lossy()));
+    assert!(
+        failures.is_empty(),
+        "{}\n--- dockerd log (tail) ---\n{}",
+        failures.join("\n"),
+        tail(&dockerd.log(), 30)
+    );
+}
+
+fn compared(dockerd: &Dockerd, scenario: &Compared) -> Result<(), String> {
+    let run = |runtime: &str| {
+        let mut args = vec!["run", "--rm", "--runtime", runtime];
+        args.extend(scenario.options);
+        args.push(IMAGE);
+        args.extend(scenario.command);
+        dockerd.docker_with_input(&args, scenario.stdin)
+    };
+    let (runc, oxbox) = (run("runc"), run("oxbox"));
+    if runc.status.code() != oxbox.status.code() || runc.stdout != oxbox.stdout {
+        return Err(format!(
+            "runc and oxbox differ\n[runc] {}\n[oxbox] {}",
+            describe(&runc),
+            describe(&oxbox)
+        ));
+    }
+    Ok(())
+}
+
+fn bind_mount(dockerd: &Dockerd) -> Result<(), String> {
+    let dir = dockerd.path("volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("in"), "from the host\n").unwrap();
+    let volume = format!("{}:/data", dir.display());
+    let out = dockerd.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "oxbox",
+        "-v",
+        &volume,
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /data/in; echo from the container > /data/out",
+    ]);
+    expect(
+        out.status.success() && stdout(&out) == "from the host\n",
+        &out,
+    )?;
+    let written = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
+    if written != "from the container\n" {
+        return Err(format!("host sees {written:?} in the volume"));
+    }
+    Ok(())
+}
+
+fn lifecycle(dockerd: &Dockerd) -> Result<(), String> {
+    let started = dockerd.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "lifecycle",
+        "--runtime",
+        "oxbox",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    expect(started.status.success(), &started)?;
+    let exec = dockerd.docker(&["exec", "lifecycle", "sh", "-c", "echo exec ok; exit 5"]);
+    expect(
+        exec.status.code() == Some(5) && stdout(&exec) == "exec ok\n",
+        &exec,
+    )?;
+    let top = dockerd.docker(&["top", "lifecycle"]);
+    expect(
+        top.status.success() && stdout(&top).contains("while true"),
+        &top,
+    )?;
+    let inspect = |field: &str| stdout(&dockerd.docker(&["inspect", "-f", field, "lifecycle"]));
+    let paused = dockerd.docker(&["pause", "lifecycle"]);
+    expect(
+        paused.status.success() && inspect("{{.State.Status}}") == "paused\n",
+        &paused,
+    )?;
+    let resumed = dockerd.docker(&["unpause", "lifecycle"]);
+    expect(
+        resumed.status.success() && inspect("{{.State.Status}}") == "running\n",
+        &resumed,
+    )?;
+    let stopped = dockerd.docker(&["stop", "-t", "20", "lifecycle"]);
+    expect(stopped.status.success(), &stopped)?;
+    let code = inspect("{{.State.ExitCode}}");
+    let logs = dockerd.docker(&["logs", "lifecycle"]);
+    let _ = dockerd.docker(&["rm", "-f", "lifecycle"]);
+    if code != "3\n" || stdout(&logs) != "ready\ngot TERM\n" {
+        return Err(format!(
+            "after stop: exit code {code:?}, logs {:?}",
+            stdout(&logs)
+        ));
+    }
+    Ok(())
+}
+
+fn kill(dockerd: &Dockerd) -> Result<(), String> {
+    let started = dockerd.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "killed",
+        "--runtime",
+        "oxbox",
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    expect(started.status.success(), &started)?;
+    let killed = dockerd.docker(&["kill", "killed"]);
+    expect(killed.status.success(), &killed)?;
+    let waited = dockerd.docker(&["wait", "killed"]);
+    let _ = dockerd.docker(&["rm", "-f", "killed"]);
+    expect(stdout(&waited) == "137\n", &waited)
+}
+
+fn error_message(dockerd: &Dockerd) -> Result<(), String> {
+    let out = dockerd.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "oxbox",
+        IMAGE,
+        "no-such-program",
+    ]);
+    let wanted = "exec: \"no-such-program\": executable file not found in $PATH";
+    expect(String::from_utf8_lossy(&out.stderr).contains(wanted), &out)
+}
+
+fn ctr_run(dockerd: &Dockerd, oxbox: &str) -> Result<(), String> {
+    let saved = dockerd.path("image.tar");
+    let saved = saved.to_str().unwrap();
+    let out = dockerd.docker(&["save", "-o", saved, IMAGE]);
+    expect(out.status.success(), &out)?;
+    let out = dockerd.ctr(&["image", "import", saved]);
+    expect(out.status.success(), &out)?;
+    let image = format!("docker.io/{IMAGE}");
+    let run = |runtime: &[&str], id: &str| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(runtime);
+        args.extend([
+            image.as_str(),
+            id,
+            "sh",
+            "-c",
+            "echo hello from ctr; exit 4",
+        ]);
+        dockerd.ctr(&args)
+    };
+    let (runc, oxbox) = (
+        run(&[], "ctr-runc"),
+        run(&["--runc-binary", oxbox], "ctr-oxbox"),
+    );
+    if runc.status.code() != Some(4)
+        || runc.status.code() != oxbox.status.code()
+        || runc.stdout != oxbox.stdout
+    {
+        return Err(format!(
+            "runc and oxbox differ\n[runc] {}\n[oxbox] {}",
+            describe(&runc),
+            describe(&oxbox)
+        ));
+    }
+    Ok(())
+}
+
+fn expect(ok: bool, out: &Output) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(describe(out)) }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "{} stdout={:?} stderr={:?}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
