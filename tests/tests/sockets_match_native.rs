@@ -6,7 +6,7 @@
 //! credentials in the container's ids); natively the program runs in its
 //! own network namespace with loopback up, like the container.
 
-use oxbox_integration::{Run, guest_matches_native, require_root};
+use oxbox_integration::{Compare, Run, guest_matches_native, require_root};
 
 #[test]
 fn socketpair_stream_dgram_seqpacket_peek_shutdown_and_sigpipe() {
@@ -37,3 +37,38 @@ fn interfaces_through_route_netlink_and_ioctls() {
     require_root!();
     guest_matches_native(Run::guest("net/netlink"));
 }
+
+/// busybox's network applets: `httpd` serving files to `wget` and to a
+/// raw `nc` request, `nc` listening and connecting, and `ip`.
+#[test]
+fn busybox_httpd_wget_and_nc() {
+    require_root!();
+    let mut run = Run::new(["sh", "-c", BUSYBOX_NET_SCRIPT]);
+    let dir = run.scratch("busybox-net");
+    let run = run.env("D", &dir);
+    let (native, _) = run.matches_native(Compare::StdoutAndStatus);
+    assert_eq!(
+        native.stdout(),
+        "hello from httpd\nwget missing: 1\nHTTP/1.1 200 OK\nnc got: over nc\n\
+         1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue qlen 1000\n",
+        "{}",
+        native.describe()
+    );
+}
+
+const BUSYBOX_NET_SCRIPT: &str = r#"cd "$D"
+mkdir www
+echo 'hello from httpd' > www/index.html
+httpd -f -p 127.0.0.1:8125 -h "$D/www" &
+httpd=$!
+for i in $(seq 1 300); do wget -q -O /dev/null http://127.0.0.1:8125/ 2>/dev/null && break; sleep 0.1; done
+wget -q -O - http://127.0.0.1:8125/index.html
+wget -q -O - http://127.0.0.1:8125/missing 2>/dev/null; echo "wget missing: $?"
+printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 8125 | head -n 1 | tr -d '\r'
+kill $httpd; wait $httpd
+nc -l -p 8126 > got &
+listener=$!
+for i in $(seq 1 300); do echo 'over nc' | nc 127.0.0.1 8126 2>/dev/null && break; sleep 0.1; done
+wait $listener
+echo "nc got: $(cat got)"
+ip link show lo | head -n 1"#;
