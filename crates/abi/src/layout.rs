@@ -62,6 +62,10 @@ pub const KERNEL_IMAGE_FD: i32 = 1022;
 /// The memory file the container's processes share (see
 /// `oxbox_hal::shared`), open without close-on-exec in every process.
 pub const CONTAINER_SHARED_FD: i32 = 1021;
+/// The guest's seccomp profile (`oxbox_abi::guest_filter`), a sealed
+/// memory file open without close-on-exec in every process of a container
+/// that has one.
+pub const GUEST_FILTER_FD: i32 = 1020;
 
 /// Whether `[addr, addr+len)` touches memory the guest must not map, unmap,
 /// protect or pass to the kernel as a buffer.

@@ -6,6 +6,7 @@
 //! - [`boot`]: the record the runtime hands to the kernel at `execveat`;
 //! - [`hostcalls`]: the host syscalls the kernel may issue, with a reason each;
 //! - [`seccomp`]: the compiler from that allowlist to a classic BPF filter;
+//! - [`guest_filter`]: the guest's own seccomp profile, enforced by the kernel;
 //! - [`ucontext`]: the signal context layout both halves read and write.
 //!
 //! Keeping them in one `no_std` crate means the allowlist that
@@ -15,6 +16,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod guest_filter;
 pub mod hostcalls;
 pub mod layout;
 pub mod seccomp;

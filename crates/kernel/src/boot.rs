@@ -127,6 +127,7 @@ pub fn start(initial: InitialStack) -> ! {
         let filter = must("seccomp filter", seccomp::compile(HOST_RULES, text_range));
         must("seccomp install", host::install_seccomp(&filter));
     }
+    must("guest seccomp profile", syscall::guest_filter::load());
 
     must(
         "signal state",

@@ -8,7 +8,8 @@
 //! itself), so their mounts, `maskedPaths` and `readonlyPaths` have nothing
 //! to act on; `/dev` is the sandbox's own tmpfs with a private devpts; the
 //! capability sets are empty on the host whatever the config asks (the
-//! guest's privileges are the oxbox kernel's to enforce).
+//! guest's privileges are the oxbox kernel's to enforce). `linux.seccomp`
+//! is enforced by the kernel itself (see [`crate::seccomp`]).
 
 use std::path::{Path, PathBuf};
 
@@ -126,6 +127,11 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         stats: false,
         log_level: LogLevel::Warn,
         kernel,
+        guest_filter: linux
+            .and_then(|l| l.seccomp().as_ref())
+            .map(crate::seccomp::translate)
+            .transpose()?
+            .map(|filter| filter.encode()),
     };
     if !container.workdir.is_absolute() {
         return Err(Error::Config(format!(

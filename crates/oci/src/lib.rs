@@ -8,6 +8,7 @@
 //!   status as the host shows it;
 //! - [`cgroups`]: resource limits, freezing and process lists (v1 and v2);
 //! - [`hooks`]: OCI hooks, given the container state on stdin;
+//! - [`seccomp`]: `linux.seccomp` for the kernel to enforce;
 //! - [`lifecycle`]: create, start, kill, delete, exec and the rest.
 
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod hooks;
 pub mod lifecycle;
+pub mod seccomp;
 pub mod state;
 
 pub use error::{Error, Result};

@@ -146,6 +146,7 @@ impl Runtime {
             created: state::now_rfc3339(),
             owner: owner(),
             hostname: bundle.spec.hostname.clone(),
+            guest_filter: bundle.spec.guest_filter.clone(),
             cgroup_path,
             hooks: bundle.hooks.clone(),
             annotations: bundle.annotations.clone(),
@@ -487,6 +488,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         stats: false,
         log_level: oxbox_abi::boot::LogLevel::Warn,
         kernel,
+        guest_filter: container.saved.guest_filter.clone(),
     })
 }
 

@@ -72,6 +72,9 @@ pub struct Saved {
     pub owner: String,
     /// Its hostname (what processes `exec`'d into it are told).
     pub hostname: String,
+    /// Its guest seccomp profile, which `exec`'d processes get too.
+    #[serde(default)]
+    pub guest_filter: Option<String>,
     /// The cgroup path it was placed in (relative to each hierarchy).
     pub cgroup_path: PathBuf,
     /// Hooks still to run (poststart, poststop).
@@ -309,6 +312,7 @@ mod tests {
             created: now_rfc3339(),
             owner: "root".into(),
             hostname: "box".into(),
+            guest_filter: None,
             cgroup_path: "/oxbox/x".into(),
             hooks: Hooks::default(),
             annotations: Default::default(),

@@ -31,7 +31,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitPidFlag;
 use nix::unistd::{ForkResult, Pid};
 use oxbox_abi::boot::KERNEL_ARGV0;
-use oxbox_abi::layout::{KERNEL_IMAGE_FD, LOG_FD};
+use oxbox_abi::layout::{GUEST_FILTER_FD, KERNEL_IMAGE_FD, LOG_FD, RESERVED_FD_BASE};
 
 use crate::error::{Error, Result, one_line};
 use crate::host::RealHost;
@@ -154,6 +154,11 @@ pub fn spawn(
 ) -> Result<Spawned> {
     ensure_single_threaded()?;
     let kernel = open_kernel(&spec.kernel)?;
+    let guest_filter = spec
+        .guest_filter
+        .as_deref()
+        .map(guest_filter_file)
+        .transpose()?;
     let argv = kernel_argv(spec)?;
     let envp = spec
         .env
@@ -225,7 +230,7 @@ pub fn spawn(
                 launch: &launch,
                 channel: &child_end,
             };
-            let error = child.run(&kernel, &argv, &envp, mask);
+            let error = child.run(&kernel, guest_filter.as_ref(), &argv, &envp, mask);
             let line = one_line(&error);
             if child_end.send(&ChildMessage::Failed(line.clone())).is_err() {
                 // Nobody listens any more (the runtime returned after
@@ -291,6 +296,7 @@ impl ChildSetup<'_> {
     fn run(
         &self,
         kernel: &OwnedFd,
+        guest_filter: Option<&OwnedFd>,
         argv: &[CString],
         envp: &[CString],
         mask: &SignalMask,
@@ -302,7 +308,7 @@ impl ChildSetup<'_> {
         if let Err(e) = mask.reset_for_exec() {
             return e;
         }
-        let image = match prepare_descriptors(kernel) {
+        let image = match prepare_descriptors(kernel, guest_filter) {
             Ok(image) => image,
             Err(e) => return e,
         };
@@ -406,6 +412,28 @@ fn go_errno_text(error: &std::io::Error) -> String {
     one_line(error).to_lowercase()
 }
 
+/// The guest's seccomp profile as a sealed memory file, which every kernel
+/// of the container inherits at [`GUEST_FILTER_FD`] and cannot change.
+fn guest_filter_file(text: &str) -> Result<OwnedFd> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    let fd = memfd_create(
+        c"oxbox-guest-filter",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| Error::sys("create the guest seccomp profile", e))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::sys("write the guest seccomp profile", e))?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))
+        .map_err(|e| Error::sys("seal the guest seccomp profile", e))?;
+    off_log_fd(file.into())
+}
+
 /// Opens the kernel image for `execveat`, before the pivot hides it.
 fn open_kernel(path: &Path) -> Result<OwnedFd> {
     let file = fs::OpenOptions::new()
@@ -448,10 +476,10 @@ fn cstring(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::NulByte(s.to_owned()))
 }
 
-/// Moves a descriptor off [`LOG_FD`] and [`KERNEL_IMAGE_FD`], which the
-/// child overwrites just before the exec.
+/// Moves a descriptor off the kernel's reserved numbers, which the child
+/// overwrites just before the exec.
 fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() != LOG_FD && fd.as_raw_fd() != KERNEL_IMAGE_FD {
+    if fd.as_raw_fd() < RESERVED_FD_BASE {
         return Ok(fd);
     }
     // try_clone is F_DUPFD_CLOEXEC from 3: the lowest free descriptor,
@@ -459,12 +487,17 @@ fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
     fd.try_clone().map_err(|e| Error::sys("move descriptor", e))
 }
 
-/// Leaves exactly stdin, stdout, stderr and the kernel's two descriptors
-/// open across the exec: everything from 3 up becomes close-on-exec, then
-/// stderr is duplicated onto [`LOG_FD`] and the kernel image onto
-/// [`KERNEL_IMAGE_FD`] without it (every kernel instance keeps the image
-/// to re-execute on a guest `execve`). Returns the image descriptor.
-fn prepare_descriptors(kernel: &OwnedFd) -> Result<BorrowedFd<'static>> {
+/// Leaves exactly stdin, stdout, stderr and the kernel's descriptors open
+/// across the exec: everything from 3 up becomes close-on-exec, then
+/// stderr is duplicated onto [`LOG_FD`], the kernel image onto
+/// [`KERNEL_IMAGE_FD`] (every kernel instance keeps the image to
+/// re-execute on a guest `execve`) and the guest seccomp profile, if any,
+/// onto [`GUEST_FILTER_FD`], all without close-on-exec. Returns the image
+/// descriptor.
+fn prepare_descriptors(
+    kernel: &OwnedFd,
+    guest_filter: Option<&OwnedFd>,
+) -> Result<BorrowedFd<'static>> {
     // The kernel keeps its descriptors at the top of a 1024-entry table.
     let needed = LOG_FD as u64 + 1;
     let (soft, hard) =
@@ -506,6 +539,16 @@ fn prepare_descriptors(kernel: &OwnedFd) -> Result<BorrowedFd<'static>> {
             "keep the kernel image open",
             std::io::Error::last_os_error(),
         ));
+    }
+    if let Some(filter) = guest_filter {
+        // SAFETY: dup3 takes descriptor numbers; the profile was moved off
+        // the reserved numbers when it was created.
+        if unsafe { libc::dup3(filter.as_raw_fd(), GUEST_FILTER_FD, 0) } < 0 {
+            return Err(Error::sys(
+                "pass the guest seccomp profile",
+                std::io::Error::last_os_error(),
+            ));
+        }
     }
     // SAFETY: KERNEL_IMAGE_FD was just made to refer to the kernel image and
     // stays open until the exec replaces this process.

@@ -287,6 +287,9 @@ pub struct ContainerSpec {
     pub terminal: bool,
     /// The terminal's initial size.
     pub console_size: Option<crate::terminal::WindowSize>,
+    /// The guest's own seccomp profile, in `oxbox_abi::guest_filter`'s
+    /// text form, for the kernel to enforce.
+    pub guest_filter: Option<String>,
     /// Ask the kernel for syscall statistics at exit.
     pub stats: bool,
     /// Verbosity of the kernel's log.
@@ -346,6 +349,7 @@ impl ContainerSpec {
             rlimits: Vec::new(),
             terminal: options.terminal,
             console_size: None,
+            guest_filter: None,
             stats: options.stats,
             log_level: options.log_level.unwrap_or(LogLevel::Warn),
             kernel: options.kernel,

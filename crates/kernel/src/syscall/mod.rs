@@ -7,6 +7,7 @@
 
 pub mod exec;
 pub mod fs;
+pub mod guest_filter;
 pub mod misc;
 pub mod mm;
 pub mod net;
@@ -51,7 +52,11 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
         .get(call.nr as usize)
         .copied()
         .unwrap_or(sys_unimplemented);
-    let ret = match handler(call) {
+    let result = match guest_filter::check(call.nr, &call.args) {
+        guest_filter::Verdict::Allow => handler(call),
+        guest_filter::Verdict::Deny(errno) => Err(errno),
+    };
+    let ret = match result {
         Ok(value) => value,
         Err(errno) => (-(errno.into_raw() as i64)) as u64,
     };
