@@ -7,7 +7,8 @@
 //! - `/etc/passwd`, `/etc/group` with root only, so `id` prints names;
 //! - `/data`: fixtures for the text applets and a small tree for `find`/`ls`;
 //! - `/guest/<area>/<case>`: `tests/guest/<area>/<case>.c` built with
-//!   `gcc -O1 -static`;
+//!   `gcc -O1 -static`, and `/guest/escape/<case>` from
+//!   `tests/escape/<case>.c`;
 //! - `/bad`: executables the kernel must refuse, see [`BAD_EXECUTABLES`];
 //! - empty `/proc`, `/dev` (mount points for the native baseline; under
 //!   oxbox the kernel answers them), `/tmp` (mode 1777) and `/root`.
@@ -151,29 +152,55 @@ fn sorted_dir(path: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(entries)
 }
 
-/// The shared headers (`tests/guest/*.h`) and the programs
-/// (`tests/guest/<area>/*.c`).
+/// The directory of the escape programs, installed as the area `escape`.
+fn escape_dir() -> PathBuf {
+    workspace_root().join("tests/escape")
+}
+
+/// The programs `<dir>/*.c` of one area, and its headers `<dir>/*.h` (with
+/// their paths) appended to `headers`.
+fn area_sources(
+    dir: &Path,
+    area: &str,
+    headers: &mut Vec<u8>,
+    programs: &mut Vec<GuestSource>,
+) -> Result<(), String> {
+    for file in sorted_dir(dir)? {
+        match file.extension().and_then(|e| e.to_str()) {
+            Some("c") => {
+                let case = file.file_stem().unwrap().to_string_lossy().into_owned();
+                programs.push(GuestSource {
+                    name: format!("{area}/{case}"),
+                    text: read(&file)?,
+                    path: file,
+                });
+            }
+            Some("h") => {
+                headers.extend_from_slice(file.to_string_lossy().as_bytes());
+                headers.extend_from_slice(&read(&file)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The shared headers (`tests/guest/*.h`, `tests/escape/*.h`) and the
+/// programs (`tests/guest/<area>/*.c`, and `tests/escape/*.c` as the area
+/// `escape`).
 fn guest_sources() -> Result<(Vec<u8>, Vec<GuestSource>), String> {
     let mut headers = Vec::new();
     let mut programs = Vec::new();
     for entry in sorted_dir(&guest_dir())? {
         if entry.is_dir() {
             let area = entry.file_name().unwrap().to_string_lossy().into_owned();
-            for file in sorted_dir(&entry)? {
-                if file.extension().is_some_and(|e| e == "c") {
-                    let case = file.file_stem().unwrap().to_string_lossy().into_owned();
-                    programs.push(GuestSource {
-                        name: format!("{area}/{case}"),
-                        text: read(&file)?,
-                        path: file,
-                    });
-                }
-            }
+            area_sources(&entry, &area, &mut Vec::new(), &mut programs)?;
         } else if entry.extension().is_some_and(|e| e == "h") {
             headers.extend_from_slice(entry.to_string_lossy().as_bytes());
             headers.extend_from_slice(&read(&entry)?);
         }
     }
+    area_sources(&escape_dir(), "escape", &mut headers, &mut programs)?;
     Ok((headers, programs))
 }
 
