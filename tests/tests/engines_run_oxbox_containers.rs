@@ -110,6 +110,7 @@ fn docker_and_containerd_run_oxbox_containers() {
     }
     check("seccomp profile", seccomp_profile(&dockerd));
     check("bind mount", bind_mount(&dockerd));
+    check("resource limits", resource_limits(&dockerd));
     check("exec, top, pause and stop", lifecycle(&dockerd));
     check("kill", kill(&dockerd));
     check("error message", error_message(&dockerd));
@@ -268,6 +269,75 @@ fn lifecycle(dockerd: &Dockerd) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `--memory`, `--pids-limit`, `--cpus` and a later `docker update` land
+/// in the container's cgroup exactly as with runc.
+fn resource_limits(dockerd: &Dockerd) -> Result<(), String> {
+    let limits = |runtime: &str| -> Result<Vec<String>, String> {
+        let name = format!("limits-{runtime}");
+        let started = dockerd.docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--runtime",
+            runtime,
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "--cpus",
+            "0.5",
+            IMAGE,
+            "sleep",
+            "100",
+        ]);
+        expect(started.status.success(), &started)?;
+        let id = stdout(&dockerd.docker(&["inspect", "-f", "{{.Id}}", &name]));
+        let id = id.trim();
+        let mut values = cgroup_values(id);
+        let updated =
+            dockerd.docker(&["update", "--memory", "128m", "--memory-swap", "256m", &name]);
+        expect(updated.status.success(), &updated)?;
+        values.extend(cgroup_values(id));
+        let _ = dockerd.docker(&["rm", "-f", &name]);
+        Ok(values)
+    };
+    let (runc, oxbox) = (limits("runc")?, limits("oxbox")?);
+    if runc != oxbox || runc.iter().all(|v| v == "missing") {
+        return Err(format!(
+            "cgroup limits differ: runc {runc:?}, oxbox {oxbox:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Memory, pids and cpu limits of Docker container `id` (cgroupfs driver,
+/// v1 or v2 layout), `missing` where a file does not exist.
+fn cgroup_values(id: &str) -> Vec<String> {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let files: Vec<String> = if v2 {
+        ["memory.max", "pids.max", "cpu.max"]
+            .iter()
+            .map(|f| format!("/sys/fs/cgroup/docker/{id}/{f}"))
+            .collect()
+    } else {
+        [
+            "memory/docker/{id}/memory.limit_in_bytes",
+            "pids/docker/{id}/pids.max",
+            "cpu/docker/{id}/cpu.cfs_quota_us",
+        ]
+        .iter()
+        .map(|f| format!("/sys/fs/cgroup/{}", f.replace("{id}", id)))
+        .collect()
+    };
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f).map_or_else(|_| "missing".into(), |v| v.trim().to_owned())
+        })
+        .collect()
 }
 
 fn kill(dockerd: &Dockerd) -> Result<(), String> {
