@@ -377,8 +377,9 @@ fn read_file_or_stdin(path: &Path) -> anyhow::Result<String> {
 
 /// A signal by number (`9`) or name (`KILL`, `SIGKILL`).
 pub fn parse_signal(text: &str) -> anyhow::Result<Signal> {
+    let unknown = || anyhow::anyhow!("unknown signal {text}");
     if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).with_context(|| format!("unknown signal {text}"));
+        return Signal::try_from(number).map_err(|_| unknown());
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -386,8 +387,7 @@ pub fn parse_signal(text: &str) -> anyhow::Result<Signal> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse::<Signal>()
-        .with_context(|| format!("unknown signal {text}"))
+    name.parse::<Signal>().map_err(|_| unknown())
 }
 
 fn list_text(states: &[OciState], args: &ListArgs) -> anyhow::Result<String> {

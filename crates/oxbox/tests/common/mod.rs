@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// A command running the `oxbox` binary under test, with the stand-in
-/// kernel when one could be built.
 /// What every container's `/dev` holds, sorted: the host's harmless
 /// devices (and `/dev/tty`: this host has the node), a private devpts with
 /// `/dev/ptmx` pointing into it, and `/dev/shm`.
 pub const CONTAINER_DEV: &str = "full,null,ptmx,pts,random,shm,tty,urandom,zero";
 
+/// A command running the `oxbox` binary under test, with the stand-in
+/// kernel when one could be built.
 pub fn oxbox() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxbox"));
     cmd.env_remove("OXBOX_LOG").env_remove("OXBOX_STATS");
