@@ -38,8 +38,10 @@ fn interfaces_through_route_netlink_and_ioctls() {
     guest_matches_native(Run::guest("net/netlink"));
 }
 
-/// busybox's network applets: `httpd` serving files to `wget` and to a
-/// raw `nc` request, `nc` listening and connecting, and `ip`.
+/// busybox's network applets: `ifconfig` (interface ioctls and the
+/// kernel's `/proc/net/dev` and `/proc/net/if_inet6`), `httpd` serving
+/// files to `wget` and to a raw `nc` request, `nc` listening and
+/// connecting, and `ip`.
 #[test]
 fn busybox_httpd_wget_and_nc() {
     require_root!();
@@ -49,7 +51,21 @@ fn busybox_httpd_wget_and_nc() {
     let (native, _) = run.matches_native(Compare::StdoutAndStatus);
     assert_eq!(
         native.stdout(),
-        "hello from httpd\nwget missing: 1\nHTTP/1.1 200 OK\nnc got: over nc\n\
+        "lo        Link encap:Local Loopback  \n          \
+         inet addr:127.0.0.1  Mask:255.0.0.0\n          \
+         inet6 addr: ::1/128 Scope:Host\n          \
+         UP LOOPBACK RUNNING  MTU:65536  Metric:1\n          \
+         RX packets:0 errors:0 dropped:0 overruns:0 frame:0\n          \
+         TX packets:0 errors:0 dropped:0 overruns:0 carrier:0\n          \
+         collisions:0 txqueuelen:1000 \n          \
+         RX bytes:0 (0.0 B)  TX bytes:0 (0.0 B)\n\n\
+         00000000000000000000000000000001 01 80 10 80       lo\n\
+         Inter-|   Receive                                                |  Transmit\n \
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets \
+         errs drop fifo colls carrier compressed\n    \
+         lo:       0       0    0    0    0     0          0         0        0       0    0    \
+         0    0     0       0          0\n\
+         hello from httpd\nwget missing: 1\nHTTP/1.1 200 OK\nnc got: over nc\n\
          1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue qlen 1000\n",
         "{}",
         native.describe()
@@ -57,6 +73,9 @@ fn busybox_httpd_wget_and_nc() {
 }
 
 const BUSYBOX_NET_SCRIPT: &str = r#"cd "$D"
+ifconfig lo
+cat /proc/net/if_inet6
+cat /proc/self/net/dev
 mkdir www
 echo 'hello from httpd' > www/index.html
 httpd -f -p 127.0.0.1:8125 -h "$D/www" &

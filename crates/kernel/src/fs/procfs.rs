@@ -16,6 +16,7 @@ use oxbox_hal::host;
 
 use super::stat::{S_IFDIR, S_IFLNK, S_IFREG, SynthStat};
 use super::{fdtable, path};
+use crate::net::procnet;
 use crate::procs::{self, ProcInfo};
 use crate::{Errno, task};
 
@@ -44,11 +45,14 @@ const PID_LINKS: &[&str] = &["cwd", "exe", "root"];
 /// kernel publishes in the process table ([`crate::procs`]).
 const OTHER_PID_FILES: &[&str] = &["cmdline", "comm", "stat", "status"];
 
-/// Replaces a leading `self` with the pid, so both name the same node.
+/// Replaces a leading `self` with the pid, and a leading `net` (a link to
+/// `self/net`) with the pid's `net`, so that all name the same node.
 pub fn canonical(parts: &[String]) -> Vec<String> {
     let mut out: Vec<String> = parts.to_vec();
-    if out.first().is_some_and(|p| p == "self") {
-        out[0] = task::pid().to_string();
+    match out.first().map(String::as_str) {
+        Some("self") => out[0] = task::pid().to_string(),
+        Some("net") => out.insert(0, task::pid().to_string()),
+        _ => {}
     }
     out
 }
@@ -68,6 +72,9 @@ pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
     if parts.len() == 1 && parts[0] == "self" && !follow_last {
         return Ok(Node::Link(task::pid().to_string()));
     }
+    if parts.len() == 1 && parts[0] == "net" && !follow_last {
+        return Ok(Node::Link("self/net".into()));
+    }
     let parts = canonical(parts);
     let names: Vec<&str> = parts.iter().map(String::as_str).collect();
     let node = match names.as_slice() {
@@ -79,6 +86,10 @@ pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
         [pid, name] if is_own_pid(pid) && PID_LINKS.contains(name) => Node::Link(pid_link(name)),
         [pid, "fd", n] if is_own_pid(pid) => {
             Node::Link(fd_link(n.parse().map_err(|_| Errno::ENOENT)?)?)
+        }
+        [pid, "net"] if is_own_pid(pid) => Node::Dir(parts.clone()),
+        [pid, "net", name] if is_own_pid(pid) && procnet::FILES.contains(name) => {
+            Node::File(procnet::contents(name)?)
         }
         [pid] if other_process(pid).is_some() => Node::Dir(parts.clone()),
         [pid, name] if OTHER_PID_FILES.contains(name) => {
@@ -98,6 +109,7 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
     match names.as_slice() {
         [] => {
             out.extend(ROOT_FILES.iter().map(|n| (n.to_string(), DT_REG)));
+            out.push(("net".into(), DT_LNK));
             out.push(("self".into(), DT_LNK));
             let mut pids: Vec<i32> = procs::others().iter().map(|p| p.pid).collect();
             pids.push(task::pid());
@@ -106,11 +118,15 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
         }
         [pid] if is_own_pid(pid) => {
             out.push(("fd".into(), DT_DIR));
+            out.push(("net".into(), DT_DIR));
             out.extend(PID_FILES.iter().map(|n| (n.to_string(), DT_REG)));
             out.extend(PID_LINKS.iter().map(|n| (n.to_string(), DT_LNK)));
         }
         [pid, "fd"] if is_own_pid(pid) => {
             out.extend(open_fds().into_iter().map(|fd| (fd.to_string(), DT_LNK)))
+        }
+        [pid, "net"] if is_own_pid(pid) => {
+            out.extend(procnet::FILES.iter().map(|n| (n.to_string(), DT_REG)))
         }
         [pid] if other_process(pid).is_some() => {
             out.extend(OTHER_PID_FILES.iter().map(|n| (n.to_string(), DT_REG)))

@@ -14,11 +14,13 @@
 //!   credentials carry the container's ids;
 //! - [`options`]: the socket options a guest may get and set;
 //! - [`family`]: which families, types and protocols reach the host (the
-//!   same constraints the host allowlist enforces).
+//!   same constraints the host allowlist enforces);
+//! - [`procnet`]: the interface files of `/proc/net`.
 //!
 //! The handlers are in `syscall/net.rs`.
 
 pub mod cmsg;
 pub mod family;
 pub mod options;
+pub mod procnet;
 pub mod sockaddr;
