@@ -47,6 +47,14 @@ enum Command {
     /// Inspect what oxbox allows and installs
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
+    /// Load images from a docker-save archive or an OCI image layout
+    Load(commands::image::LoadArgs),
+    /// List the stored images
+    Images(commands::image::ImagesArgs),
+    /// Remove images
+    Rmi(commands::image::RmiArgs),
+    /// Describe an image as JSON
+    Inspect(commands::image::InspectArgs),
     #[command(flatten)]
     Runtime(commands::runtime::RuntimeCommand),
 }
@@ -94,6 +102,10 @@ fn run(cli: Cli, log: &log::Destination) -> anyhow::Result<u8> {
     match cli.command {
         Some(Command::Do(args)) => commands::do_::run(args, log_level),
         Some(Command::Debug(command)) => commands::debug::run(command).map(|()| 0),
+        Some(Command::Load(args)) => commands::image::load(args).map(|()| 0),
+        Some(Command::Images(args)) => commands::image::images(args).map(|()| 0),
+        Some(Command::Rmi(args)) => commands::image::rmi(args).map(|()| 0),
+        Some(Command::Inspect(args)) => commands::image::inspect(args).map(|()| 0),
         Some(Command::Runtime(command)) => commands::runtime::run(&cli.global, command),
         None => anyhow::bail!("no command given (try 'oxbox --help')"),
     }

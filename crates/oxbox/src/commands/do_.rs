@@ -55,13 +55,18 @@ pub struct DoArgs {
     #[arg(long)]
     pub stats: bool,
 
-    /// The command to run as the container's pid 1, and its arguments
+    #[command(flatten)]
+    pub store: super::image::StoreArgs,
+
+    /// The command to run as the container's pid 1, and its arguments; or
+    /// `IMAGE -- [CMD...]` to run a stored image
     #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
 /// Runs the container; returns the status oxbox exits with.
-pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
+pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
+    let image = super::image::take_image_argument(&mut args.command);
     let exe = std::env::current_exe().context("cannot find the oxbox executable")?;
     let mut mounts = args
         .volumes
@@ -69,7 +74,7 @@ pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>, _>>()?;
     mounts.extend(args.tmpfs.iter().map(|t| parse_tmpfs(t)));
-    let options = Options {
+    let mut options = Options {
         command: args.command,
         rootfs: args.rootfs,
         read_only: args.read_only,
@@ -83,9 +88,16 @@ pub fn run(args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         mounts,
         terminal: args.tty,
     };
-    let spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
+    let container = image
+        .map(|name| super::image::ImageContainer::prepare(&args.store, &name, &mut options))
+        .transpose()?;
+    let mut spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
+    if let Some(container) = &container {
+        container.apply(&mut spec);
+    }
     tracing::debug!(?spec, "starting container");
     let code = oxbox_sandbox::run(&spec, false, |_| Ok(()))?;
+    drop(container);
     Ok(u8::try_from(code).unwrap_or(u8::MAX))
 }
 

@@ -2,4 +2,5 @@
 
 pub mod debug;
 pub mod do_;
+pub mod image;
 pub mod runtime;
