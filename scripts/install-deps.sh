@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(
     gcc libc6-dev            # guest test programs, built static
     busybox-static           # the guest tool box of the scenario tests
+    skopeo umoci zstd        # image scenarios: OCI layouts, docker-save archives, zstd layers
+    docker-registry apache2-utils  # oxbox pull scenarios: a loopback registry, htpasswd
     debootstrap              # Debian rootfs of tests/tests/debian_*.rs
     strace                   # debugging aid named in failure messages
     runc crun runsc          # the runtimes the benchmark compares with

@@ -26,6 +26,7 @@
 
 pub mod debian;
 pub mod engines;
+pub mod images;
 pub mod rootfs;
 pub mod run;
 pub mod stats;

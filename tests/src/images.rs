@@ -1,0 +1,293 @@
+//! Images for the image scenarios, made the way users make them: an OCI
+//! layout built with `umoci` from the busybox test rootfs, converted with
+//! `skopeo` to a `docker save` archive and an OCI archive; and hand-made
+//! `docker save` archives whose layers are hostile, written with GNU tar
+//! (`-P` and `--transform` write the names `tar::Builder` refuses).
+//!
+//! Each scenario gets its own data root ([`DataRoot`]) under
+//! `<target>/test-images/`, removed when the scenario ends.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{oxbox_bin, rootfs, target_dir};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh directory under `<target>/test-images/`, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory named after `tag`.
+    pub fn new(tag: &str) -> TempDir {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = target_dir()
+            .join("test-images")
+            .join(format!("{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a host tool, panicking with its output if it fails.
+pub fn tool(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} not found ({e}); run scripts/install-deps.sh"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// An image store of one scenario, and `oxbox` run against it.
+#[derive(Debug)]
+pub struct DataRoot(TempDir);
+
+/// What an `oxbox` call did.
+#[derive(Debug)]
+pub struct Called {
+    /// Exit status (-1 if killed).
+    pub status: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Called {
+    /// Panics with the output unless the call exited 0.
+    pub fn ok(self) -> Called {
+        assert_eq!(self.status, 0, "oxbox failed:\n{self:?}");
+        self
+    }
+}
+
+impl DataRoot {
+    /// A new, empty store.
+    pub fn new(tag: &str) -> DataRoot {
+        DataRoot(TempDir::new(tag))
+    }
+
+    /// The data root.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Runs `oxbox ARGS` with this data root (under `timeout -s KILL`:
+    /// a container's pid 1 ignores SIGTERM).
+    pub fn oxbox(&self, args: &[&str]) -> Called {
+        self.oxbox_with_env(args, &[])
+    }
+
+    /// [`DataRoot::oxbox`] with extra environment variables.
+    pub fn oxbox_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Called {
+        let output = Command::new("timeout")
+            .args(["-s", "KILL", "120"])
+            .arg(oxbox_bin())
+            .args(args)
+            .env("OXBOX_DATA_ROOT", self.path())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run oxbox");
+        Called {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// The names in a directory of the store (`layers/sha256`, `tmp`...).
+    pub fn entries(&self, dir: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.path().join(dir))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// The files of the busybox image: busybox and its applets, `/etc`.
+fn busybox_files() -> Vec<&'static str> {
+    vec!["bin", "etc"]
+}
+
+/// An OCI layout at `<dir>/layout` holding `layout:bb`, built by umoci:
+///
+/// - layer 1: busybox (`/bin`), `/etc` of the test rootfs, `/srv/greeting`,
+///   `/srv/old`, a user `web` (1000:1000);
+/// - layer 2: `/srv/old` removed (a whiteout), `/srv/new` added;
+/// - config: `Cmd ["sh", "-c", "echo cmd ran; id -u; pwd; echo $GREETING"]`,
+///   `WorkingDir /srv`, `Env GREETING=from-image`.
+pub fn busybox_layout(dir: &Path) -> PathBuf {
+    let layout = dir.join("layout");
+    let bundle = dir.join("bundle");
+    let image = format!("{}:bb", layout.display());
+    tool(
+        "umoci",
+        &["init", "--layout", &layout.display().to_string()],
+    );
+    tool("umoci", &["new", "--image", &image]);
+    tool(
+        "umoci",
+        &["unpack", "--image", &image, &bundle.display().to_string()],
+    );
+    let root = bundle.join("rootfs");
+    let source = rootfs().path();
+    for top in busybox_files() {
+        tool(
+            "cp",
+            &[
+                "-a",
+                &source.join(top).display().to_string(),
+                &root.display().to_string(),
+            ],
+        );
+    }
+    let passwd = root.join("etc/passwd");
+    let mut accounts = fs::read_to_string(&passwd).unwrap_or_default();
+    accounts.push_str("web:x:1000:1000:web:/home/web:/bin/sh\n");
+    fs::write(&passwd, accounts).unwrap();
+    fs::create_dir_all(root.join("srv")).unwrap();
+    fs::write(root.join("srv/greeting"), "hello from the image\n").unwrap();
+    fs::write(root.join("srv/old"), "removed by layer 2\n").unwrap();
+    tool(
+        "umoci",
+        &["repack", "--image", &image, &bundle.display().to_string()],
+    );
+    // A bundle repacks onto the image it was unpacked from: unpack the
+    // one-layer image to add the second layer on top of it.
+    fs::remove_dir_all(&bundle).unwrap();
+    tool(
+        "umoci",
+        &["unpack", "--image", &image, &bundle.display().to_string()],
+    );
+    fs::remove_file(root.join("srv/old")).unwrap();
+    fs::write(root.join("srv/new"), "added by layer 2\n").unwrap();
+    tool(
+        "umoci",
+        &["repack", "--image", &image, &bundle.display().to_string()],
+    );
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image,
+            "--config.cmd",
+            "sh",
+            "--config.cmd",
+            "-c",
+            "--config.cmd",
+            "echo cmd ran; id -u; pwd; echo $GREETING",
+            "--config.workingdir",
+            "/srv",
+            "--config.env",
+            "GREETING=from-image",
+        ],
+    );
+    layout
+}
+
+/// A `docker save` archive with `layers` (tar files, possibly
+/// compressed), whose config announces `diff_ids` (by default the sha256
+/// of each layer, decompressed), tagged `tag`, with `Cmd ["sh"]`.
+pub fn docker_save(
+    dir: &Path,
+    tag: &str,
+    layers: &[PathBuf],
+    diff_ids: Option<Vec<String>>,
+) -> PathBuf {
+    let stage = dir.join(format!("stage-{}", SEQ.fetch_add(1, Ordering::Relaxed)));
+    fs::create_dir_all(&stage).unwrap();
+    let diff_ids =
+        diff_ids.unwrap_or_else(|| layers.iter().map(|l| uncompressed_sha256(l)).collect());
+    let mut names = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let name = format!("layer{i}.tar");
+        fs::copy(layer, stage.join(&name)).unwrap();
+        names.push(format!("\"{name}\""));
+    }
+    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
+    fs::write(
+        stage.join("config.json"),
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+            ids.join(",")
+        ),
+    )
+    .unwrap();
+    fs::write(
+        stage.join("manifest.json"),
+        format!(
+            r#"[{{"Config":"config.json","RepoTags":["{tag}"],"Layers":[{}]}}]"#,
+            names.join(",")
+        ),
+    )
+    .unwrap();
+    let archive = dir.join(format!("{}.tar", tag.replace([':', '/'], "_")));
+    tool(
+        "tar",
+        &[
+            "-cf",
+            &archive.display().to_string(),
+            "-C",
+            &stage.display().to_string(),
+            ".",
+        ],
+    );
+    archive
+}
+
+/// `sha256:<hex>` of `layer` once decompressed (gzip or zstd, by name).
+pub fn uncompressed_sha256(layer: &Path) -> String {
+    let path = layer.display().to_string();
+    let script = if path.ends_with(".gz") {
+        format!("gzip -dc '{path}' | sha256sum")
+    } else if path.ends_with(".zst") {
+        format!("zstd -dc '{path}' | sha256sum")
+    } else {
+        format!("sha256sum < '{path}'")
+    };
+    let out = tool("sh", &["-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+/// A layer tar of busybox and `/etc` from the test rootfs.
+pub fn busybox_layer(dir: &Path) -> PathBuf {
+    let layer = dir.join("busybox-layer.tar");
+    let mut args = vec![
+        "-cf".to_string(),
+        layer.display().to_string(),
+        "-C".into(),
+        rootfs().path().display().to_string(),
+    ];
+    args.extend(busybox_files().into_iter().map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tool("tar", &args);
+    layer
+}
