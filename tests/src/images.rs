@@ -291,3 +291,149 @@ pub fn busybox_layer(dir: &Path) -> PathBuf {
     tool("tar", &args);
     layer
 }
+
+/// A `docker-registry` (Debian's distribution registry) on a free loopback
+/// port, with its storage in a scratch directory; stopped when dropped.
+#[derive(Debug)]
+pub struct Registry {
+    child: std::process::Child,
+    address: String,
+    _dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a registry; with `user`, it asks for basic auth (htpasswd,
+    /// bcrypt) with that user and password.
+    pub fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = TempDir::new("registry");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((name, password)) = user {
+            let htpasswd = dir.path().join("htpasswd");
+            let out = tool("htpasswd", &["-Bbn", name, password]);
+            fs::write(&htpasswd, out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: oxbox-tests\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        fs::write(&config_path, config).unwrap();
+        let log = fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry not found; run scripts/install-deps.sh");
+        // Wait (bounded) until it accepts connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&address).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Pushes `source` (a skopeo transport reference such as
+    /// `oci:DIR:TAG`) as `name` (`repo:tag`), with all its platforms.
+    pub fn push(&self, source: &str, name: &str, creds: Option<&str>) {
+        let destination = format!("docker://{}/{name}", self.address);
+        let mut args = vec!["copy", "-q", "--all", "--dest-tls-verify=false"];
+        if let Some(creds) = creds {
+            args.extend(["--dest-creds", creds]);
+        }
+        args.extend([source, destination.as_str()]);
+        tool("skopeo", &args);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sha256:<hex>` of `bytes`, by `sha256sum`.
+fn sha256_of(dir: &Path, bytes: &[u8]) -> String {
+    let path = dir.join(format!("hash-{}", SEQ.fetch_add(1, Ordering::Relaxed)));
+    fs::write(&path, bytes).unwrap();
+    let digest = uncompressed_sha256(&path);
+    let _ = fs::remove_file(path);
+    digest
+}
+
+/// Adds to the OCI layout `layout` (from [`busybox_layout`]) a
+/// multi-platform image tagged `multi`: an index whose linux/arm64 entry
+/// comes first (same layers, a config saying arm64) and whose linux/amd64
+/// entry is the busybox image.
+pub fn add_multi_platform_index(layout: &Path) {
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = sha256_of(layout, bytes);
+        fs::write(blob(&digest), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let index_path = layout.join("index.json");
+    let index = fs::read_to_string(&index_path).unwrap();
+    let field = |text: &str, key: &str| -> String {
+        let start = text
+            .find(&format!("\"{key}\":\""))
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+            + key.len()
+            + 4;
+        text[start..start + text[start..].find('"').unwrap()].to_owned()
+    };
+    let amd64 = field(&index, "digest");
+    let amd64_manifest = fs::read_to_string(blob(&amd64)).unwrap();
+    let amd64_size = amd64_manifest.len();
+    let config_digest = field(
+        &amd64_manifest[amd64_manifest.find("\"config\"").unwrap()..],
+        "digest",
+    );
+    let config = fs::read_to_string(blob(&config_digest)).unwrap();
+    let arm_config = config.replace("\"architecture\":\"amd64\"", "\"architecture\":\"arm64\"");
+    assert_ne!(arm_config, config, "the config names its architecture");
+    let (arm_config_digest, arm_config_size) = put(arm_config.as_bytes());
+    let arm_manifest = amd64_manifest
+        .replace(&config_digest, &arm_config_digest)
+        .replacen(
+            &format!("\"size\":{}", config.len()),
+            &format!("\"size\":{arm_config_size}"),
+            1,
+        );
+    let (arm_digest, arm_size) = put(arm_manifest.as_bytes());
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let multi = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{manifest_type}","digest":"{arm_digest}","size":{arm_size},"platform":{{"architecture":"arm64","os":"linux"}}}},{{"mediaType":"{manifest_type}","digest":"{amd64}","size":{amd64_size},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#
+    );
+    let (multi_digest, multi_size) = put(multi.as_bytes());
+    let entry = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{multi_digest}","size":{multi_size},"annotations":{{"org.opencontainers.image.ref.name":"multi"}}}}"#
+    );
+    let index = index.replacen("\"manifests\":[", &format!("\"manifests\":[{entry},"), 1);
+    fs::write(index_path, index).unwrap();
+}

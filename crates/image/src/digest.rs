@@ -170,6 +170,16 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
     /// The writer and the digest and length of what was written.
     pub fn finish(self) -> (W, Digest, u64) {
         let len = self.hasher.len();

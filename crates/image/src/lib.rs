@@ -22,6 +22,7 @@ pub mod inroot;
 pub mod merge;
 pub mod oci;
 pub mod progress;
+pub mod pull;
 pub mod reference;
 pub mod rootfs;
 pub mod run;

@@ -184,41 +184,40 @@ impl Store {
     /// Stores the stream `content` as a blob, hashing it on the way; with
     /// `expected`, a stream that hashes otherwise is refused and nothing
     /// is stored.
-    pub fn put_blob(&self, content: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let temp = self.temp_path("blob");
-        let result = self.write_blob(content, expected, &temp);
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        result
-    }
-
-    fn write_blob(
+    pub fn put_blob(
         &self,
         mut content: impl Read,
         expected: Option<&Digest>,
-        temp: &Path,
     ) -> Result<(Digest, u64)> {
-        let file = File::create(temp).map_err(|e| Error::io("create", temp, e))?;
-        let mut writer = HashingWriter::new(io::BufWriter::new(file));
-        copy(&mut content, &mut writer, "blob", temp)?;
-        let (buffered, digest, len) = writer.finish();
-        let file = buffered
-            .into_inner()
-            .map_err(|e| Error::io("write", temp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("sync", temp, e))?;
-        if let Some(expected) = expected
-            && *expected != digest
-        {
-            return Err(Error::DigestMismatch {
-                what: format!("blob {expected}"),
-                expected: expected.clone(),
-                actual: digest,
-            });
+        let mut writer = self.blob_writer()?;
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = match content.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::Corrupt {
+                        what: "blob".into(),
+                        source,
+                    });
+                }
+            };
+            writer.write(&buf[..n])?;
         }
-        let path = self.blob_path(&digest);
-        fs::rename(temp, &path).map_err(|e| Error::io("store", &path, e))?;
-        Ok((digest, len))
+        writer.commit(expected)
+    }
+
+    /// A blob being written piece by piece (e.g. as it arrives from a
+    /// registry); see [`BlobWriter::commit`].
+    pub fn blob_writer(&self) -> Result<BlobWriter<'_>> {
+        let temp = self.temp_path("blob");
+        let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
+        Ok(BlobWriter {
+            store: self,
+            writer: Some(HashingWriter::new(io::BufWriter::new(file))),
+            temp,
+        })
     }
 
     /// Stores `bytes` as a blob.
@@ -514,6 +513,64 @@ impl Store {
     }
 }
 
+/// A blob in the making under `tmp/`, removed unless committed.
+pub struct BlobWriter<'a> {
+    store: &'a Store,
+    writer: Option<HashingWriter<io::BufWriter<File>>>,
+    temp: PathBuf,
+}
+
+impl BlobWriter<'_> {
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let writer = self.writer.as_mut().expect("written after commit");
+        writer
+            .write_all(bytes)
+            .map_err(|e| Error::io("write", &self.temp, e))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.writer.as_ref().map_or(0, HashingWriter::len)
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stores what was written under its digest; with `expected`, content
+    /// that hashes otherwise is refused and dropped.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let writer = self.writer.take().expect("committed once");
+        let (buffered, digest, len) = writer.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| Error::io("write", &self.temp, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io("sync", &self.temp, e))?;
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {expected}"),
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+        let path = self.store.blob_path(&digest);
+        fs::rename(&self.temp, &path).map_err(|e| Error::io("store", &path, e))?;
+        Ok((digest, len))
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        // Removed unless committed (then the rename already moved it).
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
 /// Just enough of a manifest to tell an index from an image manifest.
 #[derive(Deserialize)]
 struct MediaTypeOnly {
@@ -595,29 +652,6 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("write", path, e))
-}
-
-/// Copies `from` into `to`, telling a read error (corrupt input) from a
-/// write error (the store).
-fn copy(from: &mut impl Read, to: &mut impl Write, what: &str, dest: &Path) -> Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut total = 0;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Corrupt {
-                    what: what.to_owned(),
-                    source,
-                });
-            }
-        };
-        to.write_all(&buf[..n])
-            .map_err(|e| Error::io("write", dest, e))?;
-        total += n as u64;
-    }
 }
 
 /// The stream `reader` carries, decompressed according to its first bytes:

@@ -55,6 +55,8 @@ enum Command {
     Rmi(commands::image::RmiArgs),
     /// Describe an image as JSON
     Inspect(commands::image::InspectArgs),
+    /// Pull an image from a registry
+    Pull(commands::pull::PullArgs),
     #[command(flatten)]
     Runtime(commands::runtime::RuntimeCommand),
 }
@@ -106,6 +108,7 @@ fn run(cli: Cli, log: &log::Destination) -> anyhow::Result<u8> {
         Some(Command::Images(args)) => commands::image::images(args).map(|()| 0),
         Some(Command::Rmi(args)) => commands::image::rmi(args).map(|()| 0),
         Some(Command::Inspect(args)) => commands::image::inspect(args).map(|()| 0),
+        Some(Command::Pull(args)) => commands::pull::run(args).map(|()| 0),
         Some(Command::Runtime(command)) => commands::runtime::run(&cli.global, command),
         None => anyhow::bail!("no command given (try 'oxbox --help')"),
     }

@@ -3,4 +3,5 @@
 pub mod debug;
 pub mod do_;
 pub mod image;
+pub mod pull;
 pub mod runtime;
