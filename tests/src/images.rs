@@ -116,6 +116,14 @@ impl DataRoot {
         }
     }
 
+    /// `oxbox load -i PATH [--tag TAG]`.
+    pub fn load(&self, path: &Path, tag: Option<&str>) -> Called {
+        let path = path.display().to_string();
+        let mut args = vec!["load", "-i", path.as_str()];
+        args.extend(tag.iter().flat_map(|t| ["--tag", t]));
+        self.oxbox(&args)
+    }
+
     /// The names in a directory of the store (`layers/sha256`, `tmp`...).
     pub fn entries(&self, dir: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.path().join(dir))
@@ -128,6 +136,17 @@ impl DataRoot {
         names.sort();
         names
     }
+}
+
+/// Writes `members` of `dir` into the new tar `archive` with GNU tar;
+/// `options` go before them (`-P`, `--transform=...`).
+pub fn tar_create(archive: &Path, dir: &Path, members: &[&str], options: &[String]) {
+    let mut args = vec!["-cf".to_string(), archive.display().to_string()];
+    args.extend(options.iter().cloned());
+    args.extend(["-C".to_string(), dir.display().to_string()]);
+    args.extend(members.iter().map(|m| m.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tool("tar", &args);
 }
 
 /// The files of the busybox image: busybox and its applets, `/etc`.
@@ -249,16 +268,7 @@ pub fn docker_save(
     )
     .unwrap();
     let archive = dir.join(format!("{}.tar", tag.replace([':', '/'], "_")));
-    tool(
-        "tar",
-        &[
-            "-cf",
-            &archive.display().to_string(),
-            "-C",
-            &stage.display().to_string(),
-            ".",
-        ],
-    );
+    tar_create(&archive, &stage, &["."], &[]);
     archive
 }
 
@@ -280,15 +290,7 @@ pub fn uncompressed_sha256(layer: &Path) -> String {
 /// A layer tar of busybox and `/etc` from the test rootfs.
 pub fn busybox_layer(dir: &Path) -> PathBuf {
     let layer = dir.join("busybox-layer.tar");
-    let mut args = vec![
-        "-cf".to_string(),
-        layer.display().to_string(),
-        "-C".into(),
-        rootfs().path().display().to_string(),
-    ];
-    args.extend(busybox_files().into_iter().map(String::from));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tool("tar", &args);
+    tar_create(&layer, rootfs().path(), &busybox_files(), &[]);
     layer
 }
 

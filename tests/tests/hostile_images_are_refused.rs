@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oxbox_integration::images::{DataRoot, TempDir, busybox_layer, docker_save, tool};
+use oxbox_integration::images::{DataRoot, TempDir, busybox_layer, docker_save, tar_create, tool};
 use oxbox_integration::require_root;
 
 /// A layer made by GNU tar from `files` (created in a staging directory by
@@ -25,25 +25,16 @@ fn layer(
     fs::create_dir_all(&stage).unwrap();
     make(&stage);
     let tar = dir.join(format!("{name}.tar"));
-    let mut args = vec![
-        "-cPf".to_string(),
-        tar.display().to_string(),
-        "-C".into(),
-        stage.display().to_string(),
-    ];
-    for expression in transform {
-        args.push(format!("--transform={expression}"));
-    }
-    args.extend(members.iter().map(|m| m.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tool("tar", &args);
+    let mut options = vec!["-P".to_string()];
+    options.extend(transform.iter().map(|t| format!("--transform={t}")));
+    tar_create(&tar, &stage, members, &options);
     tar
 }
 
 /// Loads `archive`, which must fail with `message`, and checks that the
 /// store holds no layer, no image and nothing in progress.
 fn refused(store: &DataRoot, archive: &Path, message: &str) {
-    let load = store.oxbox(&["load", "-i", &archive.display().to_string()]);
+    let load = store.load(archive, None);
     assert_eq!(load.status, 125, "{load:?}");
     assert!(
         load.stderr.contains(message),
@@ -177,9 +168,7 @@ fn device_nodes_are_skipped_with_a_warning() {
     );
     let archive = docker_save(dir.path(), "hostile:device", &[base, devices], None);
     let store = DataRoot::new("store");
-    let load = store
-        .oxbox(&["load", "-i", &archive.display().to_string()])
-        .ok();
+    let load = store.load(&archive, None).ok();
     assert!(
         load.stderr.contains("dev/mem") && load.stderr.contains("device node skipped"),
         "{load:?}"

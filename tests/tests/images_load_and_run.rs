@@ -6,7 +6,7 @@
 //! removes what no image uses.
 
 use oxbox_integration::images::{
-    DataRoot, TempDir, busybox_layer, busybox_layout, docker_save, tool,
+    DataRoot, TempDir, busybox_layer, busybox_layout, docker_save, tar_create, tool,
 };
 use oxbox_integration::require_root;
 
@@ -187,15 +187,7 @@ fn image_entrypoint_and_cmd_combine_like_docker() {
         ],
     );
     let store = DataRoot::new("store");
-    store
-        .oxbox(&[
-            "load",
-            "-i",
-            &layout.display().to_string(),
-            "--tag",
-            "entry:1",
-        ])
-        .ok();
+    store.load(&layout, Some("entry:1")).ok();
     assert_eq!(
         store.oxbox(&["do", "entry:1", "--"]).ok().stdout,
         "default-arg\n"
@@ -221,15 +213,7 @@ fn image_user_runs_the_command() {
         &["config", "--image", &image, "--config.user", "web"],
     );
     let store = DataRoot::new("store");
-    store
-        .oxbox(&[
-            "load",
-            "-i",
-            &layout.display().to_string(),
-            "--tag",
-            "user:1",
-        ])
-        .ok();
+    store.load(&layout, Some("user:1")).ok();
     let run = store
         .oxbox(&["do", "user:1", "--", "sh", "-c", "id -u; id -g; echo $HOME"])
         .ok();
@@ -243,18 +227,8 @@ fn rmi_untags_then_removes_what_no_image_uses() {
     let layer = busybox_layer(dir.path());
     let archive = docker_save(dir.path(), "small:1", &[layer], None);
     let store = DataRoot::new("store");
-    store
-        .oxbox(&["load", "-i", &archive.display().to_string()])
-        .ok();
-    store
-        .oxbox(&[
-            "load",
-            "-i",
-            &archive.display().to_string(),
-            "--tag",
-            "small:2",
-        ])
-        .ok();
+    store.load(&archive, None).ok();
+    store.load(&archive, Some("small:2")).ok();
     assert_eq!(
         store.oxbox(&["rmi", "small:1"]).ok().stdout,
         "Untagged: small:1\n"
@@ -286,16 +260,7 @@ fn gzip_and_zstd_layers_load() {
     std::fs::create_dir_all(extra.join("srv")).unwrap();
     std::fs::write(extra.join("srv/zstd"), "from a zstd layer\n").unwrap();
     let extra_tar = dir.path().join("extra.tar");
-    tool(
-        "tar",
-        &[
-            "-cf",
-            &extra_tar.display().to_string(),
-            "-C",
-            &extra.display().to_string(),
-            "srv",
-        ],
-    );
+    tar_create(&extra_tar, &extra, &["srv"], &[]);
     tool("zstd", &["-q", &extra_tar.display().to_string()]);
     let archive = docker_save(
         dir.path(),
@@ -307,9 +272,7 @@ fn gzip_and_zstd_layers_load() {
         None,
     );
     let store = DataRoot::new("store");
-    store
-        .oxbox(&["load", "-i", &archive.display().to_string()])
-        .ok();
+    store.load(&archive, None).ok();
     let run = store
         .oxbox(&["do", "compressed:1", "--", "cat", "/srv/zstd"])
         .ok();

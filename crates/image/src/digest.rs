@@ -113,41 +113,50 @@ impl Hasher {
     }
 }
 
-/// A reader that hashes what passes through it.
-pub struct HashingReader<R> {
-    inner: R,
+/// A reader or writer that hashes what passes through it.
+pub struct Hashing<T> {
+    inner: T,
     hasher: Hasher,
 }
 
-impl<R: Read> HashingReader<R> {
+impl<T> Hashing<T> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
+    pub fn new(inner: T) -> Self {
         Self {
             inner,
             hasher: Hasher::default(),
         }
     }
 
-    /// Bytes read so far.
+    /// Bytes passed through so far.
     pub fn len(&self) -> u64 {
         self.hasher.len()
     }
 
-    /// Whether nothing was read yet.
+    /// Whether nothing passed through yet.
     pub fn is_empty(&self) -> bool {
         self.hasher.is_empty()
     }
 
-    /// Reads the rest of the stream (so that the digest covers all of it)
-    /// and returns the digest and the length.
-    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
+    /// The wrapped reader or writer, the digest and the length of what
+    /// passed through.
+    pub fn into_parts(self) -> (T, Digest, u64) {
         let len = self.hasher.len();
-        Ok((self.hasher.finish(), len))
+        (self.inner, self.hasher.finish(), len)
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Hashing<R> {
+    /// Reads the rest of the stream (so that the digest covers all of it)
+    /// and returns the digest and the length.
+    pub fn finish_reading(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let (_, digest, len) = self.into_parts();
+        Ok((digest, len))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
@@ -155,39 +164,7 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// A writer that hashes what passes through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Hasher,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Hasher::default(),
-        }
-    }
-
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.hasher.len()
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.hasher.is_empty()
-    }
-
-    /// The writer and the digest and length of what was written.
-    pub fn finish(self) -> (W, Digest, u64) {
-        let len = self.hasher.len();
-        (self.inner, self.hasher.finish(), len)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -226,10 +203,10 @@ mod tests {
 
     #[test]
     fn hashing_reader_covers_the_unread_tail() {
-        let mut reader = HashingReader::new(&b"hello world"[..]);
+        let mut reader = Hashing::new(&b"hello world"[..]);
         let mut first = [0u8; 5];
         reader.read_exact(&mut first).unwrap();
-        let (digest, len) = reader.finish().unwrap();
+        let (digest, len) = reader.finish_reading().unwrap();
         assert_eq!(len, 11);
         assert_eq!(digest, Digest::of(b"hello world"));
     }

@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::digest::{Digest, Hashing};
 use crate::error::{Error, Result};
 use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
 use crate::progress::{Progress, ProgressReader};
@@ -215,7 +215,7 @@ impl Store {
         let file = File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
         Ok(BlobWriter {
             store: self,
-            writer: Some(HashingWriter::new(io::BufWriter::new(file))),
+            writer: Some(Hashing::new(io::BufWriter::new(file))),
             temp,
         })
     }
@@ -287,15 +287,17 @@ impl Store {
     ) -> Result<()> {
         let blob_path = self.blob_path(&blob.digest);
         let file = File::open(&blob_path).map_err(|e| Error::io("open blob", &blob_path, e))?;
-        let mut compressed = HashingReader::new(file);
+        let mut compressed = Hashing::new(file);
         {
             let reader = BufReader::new(ProgressReader::new(&mut compressed, progress));
-            let mut uncompressed = HashingReader::new(decompress(reader)?);
+            let mut uncompressed = Hashing::new(decompress(reader)?);
             unpack_layer(&mut uncompressed, dest, self.limits)?;
-            let (actual, _) = uncompressed.finish().map_err(|source| Error::Corrupt {
-                what: format!("layer {}", blob.digest),
-                source,
-            })?;
+            let (actual, _) = uncompressed
+                .finish_reading()
+                .map_err(|source| Error::Corrupt {
+                    what: format!("layer {}", blob.digest),
+                    source,
+                })?;
             if actual != *diff_id {
                 return Err(Error::DigestMismatch {
                     what: format!("uncompressed layer {}", blob.digest),
@@ -305,7 +307,7 @@ impl Store {
             }
         }
         let (actual, _) = compressed
-            .finish()
+            .finish_reading()
             .map_err(|e| Error::io("read", &blob_path, e))?;
         if actual != blob.digest {
             return Err(Error::DigestMismatch {
@@ -516,7 +518,7 @@ impl Store {
 /// A blob in the making under `tmp/`, removed unless committed.
 pub struct BlobWriter<'a> {
     store: &'a Store,
-    writer: Option<HashingWriter<io::BufWriter<File>>>,
+    writer: Option<Hashing<io::BufWriter<File>>>,
     temp: PathBuf,
 }
 
@@ -531,7 +533,7 @@ impl BlobWriter<'_> {
 
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
-        self.writer.as_ref().map_or(0, HashingWriter::len)
+        self.writer.as_ref().map_or(0, Hashing::len)
     }
 
     /// Whether nothing was written yet.
@@ -543,7 +545,7 @@ impl BlobWriter<'_> {
     /// that hashes otherwise is refused and dropped.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let writer = self.writer.take().expect("committed once");
-        let (buffered, digest, len) = writer.finish();
+        let (buffered, digest, len) = writer.into_parts();
         let file = buffered
             .into_inner()
             .map_err(|e| Error::io("write", &self.temp, e.into_error()))?;
