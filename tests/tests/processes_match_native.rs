@@ -3,7 +3,9 @@
 //! child, and poll/select/epoll on a pipe a child writes to, exercised by
 //! `tests/guest/process/fork_exec_wait.c`; threads; signals between
 //! threads and waited for (`tests/guest/signals/threads.c`); stopped and
-//! continued jobs and reparenting (`tests/guest/signals/stop.c`). Each
+//! continued jobs and reparenting (`tests/guest/signals/stop.c`); handlers
+//! that interrupt blocking calls, with and without SA_RESTART, and the
+//! mask swap of ppoll/pselect6/epoll_pwait (`tests/guest/signals/interrupt.c`). Each
 //! program must pass natively first; under oxbox it must print exactly the
 //! same `ok` lines.
 
@@ -31,4 +33,10 @@ fn per_thread_masks_sigtimedwait_and_signalfd_match_native() {
 fn stopped_and_continued_jobs_and_reparenting_match_native() {
     require_root!();
     guest_matches_native(Run::guest("signals/stop"));
+}
+
+#[test]
+fn handlers_interrupt_blocking_calls_and_restart_them_as_linux_does() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/interrupt"));
 }

@@ -75,6 +75,11 @@ pub struct ThreadSignals {
     /// `has_saved_mask` is non-zero.
     pub saved_mask: AtomicU64,
     pub has_saved_mask: AtomicU64,
+    /// One more than the number of the guest syscall a signal interrupted
+    /// (its host call failed with EINTR) that Linux restarts once the
+    /// handler returns if it has SA_RESTART; zero otherwise. Set by the
+    /// dispatcher, taken at the end of the syscall.
+    pub interrupted_call: AtomicU64,
     /// The alternate signal stack: base, size (0: disabled) and flags.
     pub alt_stack: [AtomicU64; 3],
 }

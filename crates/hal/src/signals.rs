@@ -304,12 +304,16 @@ fn in_kernel(rip: u64) -> bool {
     oxbox_abi::layout::KERNEL_AREA.contains(&rip) || crate::entry::is_trampoline(rip)
 }
 
-/// Routes host signal `sig` to the kernel's guest-signal handler. `restart`
-/// is the guest's SA_RESTART: an interrupted host call then restarts
-/// instead of failing with EINTR.
-pub fn install_guest_signal(sig: u64, restart: bool) -> Result<(), Errno> {
-    let flags = SA_SIGINFO | SA_ONSTACK | if restart { SA_RESTART } else { 0 };
-    sigaction(sig, guest_signal_handler as *const () as u64, flags)
+/// Routes host signal `sig` to the kernel's guest-signal handler. Never
+/// with SA_RESTART: a blocking host call the signal interrupts fails with
+/// EINTR, so the guest's handler runs at once, and the kernel restarts the
+/// guest's call afterwards if the guest's SA_RESTART asks (as Linux does).
+pub fn install_guest_signal(sig: u64) -> Result<(), Errno> {
+    sigaction(
+        sig,
+        guest_signal_handler as *const () as u64,
+        SA_SIGINFO | SA_ONSTACK,
+    )
 }
 
 extern "C" fn guest_signal_handler(sig: i32, info: *mut u8, uc: *mut u8) {

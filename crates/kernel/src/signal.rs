@@ -23,7 +23,7 @@ use core::sync::atomic::Ordering;
 use oxbox_hal::{cpu, signals};
 use spin::Mutex;
 
-use crate::Errno;
+use crate::{Errno, SysResult};
 
 pub const NSIG: usize = 64;
 const SIG_IGN: u64 = 1;
@@ -118,7 +118,7 @@ pub fn action(sig: u64, new: Option<SigAction>) -> Result<SigAction, Errno> {
         if new.handler <= SIG_IGN {
             signals::mirror_guest_disposition(sig as u64, new.handler == SIG_IGN)?;
         } else if !signals::is_kernel_signal(sig as u64) {
-            signals::install_guest_signal(sig as u64, new.flags & SA_RESTART != 0)?;
+            signals::install_guest_signal(sig as u64)?;
         }
     }
     Ok(old)
@@ -272,34 +272,104 @@ pub fn arrived(sig: u64, info: &[u8; 128], ctx: &mut GuestContext<'_>, in_kernel
 /// trampoline): the lowest signal the kernel took during the call that the
 /// thread does not block is delivered; the others go back to the host,
 /// which delivers them when the thread's mask allows.
+///
+/// A call the signal interrupted (see [`interrupted`]) is restarted when
+/// the handler returns if its SA_RESTART asks, or at once if no handler
+/// runs, as Linux does: the context is rewound to the `syscall`
+/// instruction (the trapped site's, or the trampoline's for a patched
+/// call) with the call's number in `%rax` (its arguments are still in
+/// their registers).
 pub fn syscall_exit(ctx: &mut GuestContext<'_>) {
     let state = cpu::thread_signals();
     let saved_mask = (state.has_saved_mask.swap(0, Ordering::AcqRel) != 0)
         .then(|| state.saved_mask.load(Ordering::Relaxed));
+    let interrupted_nr = state
+        .interrupted_call
+        .swap(0, Ordering::AcqRel)
+        .checked_sub(1);
     let pending = state.pending.load(Ordering::Acquire);
     let ready = pending & !state.mask();
-    let mut delivered = false;
+    let mut handler = None;
     if ready != 0 {
         let index = ready.trailing_zeros() as usize + 1;
         state.pending.fetch_and(!bit(index), Ordering::AcqRel);
         let info = load_info(index);
         let action = ACTIONS.lock()[index - 1];
         if action.handler > SIG_IGN {
-            deliver(index, &action, &info, saved_mask, ctx);
-            delivered = true;
+            handler = Some((index, action, info));
         } else {
             // The disposition changed while the signal waited: the host
             // applies it.
             hand_back(index, &info);
         }
     }
-    if !delivered && let Some(mask) = saved_mask {
-        let _ = cpu::set_guest_mask(mask);
+    if let Some(nr) = interrupted_nr
+        && handler
+            .as_ref()
+            .is_none_or(|(_, action, _)| action.flags & SA_RESTART != 0)
+    {
+        let regs = ctx.regs_mut();
+        regs[REG_RAX] = nr;
+        regs[REG_RIP] -= SYSCALL_INSN_LEN;
+    }
+    match handler {
+        Some((index, action, info)) => deliver(index, &action, &info, saved_mask, ctx),
+        None => {
+            if let Some(mask) = saved_mask {
+                let _ = cpu::set_guest_mask(mask);
+            }
+        }
     }
     let rest = state.pending.swap(0, Ordering::AcqRel);
     for index in (1..=NSIG).filter(|i| rest & bit(*i) != 0) {
         hand_back(index, &load_info(index));
     }
+}
+
+/// Length of the `syscall` instruction a restarted call goes back to.
+const SYSCALL_INSN_LEN: u64 = 2;
+
+/// The guest syscall `call` failed with EINTR because a signal came: if
+/// Linux would restart it (after a handler with SA_RESTART, or when no
+/// handler runs), [`syscall_exit`] does. The calls signal(7) lists as
+/// never restarted after a handler are left to fail with EINTR.
+pub fn interrupted(call: &crate::syscall::Call) {
+    use oxbox_abi::Sysno::*;
+    const FUTEX_CMD_MASK: u64 = 0x7f;
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    let never = [
+        poll,
+        ppoll,
+        select,
+        pselect6,
+        epoll_wait,
+        epoll_pwait,
+        epoll_pwait2,
+        nanosleep,
+        clock_nanosleep,
+        rt_sigsuspend,
+        pause,
+        rt_sigtimedwait,
+        io_getevents,
+        semop,
+        semtimedop,
+        msgrcv,
+        msgsnd,
+    ];
+    if never.iter().any(|nr| *nr as u64 == call.nr) {
+        return;
+    }
+    // A futex wait with a timeout fails with EINTR; without one it restarts.
+    if call.nr == futex as u64
+        && [FUTEX_WAIT, FUTEX_WAIT_BITSET].contains(&(call.arg(1) & FUTEX_CMD_MASK))
+        && call.arg(3) != 0
+    {
+        return;
+    }
+    cpu::thread_signals()
+        .interrupted_call
+        .store(call.nr + 1, Ordering::Release);
 }
 
 /// Gives the host back a signal the kernel took but cannot deliver now,
@@ -364,6 +434,7 @@ pub fn after_fork() {
     let state = cpu::thread_signals();
     state.pending.store(0, Ordering::Release);
     state.has_saved_mask.store(0, Ordering::Release);
+    state.interrupted_call.store(0, Ordering::Release);
 }
 
 /// Delivers signal `index` by rewriting `ctx` to enter its handler on a
@@ -499,26 +570,51 @@ pub fn sigreturn(ctx: &mut GuestContext<'_>) -> Result<u64, Errno> {
     Ok(regs[REG_RAX])
 }
 
-/// `rt_sigsuspend`: waits with `mask` in force until a signal can be
-/// delivered; its handler returns to the mask of before.
-pub fn suspend(mask: u64) -> Errno {
+/// Runs a wait that puts `mask` in force for its duration, as Linux's
+/// `rt_sigsuspend`, `ppoll`, `pselect6` and `epoll_pwait` do (`None`: the
+/// thread's own mask). `wait` gets the address of the host mask standing
+/// for `mask` (0 for none) and passes it to the host call, which installs
+/// it and waits atomically, so a signal arriving in between is not lost.
+/// If the wait fails with EINTR, `mask` stays the guest's mask until the
+/// syscall ends: a signal it lets through runs its handler, which returns
+/// to the mask of before ([`syscall_exit`] restores it if none runs).
+/// Otherwise the mask of before is back at once, as on Linux.
+pub fn wait_with_mask(mask: Option<u64>, wait: impl FnOnce(u64) -> SysResult) -> SysResult {
+    let Some(mask) = mask else {
+        return wait(0);
+    };
     let state = cpu::thread_signals();
     let old = state.mask();
     let mask = mask & !UNBLOCKABLE;
-    // The host's rt_sigsuspend installs the mask and waits atomically, so
-    // a signal arriving in between is not lost; the kernel's handler takes
-    // it (the thread is in kernel code) and the wait returns.
+    // Only the kernel's record changes: the host mask stays the old one
+    // outside the host call, which installs its own.
     state.record_mask(mask);
     let host_mask = cpu::host_mask(mask);
-    while state.pending.load(Ordering::Acquire) & !mask == 0 {
-        let _ = crate::syscall::host_call(
-            oxbox_abi::Sysno::rt_sigsuspend,
-            [&host_mask as *const u64 as u64, 8, 0, 0, 0, 0],
-        );
+    let result = wait(&host_mask as *const u64 as u64);
+    if result == Err(Errno::EINTR) {
+        state.saved_mask.store(old, Ordering::Relaxed);
+        state.has_saved_mask.store(1, Ordering::Release);
+    } else {
+        state.record_mask(old);
     }
-    state.saved_mask.store(old, Ordering::Relaxed);
-    state.has_saved_mask.store(1, Ordering::Release);
-    Errno::EINTR
+    result
+}
+
+/// `rt_sigsuspend`: waits with `mask` in force until a signal can be
+/// delivered; its handler returns to the mask of before.
+pub fn suspend(mask: u64) -> SysResult {
+    let state = cpu::thread_signals();
+    wait_with_mask(Some(mask), |host_mask| {
+        // The kernel's handler takes the signal (the thread is in kernel
+        // code) and the host's wait returns.
+        while state.pending.load(Ordering::Acquire) & !state.mask() == 0 {
+            let _ = crate::syscall::host_call(
+                oxbox_abi::Sysno::rt_sigsuspend,
+                [host_mask, 8, 0, 0, 0, 0],
+            );
+        }
+        Err(Errno::EINTR)
+    })
 }
 
 #[cfg(test)]

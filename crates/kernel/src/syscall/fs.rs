@@ -20,7 +20,7 @@ use crate::fs::path::{self, Route};
 use crate::fs::procfs::{self, Node};
 use crate::fs::stat::SynthStat;
 use crate::mm::user;
-use crate::{Errno, SysResult};
+use crate::{Errno, SysResult, signal};
 
 pub const AT_FDCWD: i32 = -100;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
@@ -810,11 +810,29 @@ pub fn sys_poll(call: &Call) -> SysResult {
         return Err(Errno::EINVAL);
     }
     user::check_buffer(call.arg(0), count * POLLFD_SIZE)?;
-    if call.nr == Sysno::ppoll as u64 {
-        user::check_buffer(call.arg(2), 16)?;
-        user::check_buffer(call.arg(3), 8)?;
+    if call.nr != Sysno::ppoll as u64 {
+        return call.forward();
     }
-    call.forward()
+    user::check_buffer(call.arg(2), 16)?;
+    let mask = call_sigmask(call.arg(3), call.arg(4))?;
+    signal::wait_with_mask(mask, |host_mask| {
+        host_call(
+            Sysno::ppoll,
+            [call.arg(0), count, call.arg(2), host_mask, 8, 0],
+        )
+    })
+}
+
+/// The signal mask a ppoll, pselect6 or epoll_pwait call puts in force
+/// while it waits (`None`: none given), read as Linux reads it.
+fn call_sigmask(addr: u64, size: u64) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(user::read_u64(addr)?))
 }
 
 /// select(nfds, r, w, e, timeout) and pselect6(..., timeout, sigmask).
@@ -828,14 +846,31 @@ pub fn sys_select(call: &Call) -> SysResult {
         user::check_buffer(call.arg(set), set_bytes)?;
     }
     user::check_buffer(call.arg(4), 16)?;
-    if call.nr == Sysno::pselect6 as u64 {
-        // A { const sigset_t *ss; size_t ss_len; } pair, read by the host.
-        user::check_buffer(call.arg(5), 16)?;
-        if call.arg(5) != 0 {
-            user::check_buffer(user::read_u64(call.arg(5))?, 8)?;
-        }
+    if call.nr != Sysno::pselect6 as u64 || call.arg(5) == 0 {
+        return call.forward();
     }
-    call.forward()
+    // A { const sigset_t *ss; size_t ss_len; } pair.
+    let pair = user::read_bytes(call.arg(5), 16)?;
+    let word = |i: usize| u64::from_le_bytes(pair[i..i + 8].try_into().expect("8 bytes"));
+    let mask = call_sigmask(word(0), word(8))?;
+    signal::wait_with_mask(mask, |host_mask| {
+        let host_pair = [host_mask, 8];
+        host_call(
+            Sysno::pselect6,
+            [
+                call.arg(0),
+                call.arg(1),
+                call.arg(2),
+                call.arg(3),
+                call.arg(4),
+                if host_mask == 0 {
+                    0
+                } else {
+                    host_pair.as_ptr() as u64
+                },
+            ],
+        )
+    })
 }
 
 /// Calls that create a descriptor from nothing but flags and numbers:
@@ -871,15 +906,29 @@ pub fn sys_epoll_wait(call: &Call) -> SysResult {
         return Err(Errno::EINVAL);
     }
     user::check_buffer(call.arg(1), max as u64 * EPOLL_EVENT_SIZE)?;
-    if call.nr == Sysno::epoll_pwait as u64 {
-        user::check_buffer(call.arg(4), 8)?;
-        return call.forward();
-    }
-    // epoll_wait is epoll_pwait without a mask.
-    host_call(
-        Sysno::epoll_pwait,
-        [call.arg(0), call.arg(1), call.arg(2), call.arg(3), 0, 8],
-    )
+    // epoll_wait is epoll_pwait without a mask; epoll_pwait2 takes a
+    // timespec instead of milliseconds.
+    let (nr, mask) = match Sysno::new(call.nr as usize) {
+        Some(Sysno::epoll_wait) => (Sysno::epoll_pwait, None),
+        Some(Sysno::epoll_pwait2) => {
+            user::check_buffer(call.arg(3), 16)?;
+            (Sysno::epoll_pwait2, call_sigmask(call.arg(4), call.arg(5))?)
+        }
+        _ => (Sysno::epoll_pwait, call_sigmask(call.arg(4), call.arg(5))?),
+    };
+    signal::wait_with_mask(mask, |host_mask| {
+        host_call(
+            nr,
+            [
+                call.arg(0),
+                call.arg(1),
+                call.arg(2),
+                call.arg(3),
+                host_mask,
+                8,
+            ],
+        )
+    })
 }
 
 /// timerfd_settime(fd, flags, new, old) and timerfd_gettime(fd, cur).

@@ -58,7 +58,12 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
     };
     let ret = match result {
         Ok(value) => value,
-        Err(errno) => (-(errno.into_raw() as i64)) as u64,
+        Err(errno) => {
+            if errno == Errno::EINTR && crate::signal::pending_at_exit() {
+                crate::signal::interrupted(call);
+            }
+            (-(errno.into_raw() as i64)) as u64
+        }
     };
     let nr = call.nr;
     frame.ret = ret;
@@ -78,13 +83,18 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
 #[cold]
 fn after_trap(site_end: u64, nr: u64, ret: u64) {
     // A new thread starts from, and rt_sigreturn replaces, the registers
-    // only a trap provides; the trampoline's site is not a patchable one.
+    // only a trap provides; the trampoline's site (where a patched call
+    // interrupted by a signal restarts) is not a patchable one; a call
+    // interrupted by a signal may restart from its `syscall` instruction,
+    // which must stay in place.
     if [
         Sysno::clone as u64,
         Sysno::clone3 as u64,
         Sysno::rt_sigreturn as u64,
     ]
     .contains(&nr)
+        || site_end == TRAMPOLINE_ADDR + 2
+        || ret == (-(Errno::EINTR.into_raw() as i64)) as u64
     {
         return;
     }

@@ -202,11 +202,11 @@ pub fn sys_rt_sigsuspend(call: &Call) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mask = user::read_u64(call.arg(0))?;
-    Err(signal::suspend(mask))
+    signal::suspend(mask)
 }
 
 /// pause(): waits for a signal with the current mask.
 pub fn sys_pause(_: &Call) -> SysResult {
     let mask = signal::change_mask(signal::SIG_BLOCK, None)?;
-    Err(signal::suspend(mask))
+    signal::suspend(mask)
 }

@@ -97,6 +97,7 @@ syscall_table! {
     epoll_ctl => fs::sys_epoll_ctl;
     epoll_wait => fs::sys_epoll_wait;
     epoll_pwait => fs::sys_epoll_wait;
+    epoll_pwait2 => fs::sys_epoll_wait;
     eventfd2 => fs::sys_new_fd;
     timerfd_create => fs::sys_new_fd;
     timerfd_settime => fs::sys_timerfd_time;
