@@ -131,6 +131,11 @@ fn container_writes_vanish_with_the_container() {
     let (docker, _, _) = layout_archives(&dir);
     let store = DataRoot::new("store");
     store.oxbox(&["load", "-i", &docker]).ok();
+    // What an oxbox killed mid-run leaves: its lock is free, so the next
+    // container's oxbox removes it.
+    let dead = store.path().join("containers/0123456789ab");
+    std::fs::create_dir_all(dead.join("rootfs/tmp")).unwrap();
+    std::fs::write(dead.join("lock"), "").unwrap();
     for snapshotter in ["overlay", "copy"] {
         let env = [("OXBOX_SNAPSHOTTER", snapshotter)];
         let run = store
@@ -282,5 +287,37 @@ fn gzip_and_zstd_layers_load() {
         inspect.stdout.contains("tar+gzip") && inspect.stdout.contains("tar+zstd"),
         "{}",
         inspect.stdout
+    );
+}
+
+#[test]
+fn spec_from_an_image_makes_a_bundle_the_runtime_verbs_run() {
+    require_root!();
+    let dir = TempDir::new("images-spec");
+    let (docker, _, _) = layout_archives(&dir);
+    let store = DataRoot::new("store");
+    store.oxbox(&["load", "-i", &docker]).ok();
+    let bundle = dir.path().join("oci-bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let bundle = bundle.display().to_string();
+    store
+        .oxbox(&["spec", "--image", "busybox", "--bundle", &bundle])
+        .ok();
+    let state = dir.path().join("state").display().to_string();
+    let id = format!("spec-image-{}", std::process::id());
+    let run = store
+        .oxbox(&["--root", &state, "run", "--bundle", &bundle, &id])
+        .ok();
+    assert_eq!(run.stdout, "cmd ran\n0\n/srv\nfrom-image\n");
+    // The bundle's rootfs is the image's: layer 2's whiteout applied.
+    assert!(
+        !std::path::Path::new(&bundle)
+            .join("rootfs/srv/old")
+            .exists()
+    );
+    assert!(
+        std::path::Path::new(&bundle)
+            .join("rootfs/srv/new")
+            .is_file()
     );
 }

@@ -95,11 +95,10 @@ impl Store {
         image: &Image,
         snapshotter: Snapshotter,
     ) -> Result<ContainerRootfs> {
+        self.sweep_dead_containers()?;
         let _gc = self.gc_lock(false)?;
+        self.ensure_layers(image)?;
         let diff_ids = &image.config.rootfs.diff_ids;
-        for (layer, diff_id) in image.manifest.layers.iter().zip(diff_ids) {
-            self.ensure_layer(layer, diff_id, &Silent)?;
-        }
         let dir = self.root().join("containers").join(random_id()?);
         fs::create_dir(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
@@ -130,6 +129,29 @@ impl Store {
             crate::merge::merge_layer(layer, &container.rootfs)?;
         }
         Ok(container)
+    }
+
+    /// Unpacks any layer of `image` that is missing (e.g. removed by hand).
+    fn ensure_layers(&self, image: &Image) -> Result<()> {
+        let diff_ids = &image.config.rootfs.diff_ids;
+        for (layer, diff_id) in image.manifest.layers.iter().zip(diff_ids) {
+            self.ensure_layer(layer, diff_id, &Silent)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the merged layers of `image` into the new directory `dest`,
+    /// a root filesystem of its own that outlives this process (an OCI
+    /// bundle's `rootfs/`).
+    pub fn export_rootfs(&self, image: &Image, dest: &Path) -> Result<()> {
+        let _gc = self.gc_lock(false)?;
+        self.ensure_layers(image)?;
+        let diff_ids = &image.config.rootfs.diff_ids;
+        fs::create_dir(dest).map_err(|e| Error::io("create", dest, e))?;
+        for diff_id in diff_ids {
+            crate::merge::merge_layer(&self.layer_path(diff_id), dest)?;
+        }
+        Ok(())
     }
 }
 

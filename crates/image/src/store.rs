@@ -137,14 +137,30 @@ impl Store {
         self.lock("gc.lock", exclusive)
     }
 
-    fn lock(&self, name: &str, exclusive: bool) -> Result<Lock> {
-        let path = self.root.join(name);
-        let file = File::options()
+    /// Removes the directories of containers whose oxbox died, if no
+    /// other oxbox is adding or using content right now (never waits).
+    pub fn sweep_dead_containers(&self) -> Result<()> {
+        let path = self.root.join("gc.lock");
+        let file = self.lock_file(&path)?;
+        if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            return Ok(());
+        }
+        let _gc = Lock(file);
+        crate::rootfs::sweep_containers(self).map(drop)
+    }
+
+    fn lock_file(&self, path: &Path) -> Result<File> {
+        File::options()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))
+    }
+
+    fn lock(&self, name: &str, exclusive: bool) -> Result<Lock> {
+        let path = self.root.join(name);
+        let file = self.lock_file(&path)?;
         let op = if exclusive {
             FlockOperation::LockExclusive
         } else {
@@ -705,5 +721,127 @@ impl Compression {
             Self::Gzip => format!("{}+gzip", oci::MEDIA_TYPE_OCI_LAYER),
             Self::Zstd => format!("{}+zstd", oci::MEDIA_TYPE_OCI_LAYER),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root")).unwrap();
+        (dir, store)
+    }
+
+    /// Stores a layer-less image whose config says `label`; returns its
+    /// manifest digest.
+    fn layerless_image(store: &Store, label: &str) -> Digest {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["{label}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let config = store.put_blob_bytes(config.as_bytes()).unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{}","digest":"{config}","size":1}},"layers":[]}}"#,
+            oci::MEDIA_TYPE_OCI_CONFIG
+        );
+        store.put_blob_bytes(manifest.as_bytes()).unwrap()
+    }
+
+    fn tag(text: &str) -> Reference {
+        Reference::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_blob_that_does_not_match_its_digest_is_not_stored() {
+        let (_dir, store) = store();
+        let wrong = Digest::of(b"something else");
+        let err = store.put_blob(&b"content"[..], Some(&wrong)).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(!store.has_blob(&wrong));
+        assert_eq!(fs::read_dir(store.root().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_blob_changed_on_disk_is_caught_when_read() {
+        let (_dir, store) = store();
+        let digest = store.put_blob_bytes(b"{}").unwrap();
+        assert_eq!(store.read_blob(&digest).unwrap(), b"{}");
+        fs::write(store.blob_path(&digest), b"{\"x\":1}").unwrap();
+        assert!(matches!(
+            store.read_blob(&digest),
+            Err(Error::DigestMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn tags_move_to_the_newest_image_and_rmi_untags_before_deleting() {
+        let (_dir, store) = store();
+        let first = layerless_image(&store, "first");
+        let second = layerless_image(&store, "second");
+        let a = store
+            .add_image(&first, &[tag("app:1"), tag("app:latest")], &Silent)
+            .unwrap();
+        let b = store
+            .add_image(&second, &[tag("app:latest")], &Silent)
+            .unwrap();
+        assert_eq!(store.resolve("app").unwrap().record.id, b.record.id);
+        assert_eq!(store.resolve("app:1").unwrap().record.id, a.record.id);
+        assert_eq!(
+            store.resolve(&a.record.id.hex()[..8]).unwrap().record.id,
+            a.record.id
+        );
+        assert!(matches!(store.resolve("app:2"), Err(Error::NotFound(_))));
+
+        store.add_image(&first, &[tag("other:1")], &Silent).unwrap();
+        assert_eq!(
+            store.remove("app:1").unwrap(),
+            Removed::Untagged("docker.io/library/app:1".into())
+        );
+        assert_eq!(
+            store.remove("other:1").unwrap(),
+            Removed::Deleted(a.record.id.clone())
+        );
+        assert!(
+            !store.has_blob(&first),
+            "the manifest of the removed image is collected"
+        );
+        assert!(store.has_blob(&second));
+        assert_eq!(store.images().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_layer_with_a_wrong_diff_id_leaves_nothing_behind() {
+        let (_dir, store) = store();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, "file", &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let (digest, size) = store.put_blob(&bytes[..], None).unwrap();
+        let layer = Descriptor {
+            media_type: oci::MEDIA_TYPE_OCI_LAYER.into(),
+            digest,
+            size,
+            platform: None,
+            annotations: Default::default(),
+        };
+        let wrong = Digest::of(b"not the layer");
+        let err = store.ensure_layer(&layer, &wrong, &Silent).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(!store.layer_path(&wrong).exists());
+        assert_eq!(fs::read_dir(store.root().join("tmp")).unwrap().count(), 0);
+        let right = Digest::of(&bytes);
+        store.ensure_layer(&layer, &right, &Silent).unwrap();
+        assert_eq!(
+            fs::read(store.layer_path(&right).join("file")).unwrap(),
+            b"hi"
+        );
     }
 }

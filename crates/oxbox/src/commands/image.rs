@@ -233,6 +233,41 @@ impl ImageContainer {
     }
 }
 
+/// `oxbox spec --image IMAGE`: the bundle's `rootfs/` is a copy of the
+/// image's merged layers, and `spec`'s process runs the image's command
+/// with its environment, directory and user.
+pub fn bundle_from_image(
+    store: &StoreArgs,
+    image: &str,
+    bundle: &std::path::Path,
+    spec: &mut oci_spec::runtime::Spec,
+) -> anyhow::Result<()> {
+    let store = store.open()?;
+    let image = store.resolve(image)?;
+    let rootfs = bundle.join("rootfs");
+    store
+        .export_rootfs(&image, &rootfs)
+        .with_context(|| format!("cannot write {}", rootfs.display()))?;
+    let process = oxbox_image::run::process(&image.config.config, &rootfs, &[], &[], None)?;
+    let mut env = vec![format!("PATH={}", oxbox_sandbox::spec::DEFAULT_PATH)];
+    for entry in process.env {
+        let key = entry.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(&key));
+        env.push(entry);
+    }
+    let mut user = oci_spec::runtime::User::default();
+    user.set_uid(process.uid);
+    user.set_gid(process.gid);
+    let mut oci_process = spec.process().clone().unwrap_or_default();
+    oci_process.set_args(Some(process.command));
+    oci_process.set_env(Some(env));
+    oci_process.set_cwd(process.workdir);
+    oci_process.set_user(user);
+    oci_process.set_terminal(Some(false));
+    spec.set_process(Some(oci_process));
+    Ok(())
+}
+
 /// The short name Docker prints for a stored (normalized) reference.
 fn familiar(tag: &str) -> String {
     Reference::parse(tag).map_or_else(|_| tag.to_owned(), |r| r.familiar())

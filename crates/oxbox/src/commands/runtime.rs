@@ -212,6 +212,14 @@ pub struct SpecArgs {
     /// The bundle directory to write config.json into
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
+
+    /// Make the bundle from a stored image: its layers become rootfs/, its
+    /// command, environment, directory and user the process
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    #[command(flatten)]
+    pub store: super::image::StoreArgs,
 }
 
 /// Runs a verb; returns the exit status.
@@ -224,7 +232,7 @@ pub fn run(global: &GlobalArgs, command: RuntimeCommand) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             return Ok(0);
         }
-        RuntimeCommand::Spec(args) => return write_default_spec(&args.bundle).map(|()| 0),
+        RuntimeCommand::Spec(args) => return write_default_spec(&args).map(|()| 0),
         _ => {}
     }
     let exe = std::env::current_exe().context("cannot find the oxbox executable")?;
@@ -450,13 +458,16 @@ fn features() -> serde_json::Value {
 }
 
 /// `spec`: runc's default config (a shell on a terminal, rootfs `rootfs`).
-fn write_default_spec(bundle: &Path) -> anyhow::Result<()> {
-    let path = bundle.join("config.json");
+fn write_default_spec(args: &SpecArgs) -> anyhow::Result<()> {
+    let path = args.bundle.join("config.json");
     if path.exists() {
         bail!("{} already exists; remove it first", path.display());
     }
     let mut spec = Spec::default();
     spec.set_hostname(Some("oxbox".into()));
+    if let Some(image) = &args.image {
+        super::image::bundle_from_image(&args.store, image, &args.bundle, &mut spec)?;
+    }
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -477,10 +488,17 @@ mod tests {
     #[test]
     fn default_spec_is_written_once_and_parses() {
         let dir = tempfile::tempdir().unwrap();
-        write_default_spec(dir.path()).unwrap();
+        let args = SpecArgs {
+            bundle: dir.path().to_owned(),
+            image: None,
+            store: super::super::image::StoreArgs {
+                data_root: dir.path().join("store"),
+            },
+        };
+        write_default_spec(&args).unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         let spec: Spec = serde_json::from_str(&text).unwrap();
         assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("rootfs"));
-        assert!(write_default_spec(dir.path()).is_err());
+        assert!(write_default_spec(&args).is_err());
     }
 }
