@@ -36,6 +36,15 @@ fn layout_archives(dir: &TempDir) -> (String, String, String) {
     (docker, oci, oci_dir)
 }
 
+/// A store with the busybox image loaded from its docker save archive.
+fn busybox_loaded(tag: &str) -> (TempDir, DataRoot) {
+    let dir = TempDir::new(tag);
+    let (docker, _, _) = layout_archives(&dir);
+    let store = DataRoot::new("store");
+    store.oxbox(&["load", "-i", &docker]).ok();
+    (dir, store)
+}
+
 #[test]
 fn docker_save_archive_runs_with_the_image_defaults() {
     require_root!();
@@ -127,10 +136,7 @@ fn oci_archive_and_layout_share_layers_with_docker_save() {
 #[test]
 fn container_writes_vanish_with_the_container() {
     require_root!();
-    let dir = TempDir::new("images-writable");
-    let (docker, _, _) = layout_archives(&dir);
-    let store = DataRoot::new("store");
-    store.oxbox(&["load", "-i", &docker]).ok();
+    let (_dir, store) = busybox_loaded("images-writable");
     // What an oxbox killed mid-run leaves: its lock is free, so the next
     // container's oxbox removes it.
     let dead = store.path().join("containers/0123456789ab");
@@ -293,10 +299,7 @@ fn gzip_and_zstd_layers_load() {
 #[test]
 fn spec_from_an_image_makes_a_bundle_the_runtime_verbs_run() {
     require_root!();
-    let dir = TempDir::new("images-spec");
-    let (docker, _, _) = layout_archives(&dir);
-    let store = DataRoot::new("store");
-    store.oxbox(&["load", "-i", &docker]).ok();
+    let (dir, store) = busybox_loaded("images-spec");
     let bundle = dir.path().join("oci-bundle");
     std::fs::create_dir(&bundle).unwrap();
     let bundle = bundle.display().to_string();
