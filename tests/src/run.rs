@@ -44,6 +44,7 @@ done
 if [ "$ro" = ro ]; then
     mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" || fail "read-only rootfs"
 fi
+# In a fresh network namespace loopback starts down (in the host's, a no-op).
 ip link set lo up || fail "loopback up"
 mount -t proc proc "$r/proc" || fail "mount proc"
 mount --rbind /dev "$r/dev" || fail "bind /dev"
@@ -210,6 +211,8 @@ pub struct Run {
     stats: bool,
     read_only: bool,
     terminal: bool,
+    /// The host's network namespace instead of a fresh one.
+    host_network: bool,
     rootfs: PathBuf,
     /// Recreated empty before each run.
     scratch: Vec<Scratch>,
@@ -242,6 +245,7 @@ impl Run {
             stats: false,
             read_only: false,
             terminal: false,
+            host_network: false,
             rootfs: dir.to_path_buf(),
             scratch: Vec::new(),
         }
@@ -308,6 +312,13 @@ impl Run {
         self
     }
 
+    /// Shares the host's network namespace: `--network host` under oxbox;
+    /// natively, no network namespace of its own.
+    pub fn host_network(mut self) -> Run {
+        self.host_network = true;
+        self
+    }
+
     /// Runs with a pseudo-terminal as stdin, stdout and stderr (through
     /// util-linux `script`, on both sides): stdout then carries stderr too,
     /// with `\r\n` line ends, and stdin is not passed.
@@ -331,15 +342,15 @@ impl Run {
     }
 
     /// Runs natively: chrooted into the rootfs, in fresh mount/UTS/pid/net
-    /// namespaces, with the environment `oxbox do` would give.
+    /// namespaces (not net with [`Run::host_network`]), with the environment `oxbox do` would give.
     pub fn native(&self) -> Outcome {
         self.reset_scratch();
         let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--uts", "--pid"]);
+        if !self.host_network {
+            cmd.arg("--net");
+        }
         cmd.args([
-            "--mount",
-            "--uts",
-            "--pid",
-            "--net",
             "--fork",
             "--kill-child",
             "--propagation",
@@ -379,6 +390,9 @@ impl Run {
         }
         if self.read_only {
             cmd.arg("--read-only");
+        }
+        if self.host_network {
+            cmd.arg("--network").arg("host");
         }
         if self.stats {
             cmd.arg("--stats");

@@ -1003,3 +1003,65 @@ wait $p; echo "killed $?""#,
         0,
     );
 }
+
+/// With `--network host` the container shares the host's network
+/// namespace: a python client in it reaches a server the test runs on the
+/// host's loopback, and the host reaches a python server in it.
+#[test]
+fn host_network_reaches_and_serves_the_host() {
+    require_root!();
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = listener.local_addr().unwrap().port();
+    let guest_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let runs = if oxbox_integration::native_only() {
+        1
+    } else {
+        2
+    };
+    let server = std::thread::spawn(move || {
+        for conn in listener.incoming().take(runs) {
+            let _ = conn.unwrap().write_all(b"hello from the host\n");
+        }
+    });
+    let client = std::thread::spawn(move || {
+        (0..runs)
+            .map(|_| {
+                loop {
+                    if let Ok(mut c) = TcpStream::connect(("127.0.0.1", guest_port)) {
+                        let mut answer = String::new();
+                        if c.write_all(b"ping").is_ok() && c.read_to_string(&mut answer).is_ok() {
+                            break answer;
+                        }
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+            .collect::<Vec<String>>()
+    });
+    expect(
+        python(&format!(
+            r#"import socket, sys
+sys.stdout.reconfigure(line_buffering=True)
+c = socket.create_connection(('127.0.0.1', {host_port}))
+print(c.makefile().readline().strip())
+s = socket.create_server(('127.0.0.1', {guest_port}))
+conn, _ = s.accept()
+# No second connection may wait in the backlog of a server about to exit.
+s.close()
+conn.sendall(conn.recv(16).upper())
+conn.close()
+print('served the host')"#
+        ))
+        .host_network(),
+        "hello from the host\nserved the host\n",
+        0,
+    );
+    server.join().unwrap();
+    assert!(client.join().unwrap().iter().all(|a| a == "PING"));
+}
