@@ -55,6 +55,14 @@ impl Bundle {
         argv: &[String],
         seccomp: Option<&OciSeccomp>,
     ) -> Result<Self> {
+        let bundle = Self::without_config(dir, contents)?;
+        bundle.write_config(&config_json(argv, seccomp))?;
+        Ok(bundle)
+    }
+
+    /// Lays out `dir`'s rootfs with `contents`, leaving the config to the
+    /// caller (`runc spec`, or none for an image).
+    pub fn without_config(dir: &Path, contents: &RootfsContents<'_>) -> Result<Self> {
         let bundle = Self {
             dir: dir.to_path_buf(),
         };
@@ -78,10 +86,17 @@ impl Bundle {
             fs::copy(source, &target)
                 .with_context(|| format!("copying {} to {}", source.display(), target.display()))?;
         }
-        let config = config_json(argv, seccomp);
-        let text = serde_json::to_string_pretty(&config).context("serializing config.json")?;
-        fs::write(dir.join("config.json"), text).context("writing config.json")?;
         Ok(bundle)
+    }
+
+    /// Writes `config` as the bundle's `config.json`.
+    pub fn write_config(&self, config: &Value) -> Result<()> {
+        let text = serde_json::to_string_pretty(config).context("serializing config.json")?;
+        fs::write(self.config_path(), text).context("writing config.json")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
     }
 }
 

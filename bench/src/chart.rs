@@ -1,6 +1,7 @@
 //! One PNG bar chart per workload group: each workload's median on each
-//! runtime, relative to native, on a log scale (the runtimes span four
-//! orders of magnitude on getppid).
+//! runtime, relative to the group's baseline (native, or runc for the
+//! container lifecycle), on a log scale (the runtimes span four orders of
+//! magnitude on getppid).
 //!
 //! Text is drawn by plotters' pure-Rust `ab_glyph` renderer with DejaVu
 //! Sans read from Debian's `fonts-dejavu-core` (scripts/install-deps.sh):
@@ -56,9 +57,24 @@ pub fn draw(
         .map_err(|e| anyhow!("drawing {}: {e}", path.display()))
 }
 
-/// Each bar's height: the median relative to native's, where both exist.
-fn relative(w: &WorkloadResult, kind: RuntimeKind) -> Option<f64> {
-    w.row(kind)?.vs_native.filter(|r| *r > 0.0)
+/// Each bar's height: the median relative to the baseline's, where both
+/// exist.
+fn relative(w: &WorkloadResult, kind: RuntimeKind, baseline: RuntimeKind) -> Option<f64> {
+    let median = |kind| Some(w.row(kind)?.summary?.median);
+    let base = median(baseline).filter(|b| *b > 0.0)?;
+    Some(median(kind)? / base).filter(|r| *r > 0.0)
+}
+
+/// The log axis's range: whole decades around the data and the baseline,
+/// with room below the lowest bar, so that a bar at 1.0x (the baseline's
+/// own) still has a height, and room above the highest for its label.
+fn axis_range(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(1.0f64, f64::min);
+    let hi = values.iter().copied().fold(1.0f64, f64::max);
+    (
+        10f64.powf((lo.log10() - 0.3).floor()),
+        10f64.powf(hi.log10().ceil() + 0.3),
+    )
 }
 
 fn draw_inner(
@@ -67,15 +83,12 @@ fn draw_inner(
     workloads: &[&WorkloadResult],
     runtimes: &[RuntimeKind],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let baseline = group.chart_baseline();
     let values: Vec<f64> = workloads
         .iter()
-        .flat_map(|w| runtimes.iter().filter_map(|&k| relative(w, k)))
+        .flat_map(|w| runtimes.iter().filter_map(|&k| relative(w, k, baseline)))
         .collect();
-    let lo = values.iter().copied().fold(1.0f64, f64::min);
-    let hi = values.iter().copied().fold(1.0f64, f64::max);
-    // Whole decades around the data, with room for the value labels.
-    let lo = 10f64.powf(lo.log10().floor());
-    let hi = 10f64.powf(hi.log10().ceil() + 0.3);
+    let (lo, hi) = axis_range(&values);
 
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -83,7 +96,7 @@ fn draw_inner(
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "{}: median relative to native (log scale, lower is better)",
+                "{}: median relative to {baseline} (log scale, lower is better)",
                 group.title()
             ),
             ("sans-serif", 22),
@@ -97,7 +110,7 @@ fn draw_inner(
         .configure_mesh()
         .disable_x_mesh()
         .disable_x_axis()
-        .y_desc("x native")
+        .y_desc(format!("x {baseline}"))
         .y_label_formatter(&|v| format_ratio(*v))
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -109,7 +122,7 @@ fn draw_inner(
             let x0 = i as f64 + 0.1 + j as f64 * bar;
             let x1 = x0 + bar * 0.9;
             let label_at = (x0 + bar * 0.45, lo);
-            match relative(w, kind) {
+            match relative(w, kind, baseline) {
                 Some(v) => {
                     chart.draw_series(std::iter::once(Rectangle::new(
                         [(x0, lo), (x1, v)],
@@ -189,5 +202,13 @@ mod tests {
         draw(&path, Group::Syscall, &workloads, &runtimes).unwrap();
         let png = std::fs::read(&path).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn the_baseline_bar_has_a_height() {
+        let (lo, hi) = axis_range(&[1.0, 3.0]);
+        assert!(lo < 1.0 && hi > 3.0, "{lo}..{hi}");
+        let (lo, hi) = axis_range(&[0.02, 1.0, 450.0]);
+        assert!(lo < 0.02 && hi > 450.0, "{lo}..{hi}");
     }
 }

@@ -151,7 +151,7 @@ fn prepare(
         result,
         iterations: 0,
     };
-    match runner.availability(kind) {
+    match runner.availability(workload, kind) {
         Availability::Ready => {}
         Availability::Skipped(why) => {
             eprintln!("{} on {kind}: skipped ({why})", workload.name);
@@ -196,7 +196,7 @@ fn prepare(
     );
     let mut result = RuntimeResult::new(kind);
     result.iterations = Some(iterations);
-    result.note = runner.remark(kind);
+    result.note = runner.remark(workload, kind);
     Cell { result, iterations }
 }
 
@@ -269,7 +269,9 @@ fn measure(
     }
     let output = runner.run(&request)?;
     let value = match workload.measure {
-        Measure::WallClock => output.wall.as_secs_f64() * 1e9 / workload.ns_per_unit,
+        Measure::WallClock | Measure::OciCycle | Measure::DockerRun => {
+            output.wall.as_secs_f64() * 1e9 / workload.ns_per_unit
+        }
         _ => workload.parse(&output.stdout)?,
     };
     let stats = counting

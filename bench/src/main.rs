@@ -11,8 +11,10 @@
 mod bundle;
 mod chart;
 mod docker_seccomp;
+mod dockerd;
 mod harness;
 mod host_syscalls;
+mod lifecycle;
 mod machine;
 mod markdown;
 mod oxbox_stats;
@@ -22,7 +24,7 @@ mod tree;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -239,6 +241,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .iter()
         .filter_map(|&kind| Some((kind.to_string(), runner.version(kind)?)))
         .collect();
+    if plan
+        .workloads
+        .iter()
+        .any(|w| w.measure == workload::Measure::DockerRun)
+        && let Some(version) = runtime::first_line_of(Command::new("dockerd").arg("--version"))
+    {
+        machine.versions.insert("dockerd".into(), version);
+    }
 
     let host_syscalls = host_syscalls::count_all(&runtimes, runner.seccomp(), runner.oxbox());
     let results = harness::run(&plan, &runner, &binaries);

@@ -10,8 +10,9 @@ use std::fmt;
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -22,7 +23,9 @@ use serde::Serialize;
 
 use crate::bundle::{Bundle, RootfsContents};
 use crate::docker_seccomp::OciSeccomp;
-use crate::workload::Workload;
+use crate::dockerd::{self, Dockerd};
+use crate::lifecycle;
+use crate::workload::{Measure, Workload};
 
 /// A runtime of the comparison matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -167,6 +170,9 @@ pub struct Runner {
     /// Run crun where the cgroup v2 mount of a hybrid host is hidden.
     crun_hides_unified: bool,
     counter: AtomicU32,
+    /// The private dockerd of the `docker run` workload, started by its
+    /// first run (or why it could not start); dropped with the runner.
+    dockerd: OnceLock<std::result::Result<Dockerd, String>>,
 }
 
 impl Runner {
@@ -190,6 +196,7 @@ impl Runner {
             tree: None,
             crun_hides_unified: hybrid_unified_has_controllers(),
             counter: AtomicU32::new(0),
+            dockerd: OnceLock::new(),
         }
     }
 
@@ -203,8 +210,44 @@ impl Runner {
         &self.oxbox
     }
 
-    /// Checks that `kind` is installed and usable.
-    pub fn availability(&self, kind: RuntimeKind) -> Availability {
+    /// Checks that `kind` is installed and usable for `workload`.
+    pub fn availability(&self, workload: &Workload, kind: RuntimeKind) -> Availability {
+        if workload.measure.is_lifecycle() {
+            return self.lifecycle_availability(workload.measure, kind);
+        }
+        self.runtime_availability(kind)
+    }
+
+    /// Whether `kind` can run a container's lifecycle: no Docker profile
+    /// needed, but runc for the bundle's spec, or dockerd.
+    fn lifecycle_availability(&self, measure: Measure, kind: RuntimeKind) -> Availability {
+        if kind == RuntimeKind::Native {
+            return Availability::Skipped("a container's lifecycle has no native run".into());
+        }
+        if !self.is_root {
+            return Availability::Skipped("containers need root".into());
+        }
+        let needed: &[&str] = match measure {
+            Measure::DockerRun => &["dockerd", dockerd::DOCKER],
+            _ => &["runc"],
+        };
+        if let Some(missing) = needed.iter().find(|p| find_in_path(p).is_none()) {
+            return Availability::Skipped(format!("{missing} not installed"));
+        }
+        if measure == Measure::DockerRun && kind == RuntimeKind::Crun && self.crun_hides_unified {
+            return Availability::Skipped(
+                "crun rejects this hybrid cgroup host, and under dockerd the cgroup2 mount cannot be hidden from it as in the bare runs".into(),
+            );
+        }
+        match self.runtime_availability(kind) {
+            Availability::Skipped(why) if why.starts_with("no Docker seccomp profile") => {
+                Availability::Ready
+            }
+            other => other,
+        }
+    }
+
+    fn runtime_availability(&self, kind: RuntimeKind) -> Availability {
         match kind {
             RuntimeKind::Native => Availability::Ready,
             RuntimeKind::Oxbox => {
@@ -241,8 +284,29 @@ impl Runner {
         }
     }
 
-    /// What a reader of this runtime's numbers should know about its setup.
-    pub fn remark(&self, kind: RuntimeKind) -> Option<String> {
+    /// What a reader of this runtime's numbers on `workload` should know
+    /// about its setup.
+    pub fn remark(&self, workload: &Workload, kind: RuntimeKind) -> Option<String> {
+        let hides_unified = kind == RuntimeKind::Crun && self.crun_hides_unified;
+        let remark = match (workload.measure, kind) {
+            (Measure::OciCycle, RuntimeKind::Runsc) => "ptrace platform, --network=none".into(),
+            (Measure::OciCycle, _) if hides_unified => {
+                "each verb run by unshare + sh with the cgroup2 'unified' mount hidden (crun rejects hybrid cgroups): their cost is included".into()
+            }
+            (Measure::OciCycle, _) => return None,
+            (Measure::DockerRun, RuntimeKind::Runc) => {
+                "Docker's default runtime and seccomp profile".into()
+            }
+            (Measure::DockerRun, RuntimeKind::Runsc) => {
+                format!("daemon.json runtimeArgs {}", dockerd::RUNSC_ARGS.join(" "))
+            }
+            (Measure::DockerRun, _) => "registered in daemon.json".into(),
+            _ => self.runtime_remark(kind)?,
+        };
+        Some(remark)
+    }
+
+    fn runtime_remark(&self, kind: RuntimeKind) -> Option<String> {
         let mut remark = kind.remark()?.to_string();
         if kind == RuntimeKind::Crun && self.crun_hides_unified {
             remark.push_str("; cgroup2 'unified' mount hidden (crun rejects hybrid cgroups)");
@@ -262,27 +326,119 @@ impl Runner {
 
     /// Makes one run in a directory of its own.
     pub fn run(&self, request: &RunRequest<'_>) -> Result<RunOutput> {
+        match request.workload.measure {
+            Measure::OciCycle => return self.oci_cycle(request),
+            Measure::DockerRun => return self.docker_run(request),
+            _ => {}
+        }
         self.in_run_dir(|id, dir| {
-            let (mut command, cleanup) = self.command(request, id, dir)?;
-            let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
+            let (command, cleanup) = self.command(request, id, dir)?;
+            run_timed(command, cleanup, dir, self.timeout)
+        })
+    }
+
+    /// One container's OCI lifecycle, timed from `create` to the end of
+    /// `delete`, one runtime call per verb; the container is deleted
+    /// whatever step fails.
+    fn oci_cycle(&self, request: &RunRequest<'_>) -> Result<RunOutput> {
+        self.in_run_dir(|id, dir| {
+            let bundle = Bundle::without_config(&dir.join("bundle"), &self.contents(request)?)?;
+            let guest = request.workload.guest_path();
+            lifecycle::write_runc_spec(&bundle, &[guest])?;
+            let pid_file = dir.join("pid");
+            let verb = |args: &[&str]| -> Result<()> {
+                let mut command = self.oci_verb(request.kind);
+                command.args(args);
+                // The container keeps create's stdio: files, never a pipe.
+                redirect_output(&mut command, dir)?;
+                let status = wait_with_timeout(&mut command, self.timeout)?;
+                if !status.success() {
+                    let stderr = fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+                    bail!("{} {status}: {}", args[0], tail(&stderr));
+                }
+                Ok(())
+            };
             let start = Instant::now();
-            let status = wait_with_timeout(&mut command, self.timeout);
+            let cycle = verb(&[
+                "create",
+                "--bundle",
+                &bundle.dir.to_string_lossy(),
+                "--pid-file",
+                &pid_file.to_string_lossy(),
+                id,
+            ])
+            .and_then(|()| lifecycle::read_pid_file(&pid_file))
+            .and_then(|pid| {
+                verb(&["start", id])?;
+                lifecycle::wait_for_exit(pid, self.timeout)?;
+                verb(&["delete", id])
+            });
             let wall = start.elapsed();
-            if status.is_err() {
-                run_cleanup(cleanup);
+            if cycle.is_err() {
+                let mut delete = self.oci_verb(request.kind);
+                delete.args(["delete", "--force", id]);
+                run_cleanup(Some(delete));
             }
-            let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-            let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-            let status = status?;
-            if !status.success() {
-                bail!("{status}: {}", tail(&stderr));
-            }
+            cycle?;
             Ok(RunOutput {
-                stdout,
-                stderr,
+                stdout: String::new(),
+                stderr: fs::read_to_string(dir.join("stderr")).unwrap_or_default(),
                 wall,
             })
         })
+    }
+
+    /// One `docker run --rm` through the private dockerd, started by the
+    /// first such run.
+    fn docker_run(&self, request: &RunRequest<'_>) -> Result<RunOutput> {
+        let started = self.dockerd.get_or_init(|| {
+            let contents = self.contents(request).map_err(|e| format!("{e:#}"))?;
+            Dockerd::start(&self.scratch.join("dockerd"), &self.oxbox, &contents)
+                .map_err(|e| format!("private dockerd: {e:#}"))
+        });
+        let daemon = started.as_ref().map_err(|e| anyhow!("{e}"))?;
+        if !daemon.has_runtime(request.kind) {
+            bail!("{} is not installed", request.kind);
+        }
+        self.in_run_dir(|id, dir| {
+            let argv = [request.workload.guest_path()];
+            let (command, remove) = daemon.run_command(request.kind, id, &argv);
+            run_timed(command, Some(remove), dir, self.timeout)
+        })
+    }
+
+    /// What a run's root holds: the workload binary, busybox and, for the
+    /// workloads that extract it, the source tree archive.
+    fn contents<'a>(&'a self, request: &RunRequest<'a>) -> Result<RootfsContents<'a>> {
+        let mut contents = RootfsContents {
+            files: vec![(request.binary, request.workload.guest_path())],
+            busybox: self.busybox.as_deref(),
+        };
+        if request.workload.needs_tree {
+            let tree = self
+                .tree
+                .as_deref()
+                .context("the source tree archive was not built")?;
+            contents.files.push((tree, "/tree.tar".into()));
+        }
+        Ok(contents)
+    }
+
+    /// An OCI runtime's command (oxbox's included) with its global flags
+    /// and a state root of its own in the scratch area, ready for a verb.
+    fn oci_verb(&self, kind: RuntimeKind) -> Command {
+        let program = match kind.oci_command() {
+            Some(command) => PathBuf::from(command),
+            None => self.oxbox.clone(),
+        };
+        let root = self.scratch.join(format!("root-{kind}"));
+        let mut c = if kind == RuntimeKind::Crun && self.crun_hides_unified {
+            hiding_unified_cgroup(&program)
+        } else {
+            Command::new(&program)
+        };
+        c.args(kind.oci_global_args(&root));
+        c
     }
 
     /// Starts a run whose guest prints `ready` and then waits, sums the
@@ -341,24 +497,13 @@ impl Runner {
         let RunRequest {
             kind,
             workload,
-            binary,
             iterations,
             counting,
+            ..
         } = *request;
-        let guest = workload.guest_path();
-        let mut argv = vec![guest.clone()];
+        let mut argv = vec![workload.guest_path()];
         argv.extend((workload.args)(iterations));
-        let mut contents = RootfsContents {
-            files: vec![(binary, guest.clone())],
-            busybox: self.busybox.as_deref(),
-        };
-        if workload.needs_tree {
-            let tree = self
-                .tree
-                .as_deref()
-                .context("the source tree archive was not built")?;
-            contents.files.push((tree, "/tree.tar".into()));
-        }
+        let contents = self.contents(request)?;
         let bundle_dir = dir.join("bundle");
         fs::create_dir_all(&bundle_dir)?;
         let seccomp = match kind.oci_command() {
@@ -366,7 +511,7 @@ impl Runner {
             None => None,
         };
         let bundle = Bundle::create(&bundle_dir, &contents, &argv, seccomp)?;
-        let command = match kind {
+        match kind {
             RuntimeKind::Native => {
                 // Found in the harness's PATH: the child's is the guest's.
                 let chroot = find_in_path("chroot").context("chroot(8) not found")?;
@@ -388,28 +533,46 @@ impl Runner {
                 c.arg("--").args(&argv);
                 return Ok((c, None));
             }
-            _ => kind.oci_command().expect("OCI runtime"),
-        };
-        let root = self.scratch.join(format!("root-{command}"));
-        let global = kind.oci_global_args(&root);
-        let mut c = if kind == RuntimeKind::Crun && self.crun_hides_unified {
-            hiding_unified_cgroup(command)
-        } else {
-            Command::new(command)
-        };
-        c.args(&global)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&bundle.dir)
-            .arg(id);
-        let mut delete = Command::new(command);
-        delete.args(&global).args(["delete", "--force", id]);
+            _ => {}
+        }
+        let mut c = self.oci_verb(kind);
+        c.arg("run").arg("--bundle").arg(&bundle.dir).arg(id);
+        let mut delete = self.oci_verb(kind);
+        delete.args(["delete", "--force", id]);
         Ok((c, Some(delete)))
     }
 }
 
 /// How long a resident run is left alone between `ready` and the count.
 const SETTLE_TIME: Duration = Duration::from_millis(300);
+
+/// Runs `command` with its output in `dir`'s files and times it; on a
+/// timeout, `cleanup` removes what the killed run left.
+fn run_timed(
+    mut command: Command,
+    cleanup: Option<Command>,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<RunOutput> {
+    let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
+    let start = Instant::now();
+    let status = wait_with_timeout(&mut command, timeout);
+    let wall = start.elapsed();
+    if status.is_err() {
+        run_cleanup(cleanup);
+    }
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    let status = status?;
+    if !status.success() {
+        bail!("{status}: {}", tail(&stderr));
+    }
+    Ok(RunOutput {
+        stdout,
+        stderr,
+        wall,
+    })
+}
 
 /// Sends the run's stdout and stderr to files in `dir`.
 fn redirect_output(command: &mut Command, dir: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -447,15 +610,20 @@ fn wait_until_ready(child: &mut Child, stdout: &Path, timeout: Duration) -> Resu
     }
 }
 
-/// `root` and all its descendants, from the parent pids in `/proc`.
-fn process_tree(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+/// Every process of the host, with its `/proc` directory.
+pub fn processes() -> impl Iterator<Item = (u32, PathBuf)> {
+    fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+        .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path())))
+}
+
+/// `root` and all its descendants, from the parent pids in `/proc`.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = processes()
+        .filter_map(|(pid, dir)| {
+            let stat = fs::read_to_string(dir.join("stat")).ok()?;
             Some((pid, parent_of(&stat)?))
         })
         .collect();
@@ -500,7 +668,7 @@ fn parse_pss(rollup: &str) -> Option<u64> {
 }
 
 /// SIGKILLs every pid (kill(1): no signal-sending code of our own).
-fn kill_all(pids: &[u32]) {
+pub fn kill_all(pids: &[u32]) {
     if pids.is_empty() {
         return;
     }
@@ -527,7 +695,7 @@ fn hybrid_unified_has_controllers() -> bool {
 /// `program ARGS...` started in a private mount namespace without the v2
 /// mount, so crun sees a plain v1 host. Only cgroup setup differs; the
 /// container's syscall path, the thing measured, does not.
-fn hiding_unified_cgroup(program: &str) -> Command {
+fn hiding_unified_cgroup(program: &Path) -> Command {
     let mut c = Command::new("unshare");
     c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg(format!("umount {HYBRID_UNIFIED} && exec \"$0\" \"$@\""))
@@ -579,8 +747,24 @@ fn tail(stderr: &str) -> String {
     lines[lines.len().saturating_sub(MAX_LINES)..].join(" | ")
 }
 
+/// Runs `command` to completion, failing with its stderr unless it
+/// succeeds; `what` names it in the error.
+pub fn output_of(command: &mut Command, what: &str) -> Result<Output> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {what}"))?;
+    if !output.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output)
+}
+
 /// The first line `command` prints on stdout (or stderr), if it succeeds.
-fn first_line_of(command: &mut Command) -> Option<String> {
+pub fn first_line_of(command: &mut Command) -> Option<String> {
     let output = command.stdin(Stdio::null()).output().ok()?;
     if !output.status.success() {
         return None;
@@ -649,7 +833,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_oxbox_binary_is_an_error_not_a_skip() {
+    fn availability_says_why_a_runtime_cannot_run() {
         let runner = Runner::new(
             std::env::temp_dir(),
             Err("none".into()),
@@ -657,13 +841,26 @@ mod tests {
             Duration::from_secs(1),
         );
         assert!(matches!(
-            runner.availability(RuntimeKind::Oxbox),
+            runner.availability(&crate::workload::GETPPID, RuntimeKind::Oxbox),
             Availability::Broken(_)
         ));
         assert_eq!(
-            runner.availability(RuntimeKind::Native),
+            runner.availability(&crate::workload::GETPPID, RuntimeKind::Native),
             Availability::Ready
         );
+        // A lifecycle has no native run, and needs no Docker profile.
+        for workload in [&crate::workload::OCI_CYCLE, &crate::workload::DOCKER_RUN] {
+            assert!(matches!(
+                runner.availability(workload, RuntimeKind::Native),
+                Availability::Skipped(_)
+            ));
+        }
+        if runner.is_root && find_in_path("runc").is_some() {
+            assert_eq!(
+                runner.availability(&crate::workload::OCI_CYCLE, RuntimeKind::Runc),
+                Availability::Ready
+            );
+        }
     }
 
     fn native<'a>(workload: &'a Workload, binary: &'a Path) -> RunRequest<'a> {
@@ -737,6 +934,58 @@ int main(int argc, char **argv)
         let binary = workload.build(&tmp.path().join("cache")).unwrap();
         let kib = runner.resident_kib(&native(workload, &binary)).unwrap();
         assert!(kib > 0.0);
+    }
+
+    /// The OCI cycle against a stand-in runtime that logs its verbs and
+    /// checks the bundle: `runc spec`'s config, no terminal, `/true`.
+    #[test]
+    fn oci_cycle_calls_create_start_delete_on_the_spec_bundle() {
+        use std::os::unix::fs::PermissionsExt;
+        if find_in_path("runc").is_none() {
+            eprintln!("runc not installed (its spec is the bundle's); skipping");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("verbs");
+        let fake = tmp.path().join("oxbox");
+        fs::write(
+            &fake,
+            format!(
+                r#"#!/bin/sh
+[ "$1" = --root ] || exit 9
+shift 2
+echo "$1" >> {log}
+case "$1" in
+create)
+    grep -q '"terminal": false' "$3/config.json" || exit 8
+    grep -q '"/true"' "$3/config.json" || exit 7
+    sh -c 'echo $$' > "$5" ;;
+esac
+"#,
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let runner = Runner::new(
+            tmp.path().join("scratch"),
+            Err("not needed".into()),
+            fake,
+            Duration::from_secs(30),
+        );
+        let workload = &crate::workload::OCI_CYCLE;
+        let binary = tmp.path().join("true");
+        fs::write(&binary, "").unwrap();
+        let request = RunRequest {
+            kind: RuntimeKind::Oxbox,
+            workload,
+            binary: &binary,
+            iterations: 1,
+            counting: false,
+        };
+        runner.run(&request).unwrap();
+        let verbs = fs::read_to_string(&log).unwrap();
+        assert_eq!(verbs, "create\nstart\ndelete\n");
     }
 
     #[test]

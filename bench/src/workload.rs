@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::runtime::RuntimeKind;
+
 /// How many iterations a workload runs, before and after calibration.
 #[derive(Debug, Clone, Copy)]
 pub struct Iterations {
@@ -34,16 +36,18 @@ pub enum Group {
     Ipc,
     Files,
     Costs,
+    Lifecycle,
 }
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Syscall,
         Self::Processes,
         Self::Ipc,
         Self::Files,
         Self::Costs,
+        Self::Lifecycle,
     ];
 
     /// A short name: the chart's file name and the JSON key.
@@ -54,6 +58,7 @@ impl Group {
             Self::Ipc => "ipc",
             Self::Files => "files",
             Self::Costs => "costs",
+            Self::Lifecycle => "lifecycle",
         }
     }
 
@@ -64,6 +69,7 @@ impl Group {
             Self::Ipc => "IPC",
             Self::Files => "Files",
             Self::Costs => "Container costs",
+            Self::Lifecycle => "Container lifecycle",
         }
     }
 
@@ -76,6 +82,16 @@ impl Group {
             Self::Processes => (1.5, "within 1.5x of runc"),
             Self::Ipc | Self::Files => (1.0, "at or ahead of runc"),
             Self::Costs => (1.0, "ahead of runc (by a wide margin)"),
+            Self::Lifecycle => (1.2, "within 1.2x of runc"),
+        }
+    }
+
+    /// The runtime the group's chart is drawn relative to: native, or
+    /// runc where there is no native run (a container's lifecycle).
+    pub fn chart_baseline(self) -> RuntimeKind {
+        match self {
+            Self::Lifecycle => RuntimeKind::Runc,
+            _ => RuntimeKind::Native,
         }
     }
 }
@@ -92,6 +108,21 @@ pub enum Measure {
     /// The program prints `ready` and sleeps; the harness sums the PSS of
     /// every process of the run meanwhile, then kills them.
     ResidentMemory,
+    /// The wall-clock time of a container's whole OCI lifecycle, driven
+    /// verb by verb as an engine does: `create`, `start`, wait for the
+    /// first process to exit, `delete`.
+    OciCycle,
+    /// The wall-clock time of `docker run --rm` through the harness's
+    /// private dockerd, the runtime registered with it.
+    DockerRun,
+}
+
+impl Measure {
+    /// Whether the number is a container's lifecycle, which needs a
+    /// container runtime: there is no native run to compare with.
+    pub fn is_lifecycle(self) -> bool {
+        matches!(self, Self::OciCycle | Self::DockerRun)
+    }
 }
 
 /// One benchmark program.
@@ -420,6 +451,23 @@ pub const MEMORY: Workload = Workload {
     )
 };
 
+/// The bare OCI lifecycle of a container running `true`.
+pub const OCI_CYCLE: Workload = Workload {
+    name: "oci_cycle",
+    group: Group::Lifecycle,
+    description: "OCI create + start + wait for exit + delete of a bundle running /true (runc spec, terminal false), one runtime call per verb",
+    measure: Measure::OciCycle,
+    ..COLD_START
+};
+
+/// `docker run --rm` of an image running `true`.
+pub const DOCKER_RUN: Workload = Workload {
+    name: "docker_run",
+    description: "docker run --rm --network none IMG /true through a private dockerd (vfs storage): client, daemon, containerd shim and runtime",
+    measure: Measure::DockerRun,
+    ..OCI_CYCLE
+};
+
 /// Every workload, in report order.
 pub const ALL: &[Workload] = &[
     GETPPID,
@@ -439,6 +487,8 @@ pub const ALL: &[Workload] = &[
     TAR_EXTRACT,
     COLD_START,
     MEMORY,
+    OCI_CYCLE,
+    DOCKER_RUN,
 ];
 
 /// Finds a workload by name.
