@@ -85,6 +85,20 @@ impl Dockerd {
         c
     }
 
+    /// The client killed after `limit`, for the harness's own calls (the
+    /// timed runs have their own watchdog): a daemon stuck on a broken
+    /// runtime must not hang the clean-up.
+    fn bounded_client(&self, limit: Duration) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL"])
+            .arg(limit.as_secs().to_string())
+            .arg(DOCKER)
+            .arg("-H")
+            .arg(host(&self.dir))
+            .stdin(Stdio::null());
+        c
+    }
+
     /// `docker run --rm` of [`IMAGE`]'s `argv` on runtime `kind`, named
     /// `name`, and the command that removes it if the run is killed.
     pub fn run_command(
@@ -100,7 +114,7 @@ impl Dockerd {
             .arg(name)
             .arg(IMAGE)
             .args(argv);
-        let mut remove = self.client();
+        let mut remove = self.bounded_client(STOP_TIMEOUT);
         remove.args(["rm", "--force", name]);
         (run, remove)
     }
@@ -109,7 +123,7 @@ impl Dockerd {
         let deadline = Instant::now() + DAEMON_TIMEOUT;
         loop {
             let up = self
-                .client()
+                .bounded_client(STOP_TIMEOUT)
                 .arg("version")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -141,7 +155,10 @@ impl Dockerd {
             bail!("tar of the image root failed: {status}");
         }
         output_of(
-            self.client().arg("import").arg(&tar).arg(IMAGE),
+            self.bounded_client(DAEMON_TIMEOUT)
+                .arg("import")
+                .arg(&tar)
+                .arg(IMAGE),
             "docker import",
         )?;
         Ok(())
@@ -153,8 +170,10 @@ impl Dockerd {
         lines[lines.len().saturating_sub(5)..].join(" | ")
     }
 
-    /// Processes started from the daemon's directory that outlived it:
-    /// containerd shims are reparented away from the daemon's tree.
+    /// Processes started from the daemon's directory that outlived it
+    /// (containerd shims are reparented away from the daemon's tree, and
+    /// runtimes they started are under them): killed with their
+    /// descendants.
     fn strays(&self) -> Vec<u32> {
         let needle = self.dir.to_string_lossy().into_owned();
         processes()
@@ -190,11 +209,15 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        if let Ok(output) = self.client().args(["ps", "-aq"]).output() {
+        if let Ok(output) = self
+            .bounded_client(STOP_TIMEOUT)
+            .args(["ps", "-aq"])
+            .output()
+        {
             let ids = String::from_utf8_lossy(&output.stdout).into_owned();
             for id in ids.split_whitespace() {
                 let _ = self
-                    .client()
+                    .bounded_client(STOP_TIMEOUT)
                     .args(["rm", "--force", id])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -214,7 +237,8 @@ impl Drop for Dockerd {
         kill_all(&tree);
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
-        kill_all(&self.strays());
+        let strays: Vec<u32> = self.strays().into_iter().flat_map(process_tree).collect();
+        kill_all(&strays);
         self.unmount_leftovers();
         let _ = fs::remove_dir_all(&self.dir);
     }

@@ -377,7 +377,7 @@ impl Runner {
             if cycle.is_err() {
                 let mut delete = self.oci_verb(request.kind);
                 delete.args(["delete", "--force", id]);
-                run_cleanup(Some(delete));
+                run_cleanup(Some(delete), self.timeout);
             }
             cycle?;
             Ok(RunOutput {
@@ -460,7 +460,7 @@ impl Runner {
             kill_all(&pids);
             let _ = child.kill();
             let _ = child.wait();
-            run_cleanup(cleanup);
+            run_cleanup(cleanup, self.timeout);
             ready.with_context(|| tail(&fs::read_to_string(&stderr_path).unwrap_or_default()))?;
             Ok(kib as f64)
         })
@@ -559,7 +559,7 @@ fn run_timed(
     let status = wait_with_timeout(&mut command, timeout);
     let wall = start.elapsed();
     if status.is_err() {
-        run_cleanup(cleanup);
+        run_cleanup(cleanup, timeout);
     }
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -585,10 +585,16 @@ fn redirect_output(command: &mut Command, dir: &Path) -> Result<(PathBuf, PathBu
     Ok((stdout_path, stderr_path))
 }
 
-/// Deletes a container left behind by a killed run.
-fn run_cleanup(cleanup: Option<Command>) {
+/// Deletes a container left behind by a killed or failed run, killing
+/// the deletion too if it outlives `timeout` (a runtime that hangs on
+/// `create` may hang on `delete`).
+fn run_cleanup(cleanup: Option<Command>, timeout: Duration) {
     if let Some(mut delete) = cleanup {
-        let _ = delete.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        delete
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = wait_with_timeout(&mut delete, timeout);
     }
 }
 
@@ -721,7 +727,8 @@ fn wait_with_timeout(command: &mut Command, timeout: Duration) -> Result<ExitSta
             Err(mpsc::RecvTimeoutError::Timeout)
         );
         if expired {
-            kill_all(&[pid]);
+            // The run and whatever it started (a runtime's helpers).
+            kill_all(&process_tree(pid));
         }
         expired
     });
