@@ -920,6 +920,40 @@ done < "$S/ps""#,
     );
 }
 
+/// `ps` shows other processes' states and groups as Linux does: a job
+/// stopped with SIGSTOP is `T` (and `S` again once continued), an exited
+/// child its parent never waits for is a zombie `Z`, and each job of a
+/// shell with job control leads its own process group.
+#[test]
+fn ps_shows_stopped_jobs_zombies_and_process_groups() {
+    require_root!();
+    expect(
+        bash(
+            r#"set -m
+sleep 30 &
+job=$!
+until read -r c < /proc/$job/comm && [ "$c" = sleep ]; do :; done
+kill -STOP $job
+wait $job
+bash -c 'sleep 0 & exec sleep 30' &
+zparent=$!
+until [ "$(ps -o state= --ppid $zparent)" = Z ]; do :; done
+ps -e -o pid=,ppid=,pgid=,sid=,state=,comm= > "$S/ps"
+kill -CONT $job
+echo "continued $(ps -o state= -p $job)"
+kill $job $zparent
+name() { case $1 in $$) echo shell;; $job) echo job;; $zparent) echo zparent;; *) echo "$1";; esac; }
+while read -r pid ppid pgid sid state comm; do
+    [ "$comm" = ps ] && continue
+    [ "$ppid" = $zparent ] && pid=zombie
+    echo "$(name $pid) $(name $ppid) $(name $pgid) $(name $sid) $state $comm"
+done < "$S/ps""#,
+        ),
+        "continued S\nshell 0 0 0 S bash\njob shell job 0 T sleep\nzparent shell zparent 0 S sleep\nzombie zparent zparent 0 Z sleep\n",
+        0,
+    );
+}
+
 #[test]
 fn gcc_compiles_and_runs_a_c_program() {
     require_root!();

@@ -356,6 +356,11 @@ pub const HOST_RULES: &[HostRule] = &[
         Sysno::set_robust_list,
         "guest robust futex lists, released by the host when a thread dies",
     ),
+    rule(
+        Sysno::restart_syscall,
+        "issued by the host itself when a stopped and continued process resumes an \
+         interrupted sleep (nanosleep, clock_nanosleep, poll with a timeout, futex wait)",
+    ),
     rule(Sysno::poll, "guest poll"),
     rule(
         Sysno::ppoll,

@@ -4,8 +4,12 @@
 //! others' to answer `/proc/<pid>` for them, so `ps` lists the container.
 //!
 //! A slot is claimed by compare-and-swap on its pid word and rewritten
-//! only by its process; readers may see a half-written name, as they may
-//! race a changing process on Linux. A process that died without clearing
+//! only by its process, except its state word: a stopped process runs no
+//! code, so the process that stops or continues it (`kill` with SIGSTOP
+//! or SIGCONT) or that learns of it (a parent's `wait` reporting a stop or
+//! a continue, as Ctrl-Z's job control does) records it. Readers may see
+//! a half-written name, as they may race a changing process on Linux.
+//! Process groups and sessions are the host's, asked when read. A process that died without clearing
 //! its slot (killed) is recognized as dead by the host (`kill(pid, 0)`
 //! fails) and its slot reused.
 
@@ -36,8 +40,11 @@ const CMDLINE_WORDS: usize = SLOT_WORDS - CMDLINE;
 pub struct ProcInfo {
     pub pid: i32,
     pub ppid: i32,
-    /// `R` running, `S` sleeping, `Z` exited and not yet reaped.
+    /// `R` running, `S` sleeping, `T` stopped, `Z` exited and not yet
+    /// reaped.
     pub state: u8,
+    pub pgrp: i32,
+    pub session: i32,
     pub uid: u32,
     pub gid: u32,
     pub comm: String,
@@ -116,12 +123,7 @@ pub fn publish() {
 
 /// Records a new parent (lock-free: called from a signal handler).
 pub fn set_ppid(ppid: i32) {
-    let pid = task::pid() as u64;
-    if let Some(s) = (0..SLOTS)
-        .map(|i| (pid as usize + i) % SLOTS)
-        .filter_map(slot)
-        .find(|s| s[PID].load(Ordering::Acquire) == pid)
-    {
+    if let Some(s) = slot_of(task::pid()) {
         s[PPID].store(ppid as u64, Ordering::Relaxed);
     }
 }
@@ -130,6 +132,67 @@ pub fn set_ppid(ppid: i32) {
 pub fn exited() {
     if let Some(s) = own_slot() {
         s[STATE].store(b'Z' as u64, Ordering::Release);
+    }
+}
+
+/// The slot of process `pid`, if it published one.
+fn slot_of(pid: i32) -> Option<&'static [AtomicU64]> {
+    (0..SLOTS)
+        .map(|i| (pid as usize + i) % SLOTS)
+        .filter_map(slot)
+        .find(|s| s[PID].load(Ordering::Acquire) == pid as u64)
+}
+
+/// The host's process group (or session, with `getsid`) of `pid`.
+pub fn host_group(call: Sysno, pid: i32) -> i32 {
+    crate::syscall::host_call(call, [pid as u64, 0, 0, 0, 0, 0]).map_or(0, |g| g as i32)
+}
+
+const SIGSTOP: u64 = 19;
+const SIGCONT: u64 = 18;
+
+/// Records the state `kill(target, sig)` gives the processes it reaches
+/// (a `target` as `kill` takes it: a pid, 0 for the caller's group, -1
+/// for all, -pgrp for a group): stopped by SIGSTOP, running after
+/// SIGCONT. Called before the signal is sent (a process stopping its own
+/// group stops at once), and again with the old state if sending failed.
+pub fn signal_sent(target: i64, sig: u64) -> Option<impl FnOnce()> {
+    let state = match sig {
+        SIGSTOP => b'T',
+        SIGCONT => b'S',
+        _ => return None,
+    };
+    let group = match target {
+        0 => Some(host_group(Sysno::getpgid, 0)),
+        t if t < -1 => Some(-t as i32),
+        _ => None,
+    };
+    let reached: Vec<(&'static [AtomicU64], u64)> = (0..SLOTS)
+        .filter_map(slot)
+        .filter(|s| {
+            let pid = s[PID].load(Ordering::Acquire) as i32;
+            pid > 0
+                && s[STATE].load(Ordering::Relaxed) != b'Z' as u64
+                && match group {
+                    Some(g) => host_group(Sysno::getpgid, pid) == g,
+                    None => target == -1 || pid as i64 == target,
+                }
+        })
+        .map(|s| (s, s[STATE].swap(state as u64, Ordering::AcqRel)))
+        .collect();
+    Some(move || {
+        for (s, old) in reached {
+            s[STATE].store(old, Ordering::Release);
+        }
+    })
+}
+
+/// Records what a `wait` told a parent about child `pid`: stopped
+/// (`stopped` true) or continued.
+pub fn child_changed(pid: i32, stopped: bool) {
+    if let Some(s) = slot_of(pid) {
+        let state = if stopped { b'T' } else { b'S' };
+        s[STATE].store(state as u64, Ordering::Release);
     }
 }
 
@@ -146,6 +209,8 @@ fn read(s: &[AtomicU64]) -> Option<ProcInfo> {
         pid,
         ppid: s[PPID].load(Ordering::Relaxed) as i32,
         state: s[STATE].load(Ordering::Relaxed) as u8,
+        pgrp: host_group(Sysno::getpgid, pid),
+        session: host_group(Sysno::getsid, pid),
         uid: (ids >> 32) as u32,
         gid: ids as u32,
         comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
@@ -171,10 +236,5 @@ pub fn other(pid: i32) -> Option<ProcInfo> {
     if pid == task::pid() || pid <= 0 {
         return None;
     }
-    (0..SLOTS)
-        .map(|i| (pid as usize + i) % SLOTS)
-        .filter_map(slot)
-        .filter_map(read)
-        .find(|p| p.pid == pid)
-        .filter(|p| alive(p.pid))
+    slot_of(pid).and_then(read).filter(|p| alive(p.pid))
 }

@@ -3,12 +3,14 @@
  * SIGTTIN with their default action, stop a child; waitpid reports it with
  * WUNTRACED (WIFSTOPPED, WSTOPSIG) and waitid with WSTOPPED; SIGCONT
  * resumes it (WCONTINUED, WIFCONTINUED) and runs its SIGCONT handler; the
- * parent's SIGCHLD says CLD_STOPPED and CLD_CONTINUED. Also: getppid
+ * parent's SIGCHLD says CLD_STOPPED and CLD_CONTINUED; a sleep stopped and
+ * continued ends normally. Also: getppid
  * names the new parent (pid 1) once the old one has died.
  */
 #include "check.h"
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static int cont_pipe[2];
 
@@ -80,6 +82,24 @@ int main(int argc, char **argv)
     kill(job, SIGKILL);
     CHECK("a_stopped_job_dies_of_sigkill",
           waitpid(job, &status, 0) == job && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    /* A sleep stopped and continued carries on (the host resumes it with
+     * restart_syscall) and ends as it would have. */
+    int sleeping[2];
+    pipe(sleeping);
+    pid_t sleeper = fork();
+    if (sleeper == 0) {
+        struct timespec t = {.tv_nsec = 300000000};
+        write(sleeping[1], "s", 1);
+        _exit(nanosleep(&t, NULL) == 0 ? 0 : 1);
+    }
+    read(sleeping[0], &c, 1);
+    usleep(50000);
+    kill(sleeper, SIGSTOP);
+    waitpid(sleeper, &status, WUNTRACED);
+    kill(sleeper, SIGCONT);
+    CHECK("a_stopped_and_continued_sleep_ends_normally",
+          waitpid(sleeper, &status, 0) == sleeper && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
     /* Reparenting: the middle process exits; its child then has pid 1 as
      * its parent (this program: pid 1 of the container). */

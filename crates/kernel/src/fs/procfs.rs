@@ -243,6 +243,8 @@ fn own_process() -> ProcInfo {
         pid: task::pid(),
         ppid: task::ppid(),
         state: b'R',
+        pgrp: procs::host_group(oxbox_abi::Sysno::getpgid, 0),
+        session: procs::host_group(oxbox_abi::Sysno::getsid, 0),
         uid: c.uid,
         gid: c.gid,
         comm: comm(),
@@ -262,8 +264,10 @@ fn pid_file(name: &str) -> Vec<u8> {
 /// `cmdline`, `comm`, `stat` or `status` of a process.
 fn process_file(p: &ProcInfo, name: &str) -> Vec<u8> {
     let (pid, ppid, comm, state) = (p.pid, p.ppid, &p.comm, p.state as char);
+    let (pgrp, session) = (p.pgrp, p.session);
     let state_name = match state {
         'R' => "running",
+        'T' => "stopped",
         'Z' => "zombie",
         _ => "sleeping",
     };
@@ -271,13 +275,13 @@ fn process_file(p: &ProcInfo, name: &str) -> Vec<u8> {
         "cmdline" => p.cmdline.clone(),
         "comm" => format!("{comm}\n").into_bytes(),
         "stat" => format!(
-            "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+            "{pid} ({comm}) {state} {ppid} {pgrp} {session} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
         )
         .into_bytes(),
         _ => format!(
             "Name:\t{comm}\nUmask:\t0022\nState:\t{state} ({state_name})\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\n\
              Uid:\t{u}\t{u}\t{u}\t{u}\nGid:\t{g}\t{g}\t{g}\t{g}\nFDSize:\t64\nGroups:\t\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
-             NSpgid:\t{pid}\nNSsid:\t{pid}\nThreads:\t1\nSigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+             NSpgid:\t{pgrp}\nNSsid:\t{session}\nThreads:\t1\nSigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
              SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\nCapInh:\t0000000000000000\n\
              CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n\
              NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n",

@@ -288,16 +288,49 @@ pub fn sys_execve(call: &Call) -> SysResult {
     )
 }
 
-/// wait4(pid, status, options, rusage).
+/// wait4(pid, status, options, rusage). A stop or continue it reports
+/// goes to the process table, for `ps` (a stopped process cannot say it).
 pub fn sys_wait4(call: &Call) -> SysResult {
     user::check_buffer(call.arg(1), 4)?;
     user::check_buffer(call.arg(3), 144)?;
-    call.forward()
+    let mut status = 0u32;
+    let pid = host_call(
+        Sysno::wait4,
+        [
+            call.arg(0),
+            &mut status as *mut u32 as u64,
+            call.arg(2),
+            call.arg(3),
+            0,
+            0,
+        ],
+    )?;
+    const STOPPED: u32 = 0x7f;
+    const CONTINUED: u32 = 0xffff;
+    if pid != 0 && (status & 0xff == STOPPED || status == CONTINUED) {
+        crate::procs::child_changed(pid as i32, status != CONTINUED);
+    }
+    if call.arg(1) != 0 && pid != 0 {
+        user::copy_out(call.arg(1), &status.to_le_bytes())?;
+    }
+    Ok(pid)
 }
 
-/// waitid(idtype, id, infop, options, rusage).
+/// waitid(idtype, id, infop, options, rusage); as `wait4` for the
+/// process table.
 pub fn sys_waitid(call: &Call) -> SysResult {
     user::check_buffer(call.arg(2), 128)?;
     user::check_buffer(call.arg(4), 144)?;
-    call.forward()
+    let ret = call.forward()?;
+    const CLD_STOPPED: i32 = 5;
+    const CLD_CONTINUED: i32 = 6;
+    if call.arg(2) != 0 {
+        let info = user::read_bytes(call.arg(2), 24)?;
+        let word = |at: usize| i32::from_le_bytes(info[at..at + 4].try_into().expect("4 bytes"));
+        let (code, pid) = (word(8), word(16));
+        if pid > 0 && (code == CLD_STOPPED || code == CLD_CONTINUED) {
+            crate::procs::child_changed(pid, code == CLD_STOPPED);
+        }
+    }
+    Ok(ret)
 }

@@ -218,14 +218,31 @@ pub fn sys_rlimit(call: &Call) -> SysResult {
 /// Kernel-owned signals sent by the guest reach the kernel's handlers,
 /// which recognize them (`si_code`) and apply the default action.
 pub fn sys_kill(call: &Call) -> SysResult {
-    if call.nr == Sysno::tkill as u64 {
+    // The process (or group) the signal reaches, as `kill` names it; the
+    // state a stop or continue gives it goes to the process table first.
+    let (target, sig) = if call.nr == Sysno::kill as u64 {
+        (call.int(0) as i64, call.arg(1))
+    } else if call.nr == Sysno::tgkill as u64 {
+        (call.int(0) as i64, call.arg(2))
+    } else {
+        (task::pid() as i64, call.arg(1))
+    };
+    let revert = crate::procs::signal_sent(target, sig);
+    let sent = if call.nr == Sysno::tkill as u64 {
         // tkill is tgkill within this process.
-        return super::host_call(
+        super::host_call(
             Sysno::tgkill,
             [task::pid() as u64, call.arg(0), call.arg(1), 0, 0, 0],
-        );
+        )
+    } else {
+        call.forward()
+    };
+    if sent.is_err()
+        && let Some(revert) = revert
+    {
+        revert();
     }
-    call.forward()
+    sent
 }
 
 /// Process groups and sessions: the host's, inside the container's pid
