@@ -3,8 +3,9 @@
 //! The same sequences of runtime calls (create, start, state, kill,
 //! delete, their misuses) run against runc and against oxbox on the same
 //! bundle; the exit status of every call and the status every `state`
-//! reports must agree. The bundle is runc's own default spec (`runc
-//! spec`) on the busybox test rootfs.
+//! reports must agree, and so must the hooks that ran and the status each
+//! was given. The bundle is runc's own default spec (`runc spec`) on the
+//! busybox test rootfs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -99,7 +100,9 @@ fn transcript(runtime: &Runtime, bundle: &Path, steps: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// runc's default spec on the test rootfs, running `command`.
+/// runc's default spec on the test rootfs, running `command`, with a
+/// prestart, poststart and poststop hook each appending its name and the
+/// status it was given on stdin to `hooks.log` in the bundle.
 fn bundle(dir: &Path, command: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let out = Command::new("runc")
@@ -117,6 +120,20 @@ fn bundle(dir: &Path, command: &str) -> PathBuf {
             &format!("\"path\": \"{}\"", rootfs().path().display()),
         )
         .replace("\"sh\"", &format!("\"sh\", \"-c\", \"{command}\""));
+    let log = dir.join("hooks.log");
+    let hook = |name: &str| {
+        format!(
+            r#"[{{"path": "/bin/sh", "args": ["sh", "-c", "echo {name} $(grep -o '\"status\": *\"[a-z]*\"' | tr -d ' ') >> {}"]}}]"#,
+            log.display()
+        )
+    };
+    let hooks = format!(
+        r#""hooks": {{"prestart": {}, "poststart": {}, "poststop": {}}},"#,
+        hook("prestart"),
+        hook("poststart"),
+        hook("poststop")
+    );
+    let text = text.replacen("\"root\":", &format!("{hooks}\n\t\"root\":"), 1);
     std::fs::write(&config, text).unwrap();
     dir.to_owned()
 }
@@ -154,7 +171,10 @@ fn compare(tag: &str, steps: &[&str], command: &str) -> Vec<String> {
     ];
     let [runc, oxbox] = runtimes.map(|r| {
         std::fs::create_dir_all(&r.root).unwrap();
-        let lines = transcript(&r, &bundle, &steps);
+        let _ = std::fs::remove_file(bundle.join("hooks.log"));
+        let mut lines = transcript(&r, &bundle, &steps);
+        let hooks = std::fs::read_to_string(bundle.join("hooks.log")).unwrap_or_default();
+        lines.extend(hooks.lines().map(|l| format!("hook: {l}")));
         // Nothing may be left running, whatever the outcome.
         for id in ["c1", "c2"] {
             r.call(&["delete", "--force", &format!("{tag}-{id}")]);
@@ -194,6 +214,18 @@ fn create_start_kill_delete_in_order() {
         .map(|l| l.rsplit(": ").next().unwrap())
         .collect();
     assert_eq!(statuses, ["created", "running", "stopped", "absent"]);
+    let hooks: Vec<&str> = transcript
+        .iter()
+        .filter_map(|l| l.strip_prefix("hook: "))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            "prestart \"status\":\"creating\"",
+            "poststart \"status\":\"running\"",
+            "poststop \"status\":\"stopped\""
+        ]
+    );
 }
 
 #[test]

@@ -105,7 +105,13 @@ pub fn install_kernel_handlers(guest_mask: u64) -> Result<(), Errno> {
         parent_died_handler as *const () as u64,
         SA_SIGINFO | SA_ONSTACK | SA_RESTART,
     )?;
-    watch_parent()?;
+    // A process whose parent is outside the container (its pid 1, a
+    // process `exec`'d into it by the runtime) sees a parent pid of 0 and
+    // has no parent change to learn of; it keeps the parent-death signal
+    // the runtime asked for (SIGKILL: die with the monitor of `oxbox do`).
+    if host_getppid() != 0 {
+        watch_parent()?;
+    }
     sigaction(
         SIGSYS,
         sigsys_handler as *const () as u64,
@@ -121,6 +127,11 @@ pub fn install_kernel_handlers(guest_mask: u64) -> Result<(), Errno> {
         )?;
     }
     Ok(())
+}
+
+fn host_getppid() -> u64 {
+    // SAFETY: getppid takes no arguments and touches no memory.
+    unsafe { raw_syscall(Sysno::getppid as usize, [0; 6]) }.unwrap_or(0)
 }
 
 /// Asks the host for [`PARENT_DIED_SIGNAL`] when the parent dies (again in

@@ -447,7 +447,7 @@ fn in_namespaces(bundle: &Bundle, cgroup: &Cgroup, saved: &Saved, pid: Pid) -> R
     let state = OciState {
         oci_version: OCI_VERSION.into(),
         id: saved.id.clone(),
-        status: Status::Created,
+        status: Status::Creating,
         pid: pid.as_raw(),
         bundle: saved.bundle.clone(),
         rootfs: saved.rootfs.clone(),

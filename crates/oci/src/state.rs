@@ -31,6 +31,8 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being set up (what prestart and createRuntime hooks are told).
+    Creating,
     /// Set up, waiting for `start`.
     Created,
     /// Its first process runs.
@@ -44,6 +46,7 @@ pub enum Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Self::Creating => "creating",
             Self::Created => "created",
             Self::Running => "running",
             Self::Paused => "paused",
