@@ -185,6 +185,12 @@ impl Runtime {
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, pid)?;
         }
+        // runc runs the poststart hooks here, at the end of create, with
+        // the container created; engines written against runc expect it.
+        let state = hook_state(&saved, pid, Status::Created);
+        if let Err(e) = hooks::run_all("poststart", &saved.hooks.poststart, &state) {
+            tracing::warn!(error = %e, "poststart hook failed");
+        }
         Ok((spawned.pid, master))
     }
 
@@ -217,12 +223,7 @@ impl Runtime {
             })?;
         gate.write_all(b"0")
             .map_err(|e| Error::io("write", &gate_path, e))?;
-        fs::remove_file(&gate_path).map_err(|e| Error::io("remove", &gate_path, e))?;
-        let state = container.oci_state(Status::Running);
-        if let Err(e) = hooks::run_all("poststart", &container.saved.hooks.poststart, &state) {
-            tracing::warn!(error = %e, "poststart hook failed");
-        }
-        Ok(())
+        fs::remove_file(&gate_path).map_err(|e| Error::io("remove", &gate_path, e))
     }
 
     /// `state`.
@@ -444,19 +445,25 @@ fn in_namespaces(bundle: &Bundle, cgroup: &Cgroup, saved: &Saved, pid: Pid) -> R
         let path = format!("/proc/{}/oom_score_adj", pid.as_raw());
         fs::write(&path, adj.to_string()).map_err(|e| Error::io("write", &path, e))?;
     }
-    let state = OciState {
+    let state = hook_state(saved, pid.as_raw(), Status::Creating);
+    hooks::run_all("prestart", &bundle.hooks.prestart, &state)?;
+    hooks::run_all("createRuntime", &bundle.hooks.create_runtime, &state)
+}
+
+/// The state hooks receive while `create` runs (before the container's
+/// state is saved).
+fn hook_state(saved: &Saved, pid: i32, status: Status) -> OciState {
+    OciState {
         oci_version: OCI_VERSION.into(),
         id: saved.id.clone(),
-        status: Status::Creating,
-        pid: pid.as_raw(),
+        status,
+        pid,
         bundle: saved.bundle.clone(),
         rootfs: saved.rootfs.clone(),
         created: saved.created.clone(),
         owner: saved.owner.clone(),
         annotations: saved.annotations.clone(),
-    };
-    hooks::run_all("prestart", &bundle.hooks.prestart, &state)?;
-    hooks::run_all("createRuntime", &bundle.hooks.create_runtime, &state)
+    }
 }
 
 /// The spec of a process `exec`'d into `container`: its own command, env,
