@@ -32,7 +32,7 @@ pub mod run;
 pub mod stats;
 
 pub use debian::debian;
-pub use rootfs::{Rootfs, rootfs};
+pub use rootfs::{Rootfs, host_program, rootfs};
 pub use run::{
     Compare, Outcome, Run, Scratch, assert_guest_passed, assert_same, guest_matches_native,
     native_only, oxbox_bin,

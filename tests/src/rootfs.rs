@@ -264,6 +264,18 @@ fn compile(
     Ok(out)
 }
 
+/// A host-side helper of the tests, `tests/escape/host/<name>.c`, compiled
+/// (dynamically linked, cached like the guests) to run on the host.
+pub fn host_program(name: &str) -> Result<PathBuf, String> {
+    let path = escape_dir().join("host").join(format!("{name}.c"));
+    let src = GuestSource {
+        name: format!("host/{name}"),
+        text: read(&path)?,
+        path,
+    };
+    compile(&src, &[], &gcc_version()?, false)
+}
+
 /// Adds the path to an I/O error.
 fn io<T>(what: &Path, r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| format!("{}: {e}", what.display()))
