@@ -66,5 +66,12 @@ int main(int argc, char **argv)
         probe(name, !blocked || exists, "%s%s", child_end(status), exists ? ", node exists" : "");
         unlink(where);
     }
+    /* A mode with every type bit, S_IFCHR's among them, is no type at
+     * all: EINVAL from the kernel, which must not pass it to the host
+     * (whose allowlist would kill the process for it). */
+    char where[600];
+    snprintf(where, sizeof where, "%s", path("no-type"));
+    long r = raw6(SYS_mknodat, AT_FDCWD, (long)where, 0170600, makedev(1, 1), 0, 0);
+    probe("mknod:invalid-type", r >= 0, "%s", outcome(r));
     return escape_finish();
 }

@@ -210,6 +210,7 @@ pub struct Run {
     workdir: Option<String>,
     stats: bool,
     read_only: bool,
+    tmpfs: Vec<String>,
     terminal: bool,
     /// The host's network namespace instead of a fresh one.
     host_network: bool,
@@ -244,6 +245,7 @@ impl Run {
             workdir: None,
             stats: false,
             read_only: false,
+            tmpfs: Vec::new(),
             terminal: false,
             host_network: false,
             rootfs: dir.to_path_buf(),
@@ -316,6 +318,14 @@ impl Run {
     /// natively, no network namespace of its own.
     pub fn host_network(mut self) -> Run {
         self.host_network = true;
+        self
+    }
+
+    /// Mounts a fresh tmpfs (`DST[:OPTIONS]`, as `oxbox do --tmpfs`) under
+    /// oxbox only: for guests that never run natively (the fuzzer), so the
+    /// native baseline does not get it.
+    pub fn tmpfs(mut self, mount: &str) -> Run {
+        self.tmpfs.push(mount.into());
         self
     }
 
@@ -393,6 +403,9 @@ impl Run {
         }
         if self.host_network {
             cmd.arg("--network").arg("host");
+        }
+        for mount in &self.tmpfs {
+            cmd.arg("--tmpfs").arg(mount);
         }
         if self.stats {
             cmd.arg("--stats");

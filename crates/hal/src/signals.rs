@@ -479,7 +479,46 @@ extern "C" fn fault_handler(sig: i32, info: *mut u8, uc: *mut u8) {
             return;
         }
     }
+    if in_kernel(regs[REG_RIP]) {
+        // SAFETY: `info` is this handler's siginfo, `si_addr` at offset 16.
+        let address = unsafe { (info.add(SI_ADDR_OFFSET) as *const u64).read() };
+        report_kernel_fault(sig as u64, regs[REG_RIP], address);
+    }
     // Not a kernel copy: let the signal take its default action when the
     // faulting instruction runs again.
     let _ = sigaction(sig as u64, SIG_DFL, 0);
+}
+
+/// Where `si_addr` (the faulting address) sits in a siginfo.
+const SI_ADDR_OFFSET: usize = 16;
+
+/// Says on the runtime's log that the kernel itself faulted (a kernel bug,
+/// never the guest's), before the process dies of it: without this line
+/// the death would look like a guest crash. No allocation, no formatting
+/// machinery: the heap may be what broke.
+fn report_kernel_fault(sig: u64, rip: u64, address: u64) {
+    fn hex(out: &mut [u8], at: &mut usize, value: u64) {
+        for shift in (0..16).rev() {
+            out[*at] = b"0123456789abcdef"[(value >> (shift * 4)) as usize & 15];
+            *at += 1;
+        }
+    }
+    fn text(out: &mut [u8], at: &mut usize, s: &[u8]) {
+        out[*at..*at + s.len()].copy_from_slice(s);
+        *at += s.len();
+    }
+    let mut line = [0u8; 128];
+    let mut at = 0;
+    text(&mut line, &mut at, b"oxbox-kernel: fatal: ");
+    text(
+        &mut line,
+        &mut at,
+        if sig == SIGBUS { b"SIGBUS" } else { b"SIGSEGV" },
+    );
+    text(&mut line, &mut at, b" in the kernel at rip 0x");
+    hex(&mut line, &mut at, rip);
+    text(&mut line, &mut at, b", address 0x");
+    hex(&mut line, &mut at, address);
+    text(&mut line, &mut at, b"\n");
+    let _ = crate::host::write_all(oxbox_abi::layout::LOG_FD, &line[..at]);
 }

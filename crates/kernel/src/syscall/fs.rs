@@ -956,9 +956,14 @@ pub fn sys_mknod(call: &Call) -> SysResult {
     } else {
         (path_arg(call.arg(0))?, call.arg(1), call.arg(2))
     };
+    // Linux's order: a type that is not one of the seven is EINVAL (never
+    // passed on: the host allowlist kills any with the S_IFCHR bit), a
+    // directory or a device EPERM (no CAP_MKNOD in a container).
     const S_IFMT: u64 = 0o170000;
-    if matches!(mode & S_IFMT, 0o020000 | 0o060000) {
-        return Err(Errno::EPERM);
+    match mode & S_IFMT {
+        0 | 0o100000 | 0o010000 | 0o140000 => {}
+        0o020000 | 0o060000 | 0o040000 => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
     }
     if p.route != Route::Host {
         return Err(Errno::EEXIST);
