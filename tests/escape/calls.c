@@ -77,6 +77,14 @@ static struct call calls[] = {
 static uintptr_t gadget;
 static const struct call *current;
 
+/* uretprobe (335) and uprobe (336) are answered by the host before any
+ * seccomp filter (Linux 6.11 and later), from any code: outside a uprobe
+ * trampoline they only kill the caller (SIGILL) or fail (ENXIO). */
+static long host_answered(void *nr)
+{
+    return raw6((long)nr, 0, 0, 0, 0, 0, 0);
+}
+
 static long from_kernel_text(void *unused)
 {
     (void)unused;
@@ -145,5 +153,18 @@ int main(int argc, char **argv)
         probe(name, !blocked, "%s", child_end(status));
     }
     write_sysctls();
+    static const struct {
+        const char *name;
+        long nr;
+    } before_seccomp[] = {{"uretprobe", 335}, {"uprobe", 336}};
+    for (size_t i = 0; i < 2; i++) {
+        int status;
+        in_child(host_answered, (void *)before_seccomp[i].nr, &status);
+        char name[64];
+        snprintf(name, sizeof name, "before-seccomp:%s", before_seccomp[i].name);
+        int harmless = (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) ||
+                       (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        probe(name, !harmless, "%s (the host's answer; no filter sees it)", child_end(status));
+    }
     return escape_finish();
 }

@@ -92,7 +92,9 @@ fn printed() -> Printed {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (list, bpf) = text.split_once("\n\n").expect("a list, then the program");
-    let rules = list
+    let (header, list) = list.split_once('\n').unwrap();
+    let count: usize = header.split(' ').next().unwrap().parse().unwrap();
+    let rules: BTreeMap<u32, bool> = list
         .lines()
         .filter_map(|l| {
             let mut words = l.split_whitespace();
@@ -101,8 +103,11 @@ fn printed() -> Printed {
             Some((nr, words.next()? != "-"))
         })
         .collect();
-    let header = bpf.lines().next().unwrap();
-    let start = header
+    assert_eq!(rules.len(), count, "{header}");
+    let start = bpf
+        .lines()
+        .next()
+        .unwrap()
         .split_once("kernel text 0x")
         .and_then(|(_, rest)| rest.split_once(".."))
         .map(|(start, _)| u64::from_str_radix(start, 16).unwrap())
