@@ -1,7 +1,8 @@
 /*
  * Host devices: device nodes made with mknod (the host's disk, memory,
  * kernel log) must not open onto the host's devices, from guest code or
- * from the kernel's text. argv: scratch directory; the test checks that no
+ * from the kernel's text, and the host's own nodes bound into /dev keep
+ * their mode, owner and times. argv: scratch directory; the test checks that no
  * device node appeared in it on the host.
  */
 #include "escape.h"
@@ -66,6 +67,29 @@ int main(int argc, char **argv)
         probe(name, !blocked || exists, "%s%s", child_end(status), exists ? ", node exists" : "");
         unlink(where);
     }
+    /* The host's harmless devices are bound into /dev and the guest's root
+     * is the host's root uid: their mode, owner and times must stay out of
+     * reach. The values asked for are the nodes' own (0666, root), so a
+     * leak changes only their ctime, which the test reads on the host. */
+    long zero = raw6(SYS_openat, AT_FDCWD, (long)"/dev/zero", O_RDONLY, 0, 0, 0);
+    long urandom = raw6(SYS_openat, AT_FDCWD, (long)"/dev/urandom", O_RDONLY, 0, 0, 0);
+    struct {
+        const char *name;
+        long ret;
+    } meta[] = {
+        {"chmod:/dev/null", raw6(SYS_chmod, (long)"/dev/null", 0666, 0, 0, 0, 0)},
+        {"fchmod:/dev/zero", raw6(SYS_fchmod, zero, 0666, 0, 0, 0, 0)},
+        {"chown:/dev/full", raw6(SYS_chown, (long)"/dev/full", 0, 0, 0, 0, 0)},
+        {"utimensat:/dev/random",
+         raw6(SYS_utimensat, AT_FDCWD, (long)"/dev/random", 0, 0, 0, 0)},
+        {"futimens:/dev/urandom", raw6(SYS_utimensat, urandom, 0, 0, 0, 0, 0)},
+    };
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "host-device:%s", meta[i].name);
+        probe(name, meta[i].ret >= 0, "%s", outcome(meta[i].ret));
+    }
+
     /* A mode with every type bit, S_IFCHR's among them, is no type at
      * all: EINVAL from the kernel, which must not pass it to the host
      * (whose allowlist would kill the process for it). */

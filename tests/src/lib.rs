@@ -100,3 +100,46 @@ pub fn target_dir() -> PathBuf {
     }
     workspace_root().join("target")
 }
+
+/// The host's device nodes `oxbox do` binds into every container's `/dev`.
+pub const BOUND_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+/// Mode, owner, group and change time of a host node.
+pub type NodeState = (u32, u32, u32, i64, i64);
+
+fn node_state(path: &str) -> Option<NodeState> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.mode(), m.uid(), m.gid(), m.ctime(), m.ctime_nsec()))
+}
+
+/// The state of each of [`BOUND_DEVICES`], to compare after a guest ran.
+pub fn bound_devices() -> Vec<(&'static str, Option<NodeState>)> {
+    BOUND_DEVICES.iter().map(|p| (*p, node_state(p))).collect()
+}
+
+/// The nodes of `before` whose mode, owner or change time differ now,
+/// each described; their mode and owner are put back, so that one
+/// failure does not break the machine.
+pub fn changed_bound_devices(before: &[(&'static str, Option<NodeState>)]) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = Vec::new();
+    for (path, was) in before {
+        let now = node_state(path);
+        if now == *was {
+            continue;
+        }
+        if let Some((mode, uid, gid, ..)) = was {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode));
+            let _ = std::os::unix::fs::chown(path, Some(*uid), Some(*gid));
+        }
+        changed.push(format!("{path}: {was:?} -> {now:?} (restored)"));
+    }
+    changed
+}

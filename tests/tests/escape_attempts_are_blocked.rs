@@ -36,7 +36,10 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use std::os::unix::process::CommandExt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use oxbox_integration::{Outcome, Run, native_only, require_root, rootfs, target_dir};
+use oxbox_integration::{
+    NodeState, Outcome, Run, bound_devices, changed_bound_devices, native_only, require_root,
+    rootfs, target_dir,
+};
 
 /// One row of the table.
 struct Row {
@@ -161,6 +164,7 @@ const HOST_TUNABLES: &[&str] = &[
 /// What the host looks like before the escape programs run.
 struct HostState {
     tunables: Vec<(&'static str, String)>,
+    devices: Vec<(&'static str, Option<NodeState>)>,
     mounts: String,
     modules: String,
     /// The wall clock minus the monotonic clock: moves only if someone
@@ -176,6 +180,7 @@ impl HostState {
                 .iter()
                 .map(|p| (*p, fs::read_to_string(p).unwrap_or_default()))
                 .collect(),
+            devices: bound_devices(),
             mounts: fs::read_to_string("/proc/self/mountinfo").unwrap(),
             modules: fs::read_to_string("/proc/modules").unwrap_or_default(),
             wall: SystemTime::now(),
@@ -201,6 +206,16 @@ impl HostState {
                 },
             );
         }
+        let changed = changed_bound_devices(&self.devices);
+        table.add(
+            "host:bound-devices",
+            !changed.is_empty(),
+            if changed.is_empty() {
+                "/dev/{null,zero,full,random,urandom}: mode, owner and ctime unchanged".into()
+            } else {
+                changed.join("; ")
+            },
+        );
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
         let new: Vec<&str> = mounts
             .lines()
@@ -333,7 +348,7 @@ fn escape_attempts_are_blocked() {
     table.add_program(&o, 2);
     let devices = Run::guest("escape/devices");
     let o = devices.oxbox();
-    table.add_program(&o, 8);
+    table.add_program(&o, 2 * 8 + 6);
     let nodes = device_nodes(devices.scratch_host(0));
     table.add(
         "host:device-nodes",

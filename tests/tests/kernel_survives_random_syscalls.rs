@@ -3,7 +3,8 @@
 //! seeded) in child processes for a fixed budget, and the kernel must
 //! neither panic, nor fault, nor issue a host call its allowlist refuses
 //! (which the host punishes with SIGSYS), and pid 1 must finish with its
-//! own status.
+//! own status; the host's device nodes bound into the container's `/dev`
+//! keep their mode, owner and times.
 //!
 //! `OXBOX_FUZZ_SECS` (default 3) sets the budget and `OXBOX_FUZZ_SEED`
 //! (default 1) the seed: a longer run is
@@ -13,7 +14,7 @@
 //! so random paths cannot damage the shared test rootfs. The fuzzer never
 //! runs natively: as root on the host, random calls change the host.
 
-use oxbox_integration::{Run, native_only, require_root};
+use oxbox_integration::{Run, bound_devices, changed_bound_devices, native_only, require_root};
 
 #[test]
 fn kernel_survives_random_syscalls() {
@@ -24,12 +25,19 @@ fn kernel_survives_random_syscalls() {
     }
     let secs = std::env::var("OXBOX_FUZZ_SECS").unwrap_or_else(|_| "3".into());
     let seed = std::env::var("OXBOX_FUZZ_SEED").unwrap_or_else(|_| "1".into());
+    let devices = bound_devices();
     let o = Run::new(["/guest/fuzz/syscalls", "/tmp/fuzz", &secs, &seed])
         .read_only()
         .tmpfs("/tmp:size=16m")
         .oxbox();
+    let changed = changed_bound_devices(&devices);
     let stdout = o.stdout();
     println!("{stdout}");
+    assert!(
+        changed.is_empty(),
+        "random calls changed the host's device nodes:\n{}",
+        changed.join("\n")
+    );
     let stderr = o.stderr();
     for sign in ["oxbox-kernel: panic", "oxbox-kernel: fatal"] {
         assert!(

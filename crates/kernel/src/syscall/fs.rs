@@ -624,7 +624,8 @@ pub fn sys_readlink(call: &Call) -> SysResult {
 pub fn sys_modify_path(call: &Call) -> SysResult {
     if call.nr == Sysno::utimensat as u64 && call.arg(1) == 0 {
         // futimens: utimensat(fd, NULL, times, 0) sets the times of fd itself.
-        guest_fd(call.arg(0))?;
+        let fd = guest_fd(call.arg(0))?;
+        refuse_host_device(fd as u64, c"".as_ptr() as u64, AT_EMPTY_PATH)?;
         user::check_buffer(call.arg(2), 32)?;
         return call.forward();
     }
@@ -739,7 +740,53 @@ pub fn sys_modify_path(call: &Call) -> SysResult {
         truncate => [a.ptr(), call.arg(1), 0, 0, 0, 0],
         _ => unreachable!("filtered above"),
     };
+    if matches!(nr, chmod | fchmodat | chown | lchown | fchownat | utimensat) {
+        let no_follow = match nr {
+            lchown => AT_SYMLINK_NOFOLLOW,
+            fchownat => call.arg(4) & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+            utimensat => call.arg(3) & AT_SYMLINK_NOFOLLOW,
+            _ => 0,
+        };
+        refuse_host_device(args[0], args[1], no_follow)?;
+    }
     host_call(host_nr, args)
+}
+
+/// fchmod, fchown: as their path forms, never on a host device node.
+pub fn sys_fd_metadata(call: &Call) -> SysResult {
+    let fd = guest_fd(call.arg(0))?;
+    refuse_host_device(fd as u64, c"".as_ptr() as u64, AT_EMPTY_PATH)?;
+    sys_fd_plain(call)
+}
+
+/// EPERM when `path` (relative to `dirfd`, with `flags` of fstatat) is a
+/// host device node rather than a pseudo-terminal of the container's own
+/// devpts. The sandbox bind-mounts the host's null, zero, full, random
+/// and urandom into `/dev`, and the guest's root is the host's root uid,
+/// which owns them: a change of their mode, owner or times would change
+/// the host's nodes. (Docker's containers get nodes of their own instead;
+/// refusing is the safe difference.)
+fn refuse_host_device(dirfd: u64, path: u64, flags: u64) -> Result<(), Errno> {
+    const DEVPTS_MAJORS: core::ops::RangeInclusive<u64> = 136..=143;
+    const PTMX: (u64, u64) = (5, 2);
+    let mut stat = [0u8; 144];
+    let found = host_call(
+        Sysno::newfstatat,
+        [dirfd, path, stat.as_mut_ptr() as u64, flags, 0, 0],
+    );
+    let mode = u32::from_le_bytes(stat[24..28].try_into().unwrap());
+    let rdev = u64::from_le_bytes(stat[40..48].try_into().unwrap());
+    let (major, minor) = (
+        (rdev >> 8) & 0xfff | (rdev >> 32) & !0xfff,
+        rdev & 0xff | (rdev >> 12) & !0xff,
+    );
+    let device = matches!(mode & 0o170000, 0o020000 | 0o060000);
+    let container_tty = DEVPTS_MAJORS.contains(&major) || (major, minor) == PTMX;
+    if found.is_ok() && device && !container_tty {
+        return Err(Errno::EPERM);
+    }
+    // A missing path fails in the call itself, with its own errno.
+    Ok(())
 }
 
 /// statfs: a path and an output buffer.

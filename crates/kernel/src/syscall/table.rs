@@ -140,8 +140,8 @@ syscall_table! {
     fdatasync => fs::sys_fd_plain;
     ftruncate => fs::sys_fd_plain;
     fallocate => fs::sys_fd_plain;
-    fchmod => fs::sys_fd_plain;
-    fchown => fs::sys_fd_plain;
+    fchmod => fs::sys_fd_metadata;
+    fchown => fs::sys_fd_metadata;
     flock => fs::sys_fd_plain;
     chdir => fs::sys_chdir, partial: "not into /proc";
     fchdir => fs::sys_fchdir, partial: "not into /proc";
