@@ -213,7 +213,6 @@ fn image_entrypoint_and_cmd_combine_like_docker() {
 }
 
 #[test]
-#[ignore = "sandbox: a non-root user is set before the capabilities are dropped, and dropping the bounding set then fails (EPERM)"]
 fn image_user_runs_the_command() {
     require_root!();
     let dir = TempDir::new("images-user");
