@@ -106,7 +106,8 @@ fn docker_and_containerd_run_oxbox_containers() {
         }
     };
     for scenario in COMPARED {
-        check(scenario.name, compared(&dockerd, scenario));
+        let result = compare_runtimes(&dockerd, scenario.options, scenario.command, scenario.stdin);
+        check(scenario.name, result);
     }
     check("seccomp profile", seccomp_profile(&dockerd));
     check("bind mount", bind_mount(&dockerd));
@@ -121,10 +122,6 @@ fn docker_and_containerd_run_oxbox_containers() {
         failures.join("\n"),
         tail(&dockerd.log(), 30)
     );
-}
-
-fn compared(dockerd: &Dockerd, scenario: &Compared) -> Result<(), String> {
-    compare_runtimes(dockerd, scenario.options, scenario.command, scenario.stdin)
 }
 
 /// Runs `docker run --rm OPTIONS IMAGE COMMAND` under runc and under

@@ -109,13 +109,9 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         },
         command: command(process)?,
         env: process.env().clone().unwrap_or_default(),
-        workdir: process.cwd().clone(),
+        workdir: workdir(process)?,
         hostname,
-        user: User {
-            uid: process.user().uid(),
-            gid: process.user().gid(),
-            additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
-        },
+        user: user(process),
         namespaces,
         mounts,
         rlimits: rlimits(process)?,
@@ -133,12 +129,6 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
             .transpose()?
             .map(|filter| filter.encode()),
     };
-    if !container.workdir.is_absolute() {
-        return Err(Error::Config(format!(
-            "process.cwd {:?} is not an absolute path",
-            container.workdir
-        )));
-    }
     let hooks = spec.hooks().as_ref();
     let listed = |hooks: Option<&Option<Vec<Hook>>>| -> Vec<Hook> {
         hooks.and_then(|h| h.clone()).unwrap_or_default()
@@ -177,6 +167,26 @@ pub fn command(process: &Process) -> Result<Vec<String>> {
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => Ok(args.clone()),
         _ => Err(Error::Config("process.args must name a program".into())),
+    }
+}
+
+/// `process.cwd`, which must be absolute.
+pub fn workdir(process: &Process) -> Result<PathBuf> {
+    if !process.cwd().is_absolute() {
+        return Err(Error::Config(format!(
+            "process.cwd {:?} is not an absolute path",
+            process.cwd()
+        )));
+    }
+    Ok(process.cwd().clone())
+}
+
+/// `process.user`: uid, gid and supplementary groups.
+pub fn user(process: &Process) -> User {
+    User {
+        uid: process.user().uid(),
+        gid: process.user().gid(),
+        additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
     }
 }
 

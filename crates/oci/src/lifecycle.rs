@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 use oxbox_sandbox::signals::{SignalInbox, SignalMask};
-use oxbox_sandbox::{ContainerSpec, Launch, Rootfs, User, namespaces, terminal};
+use oxbox_sandbox::{ContainerSpec, Launch, Rootfs, namespaces, terminal};
 
 use crate::cgroups::Cgroup;
 use crate::config::{self, Bundle};
@@ -82,10 +82,7 @@ impl Runtime {
         if detach {
             return Ok(0);
         }
-        let code = match master {
-            Some(master) => oxbox_sandbox::relay::relay_until_exit(&signals.inbox, pid, master),
-            None => signals.inbox.forward_until_exit(pid),
-        };
+        let code = oxbox_sandbox::supervise(&signals.inbox, pid, master);
         self.delete(id, true)?;
         Ok(code?)
     }
@@ -187,7 +184,7 @@ impl Runtime {
         }
         // runc runs the poststart hooks here, at the end of create, with
         // the container created; engines written against runc expect it.
-        let state = hook_state(&saved, pid, Status::Created);
+        let state = saved.oci_state(Status::Created, pid);
         if let Err(e) = hooks::run_all("poststart", &saved.hooks.poststart, &state) {
             tracing::warn!(error = %e, "poststart hook failed");
         }
@@ -392,10 +389,10 @@ impl Runtime {
     /// exit code, or 0 at once with `detach`.
     pub fn exec(&self, id: &str, process: &Process, options: &ExecOptions) -> Result<i32> {
         let container = self.root.load(id)?;
-        if self.status(&container) != Status::Running {
+        let status = self.status(&container);
+        if status != Status::Running {
             return Err(Error::WrongState(format!(
-                "cannot exec in a container that is not running: {}",
-                self.status(&container)
+                "cannot exec in a container that is not running: {status}"
             )));
         }
         let spec = exec_spec(&container, process, self.kernel.clone())?;
@@ -425,7 +422,7 @@ impl Runtime {
             return Ok(0);
         }
         spawned.wait_exec(&signals.inbox)?;
-        Ok(signals.inbox.forward_until_exit(pid)?)
+        Ok(oxbox_sandbox::supervise(&signals.inbox, pid, None)?)
     }
 
     fn status(&self, container: &Container) -> Status {
@@ -445,48 +442,21 @@ fn in_namespaces(bundle: &Bundle, cgroup: &Cgroup, saved: &Saved, pid: Pid) -> R
         let path = format!("/proc/{}/oom_score_adj", pid.as_raw());
         fs::write(&path, adj.to_string()).map_err(|e| Error::io("write", &path, e))?;
     }
-    let state = hook_state(saved, pid.as_raw(), Status::Creating);
+    let state = saved.oci_state(Status::Creating, pid.as_raw());
     hooks::run_all("prestart", &bundle.hooks.prestart, &state)?;
     hooks::run_all("createRuntime", &bundle.hooks.create_runtime, &state)
-}
-
-/// The state hooks receive while `create` runs (before the container's
-/// state is saved).
-fn hook_state(saved: &Saved, pid: i32, status: Status) -> OciState {
-    OciState {
-        oci_version: OCI_VERSION.into(),
-        id: saved.id.clone(),
-        status,
-        pid,
-        bundle: saved.bundle.clone(),
-        rootfs: saved.rootfs.clone(),
-        created: saved.created.clone(),
-        owner: saved.owner.clone(),
-        annotations: saved.annotations.clone(),
-    }
 }
 
 /// The spec of a process `exec`'d into `container`: its own command, env,
 /// cwd, user and terminal; every namespace the container's.
 fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Result<ContainerSpec> {
-    let command = config::command(process)?;
-    if !process.cwd().is_absolute() {
-        return Err(Error::Config(format!(
-            "process.cwd {:?} is not an absolute path",
-            process.cwd()
-        )));
-    }
     Ok(ContainerSpec {
         rootfs: Rootfs::Host,
-        command,
+        command: config::command(process)?,
         env: process.env().clone().unwrap_or_default(),
-        workdir: process.cwd().clone(),
+        workdir: config::workdir(process)?,
         hostname: container.saved.hostname.clone(),
-        user: User {
-            uid: process.user().uid(),
-            gid: process.user().gid(),
-            additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
-        },
+        user: config::user(process),
         namespaces: namespaces::of_process(container.saved.pid),
         mounts: Vec::new(),
         rlimits: Vec::new(),
@@ -514,9 +484,8 @@ fn console(
     match socket {
         Some(path) => Ok((Some(terminal::connect_console_socket(path)?), None)),
         None if supervised => {
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
-                .map_err(|e| Error::io("create", "console socket pair", e))?;
-            Ok((Some(theirs.into()), Some(ours.into())))
+            let (ours, theirs) = terminal::console_pair()?;
+            Ok((Some(theirs), Some(ours)))
         }
         None => Err(Error::Config(
             "process.terminal is set: --console-socket is required".into(),

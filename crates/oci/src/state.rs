@@ -86,6 +86,24 @@ pub struct Saved {
     pub annotations: std::collections::HashMap<String, String>,
 }
 
+impl Saved {
+    /// The OCI state with `status` and first process `pid` (hooks run
+    /// during `create`, before `pid` is saved, get it this way too).
+    pub fn oci_state(&self, status: Status, pid: i32) -> OciState {
+        OciState {
+            oci_version: crate::lifecycle::OCI_VERSION.into(),
+            id: self.id.clone(),
+            status,
+            pid,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            owner: self.owner.clone(),
+            annotations: self.annotations.clone(),
+        }
+    }
+}
+
 /// The OCI state, as `oxbox state` prints it and hooks receive it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -227,21 +245,12 @@ impl Container {
 
     /// The OCI state for `status`.
     pub fn oci_state(&self, status: Status) -> OciState {
-        OciState {
-            oci_version: crate::lifecycle::OCI_VERSION.into(),
-            id: self.saved.id.clone(),
-            status,
-            pid: if status == Status::Stopped {
-                0
-            } else {
-                self.saved.pid
-            },
-            bundle: self.saved.bundle.clone(),
-            rootfs: self.saved.rootfs.clone(),
-            created: self.saved.created.clone(),
-            owner: self.saved.owner.clone(),
-            annotations: self.saved.annotations.clone(),
-        }
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.saved.pid
+        };
+        self.saved.oci_state(status, pid)
     }
 
     /// Removes the container's directory.

@@ -113,9 +113,8 @@ pub fn run(
     let mask = SignalMask::block()?;
     let inbox = mask.inbox()?;
     let (console, console_child) = if spec.terminal {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
-            .map_err(|e| Error::sys("create the console socket", e))?;
-        (Some(OwnedFd::from(ours)), Some(OwnedFd::from(theirs)))
+        let (ours, theirs) = terminal::console_pair()?;
+        (Some(ours), Some(theirs))
     } else {
         (None, None)
     };
@@ -133,8 +132,15 @@ pub fn run(
     };
     spawned.wait_exec(&inbox)?;
     tracing::debug!(pid = pid.as_raw(), "kernel image started");
+    supervise(&inbox, pid, master)
+}
+
+/// Stays with a started container process until it exits: relays its
+/// terminal when it has one (`master`), else forwards signals to it.
+/// Returns its exit code.
+pub fn supervise(inbox: &SignalInbox, pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
     match master {
-        Some(master) => crate::relay::relay_until_exit(&inbox, pid, master),
+        Some(master) => crate::relay::relay_until_exit(inbox, pid, master),
         None => inbox.forward_until_exit(pid),
     }
 }

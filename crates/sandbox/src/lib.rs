@@ -33,7 +33,7 @@ pub mod sync;
 pub mod terminal;
 
 pub use error::{Error, Result, one_line};
-pub use launch::{Launch, SETUP_FAILED, Spawned, run, spawn};
+pub use launch::{Launch, SETUP_FAILED, Spawned, run, spawn, supervise};
 pub use spec::{
     ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Options, Rlimit,
     Rootfs, User,

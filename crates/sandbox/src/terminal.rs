@@ -125,6 +125,15 @@ pub fn window_size(tty: impl AsFd) -> Option<WindowSize> {
     })
 }
 
+/// A connected pair for a supervised container's terminal:
+/// `(ours, theirs)`; the container process sends the master over `theirs`,
+/// the supervisor receives it on `ours`.
+pub fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| Error::sys("create the console socket", e))?;
+    Ok((ours.into(), theirs.into()))
+}
+
 /// Connects to an engine's console socket (`--console-socket PATH`).
 pub fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
     UnixStream::connect(path)
