@@ -13,6 +13,11 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The host's device nodes that containers see: nothing run below (guests,
+# runc, runsc, crun, dockerd) may change their owner or mode.
+host_devices() { stat -c '%n %u:%g %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; }
+devices_before=$(host_devices)
+
 step "installing Debian packages"
 scripts/install-deps.sh
 
@@ -31,6 +36,12 @@ target/release/oxbox do -- /bin/busybox echo "oxbox works"
 
 step "benchmark harness (quick mode, no thresholds)"
 cargo run --release --locked -p oxbox-bench -- --quick --out target/bench-quick
+
+step "the host's device nodes are unchanged"
+if [[ $(host_devices) != "$devices_before" ]]; then
+    printf 'before:\n%s\nafter:\n%s\n' "$devices_before" "$(host_devices)" >&2
+    exit 1
+fi
 
 echo
 echo "all tests passed"

@@ -108,7 +108,10 @@ impl Dockerd {
         argv: &[String],
     ) -> (Command, Command) {
         let mut run = self.client();
-        run.args(["run", "--rm", "--network", "none", "--runtime"])
+        // `-i` (stdin an empty file, see `redirect_output`) for every
+        // runtime: without it the shim hands the container the host's
+        // `/dev/null`, which runsc chowns to its sandbox user `nobody`.
+        run.args(["run", "-i", "--rm", "--network", "none", "--runtime"])
             .arg(kind.name())
             .arg("--name")
             .arg(name)

@@ -574,12 +574,17 @@ fn run_timed(
     })
 }
 
-/// Sends the run's stdout and stderr to files in `dir`.
+/// Sends the run's stdout and stderr to files in `dir`; its stdin is an
+/// empty file there too, never the host's `/dev/null`: runsc `fchown`s
+/// the container's stdio to the sandbox user, and made the host's
+/// `/dev/null` belong to `nobody` when it was given.
 fn redirect_output(command: &mut Command, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let stdin_path = dir.join("stdin");
     let stdout_path = dir.join("stdout");
     let stderr_path = dir.join("stderr");
+    File::create(&stdin_path)?;
     command
-        .stdin(Stdio::null())
+        .stdin(File::open(&stdin_path)?)
         .stdout(File::create(&stdout_path)?)
         .stderr(File::create(&stderr_path)?);
     Ok((stdout_path, stderr_path))

@@ -240,6 +240,18 @@ pub fn docker_save(
     layers: &[PathBuf],
     diff_ids: Option<Vec<String>>,
 ) -> PathBuf {
+    docker_save_with_config(dir, tag, layers, diff_ids, r#"{"Cmd":["sh"]}"#)
+}
+
+/// [`docker_save`] with the image's run config (`Cmd`, `Env`, `User`...)
+/// given as its JSON object.
+pub fn docker_save_with_config(
+    dir: &Path,
+    tag: &str,
+    layers: &[PathBuf],
+    diff_ids: Option<Vec<String>>,
+    run_config: &str,
+) -> PathBuf {
     let stage = dir.join(format!("stage-{}", SEQ.fetch_add(1, Ordering::Relaxed)));
     fs::create_dir_all(&stage).unwrap();
     let diff_ids =
@@ -247,14 +259,17 @@ pub fn docker_save(
     let mut names = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         let name = format!("layer{i}.tar");
-        fs::copy(layer, stage.join(&name)).unwrap();
+        // A link, not a copy: a layer may be hundreds of megabytes.
+        fs::hard_link(layer, stage.join(&name))
+            .or_else(|_| fs::copy(layer, stage.join(&name)).map(drop))
+            .unwrap();
         names.push(format!("\"{name}\""));
     }
     let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"{d}\"")).collect();
     fs::write(
         stage.join("config.json"),
         format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+            r#"{{"architecture":"amd64","os":"linux","config":{run_config},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
             ids.join(",")
         ),
     )

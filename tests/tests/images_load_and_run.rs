@@ -3,12 +3,17 @@
 //! rootfs, are loaded into oxbox's store and run with `oxbox do IMAGE`,
 //! with the image's Cmd, Env, WorkingDir and User; the container's writes
 //! vanish with it, under overlayfs and with the copy fallback; `rmi`
-//! removes what no image uses.
+//! removes what no image uses; a Debian image runs its programs as the
+//! Debian tree it was made from does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use oxbox_integration::images::{
-    DataRoot, TempDir, busybox_layer, busybox_layout, docker_save, tar_create, tool,
+    DataRoot, TempDir, busybox_layer, busybox_layout, docker_save, docker_save_with_config,
+    tar_create, tool,
 };
-use oxbox_integration::require_root;
+use oxbox_integration::{Run, debian, require_root};
 
 fn layout_archives(dir: &TempDir) -> (String, String, String) {
     let layout = busybox_layout(dir.path());
@@ -322,4 +327,120 @@ fn spec_from_an_image_makes_a_bundle_the_runtime_verbs_run() {
             .join("rootfs/srv/new")
             .is_file()
     );
+}
+
+/// What the Debian image's layer 2 adds on top of the Debian tree: a user
+/// `app` owning `/app` (mode 750) with a Python program, `/etc/motd`
+/// removed by a whiteout and `/etc/apt/apt.conf.d` replaced by an opaque
+/// directory holding one file.
+fn debian_app_layer(dir: &Path) -> PathBuf {
+    let stage = dir.join("app-layer");
+    let debian = debian().path();
+    fs::create_dir_all(stage.join("etc/apt/apt.conf.d")).unwrap();
+    fs::create_dir_all(stage.join("app")).unwrap();
+    for (file, line) in [
+        ("passwd", "app:x:1000:1000:app:/app:/bin/bash\n"),
+        ("group", "app:x:1000:\n"),
+    ] {
+        let mut accounts = fs::read_to_string(debian.join("etc").join(file)).unwrap();
+        accounts.push_str(line);
+        fs::write(stage.join("etc").join(file), accounts).unwrap();
+    }
+    fs::write(stage.join("etc/.wh.motd"), "").unwrap();
+    fs::write(stage.join("etc/apt/apt.conf.d/.wh..wh..opq"), "").unwrap();
+    fs::write(stage.join("etc/apt/apt.conf.d/99oxbox"), "// layer 2\n").unwrap();
+    fs::write(
+        stage.join("app/hello.py"),
+        r#"import os, sqlite3, subprocess
+print(os.getuid(), os.getgid(), os.getcwd(), os.environ["HOME"], os.environ["GREETING"])
+print("motd" if os.path.exists("/etc/motd") else "no motd", sorted(os.listdir("/etc/apt/apt.conf.d")))
+print(subprocess.run(["perl", "-e", "print 6*7"], capture_output=True, text=True).stdout)
+db = sqlite3.connect("/app/app.db")
+db.execute("create table t (x)"); db.execute("insert into t values (42)"); db.commit()
+print(db.execute("select x from t").fetchone()[0], oct(os.stat("/app").st_mode & 0o777))
+"#,
+    )
+    .unwrap();
+    tool(
+        "chown",
+        &["-R", "1000:1000", &stage.join("app").display().to_string()],
+    );
+    tool("chmod", &["750", &stage.join("app").display().to_string()]);
+    let layer = dir.join("app-layer.tar");
+    tar_create(&layer, &stage, &["."], &["--numeric-owner".into()]);
+    layer
+}
+
+/// A Debian bookworm image: the test's Debian tree as layer 1 (without
+/// compilers, headers and documentation, to keep it near 300 MB), the app
+/// layer on top. Its programs run as they do in the tree itself: the same
+/// set-id bits, owners and groups (nginx's logs, redis's directories,
+/// shadow's group), hard links, symlinks and installed packages, compared
+/// with the tree run natively; the image's User, WorkingDir, Env,
+/// Entrypoint and whiteouts apply; `-u` and `--entrypoint` override the
+/// image's User and Entrypoint.
+#[test]
+fn debian_image_runs_like_its_rootfs() {
+    require_root!();
+    let dir = TempDir::new("images-debian");
+    let base = dir.path().join("debian.tar");
+    let excluded: Vec<String> = [
+        "./tmp/*",
+        "./usr/lib/gcc",
+        "./usr/libexec/gcc",
+        "./usr/include",
+        "./usr/share/doc",
+        "./usr/share/man",
+        "./usr/share/locale",
+    ]
+    .iter()
+    .map(|p| format!("--exclude={p}"))
+    .collect();
+    tar_create(&base, debian().path(), &["."], &excluded);
+    let app = debian_app_layer(dir.path());
+    let archive = docker_save_with_config(
+        dir.path(),
+        "debian-app:1",
+        &[base, app],
+        None,
+        r#"{"User":"app","WorkingDir":"/app","Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","GREETING=from-the-image"],"Entrypoint":["python3"],"Cmd":["hello.py"]}"#,
+    );
+    let store = DataRoot::new("store");
+    store.load(&archive, None).ok();
+
+    let run = store.oxbox(&["do", "debian-app:1", "--"]).ok();
+    assert_eq!(
+        run.stdout,
+        "1000 1000 /app /app from-the-image\nno motd ['99oxbox']\n42\n42 0o750\n"
+    );
+
+    let script = r#"cd /
+find usr/bin usr/sbin var etc/redis etc/shadow etc/gshadow -xdev \( -perm -4000 -o -perm -2000 -o ! -user 0 -o ! -group 0 \) -printf '%p %m %U %G\n' | sort
+[ usr/bin/perl -ef usr/bin/perl5.36.0 ] && echo perl is hard-linked
+readlink usr/bin/python3
+sha256sum usr/bin/bash usr/lib/x86_64-linux-gnu/libc.so.6
+dpkg-query -W -f '${Package} ${Status}\n' | grep -c 'install ok installed'
+id"#;
+    let native = Run::with_rootfs(debian().path(), ["bash", "-c", script]).native();
+    assert_eq!(native.status, 0, "{}", native.describe());
+    assert!(
+        native.stdout().contains("usr/bin/su 4755 0 0\n")
+            && native.stdout().contains("perl is hard-linked\n"),
+        "native baseline\n{}",
+        native.describe()
+    );
+    let as_root = store
+        .oxbox(&[
+            "do",
+            "-u",
+            "0",
+            "--entrypoint",
+            "bash",
+            "debian-app:1",
+            "--",
+            "-c",
+            script,
+        ])
+        .ok();
+    assert_eq!(as_root.stdout, native.stdout());
 }

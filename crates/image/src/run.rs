@@ -1,8 +1,8 @@
 //! What a container of an image runs, combined as Docker does: the
 //! image's Entrypoint followed by the user's arguments or else the image's
 //! Cmd; the image's Env before the user's `-e`; the user's working
-//! directory or the image's; the image's User resolved against the image's
-//! own `/etc/passwd` and `/etc/group`.
+//! directory or the image's; the user's `-u` or else the image's User,
+//! resolved against the image's own `/etc/passwd` and `/etc/group`.
 
 use std::path::{Path, PathBuf};
 
@@ -28,36 +28,57 @@ pub struct Process {
     pub gid: u32,
 }
 
-/// Combines `config` with the user's `args` (may be empty), `env` and
-/// `workdir`, resolving the user inside `rootfs`.
-pub fn process(
-    config: &RunConfig,
-    rootfs: &Path,
-    args: &[String],
-    env: &[String],
-    workdir: Option<&Path>,
-) -> Result<Process> {
-    let mut command = config.entrypoint.clone().unwrap_or_default();
-    if args.is_empty() {
+/// What the user asked for on the command line, each part overriding the
+/// image's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Request<'a> {
+    /// The command's arguments (replacing Cmd); may be empty.
+    pub args: &'a [String],
+    /// `-e` entries, applied after the image's Env.
+    pub env: &'a [String],
+    /// `-w`: the working directory.
+    pub workdir: Option<&'a Path>,
+    /// `-u USER[:GROUP]`: the user, instead of the image's User.
+    pub user: Option<&'a str>,
+    /// `--entrypoint`: the program instead of the image's Entrypoint (an
+    /// empty one clears it); as with Docker, the image's Cmd is dropped.
+    pub entrypoint: Option<&'a str>,
+}
+
+/// Combines `config` with the user's `request`, resolving the user inside
+/// `rootfs`.
+pub fn process(config: &RunConfig, rootfs: &Path, request: Request<'_>) -> Result<Process> {
+    let mut command = match request.entrypoint {
+        Some("") => Vec::new(),
+        Some(program) => vec![program.to_owned()],
+        None => config.entrypoint.clone().unwrap_or_default(),
+    };
+    if request.args.is_empty() && request.entrypoint.is_none() {
         command.extend(config.cmd.clone().unwrap_or_default());
     } else {
-        command.extend(args.iter().cloned());
+        command.extend(request.args.iter().cloned());
     }
     if command.is_empty() {
         return Err(Error::Format(
             "the image has no Entrypoint or Cmd: give a command after --".into(),
         ));
     }
-    let user = resolve_user(rootfs, config.user.as_deref().unwrap_or(""))?;
+    let user = resolve_user(
+        rootfs,
+        request.user.or(config.user.as_deref()).unwrap_or(""),
+    )?;
     let mut entries = Vec::new();
     let image_env = config.env.clone().unwrap_or_default();
-    let sets_home = image_env.iter().chain(env).any(|e| e.starts_with("HOME="));
+    let sets_home = image_env
+        .iter()
+        .chain(request.env)
+        .any(|e| e.starts_with("HOME="));
     if !sets_home {
         entries.push(format!("HOME={}", user.home));
     }
     entries.extend(image_env);
-    entries.extend(env.iter().cloned());
-    let workdir = match workdir {
+    entries.extend(request.env.iter().cloned());
+    let workdir = match request.workdir {
         Some(dir) => dir.to_owned(),
         None => match config.working_dir.as_deref() {
             Some(dir) if !dir.is_empty() => Path::new("/").join(dir),
@@ -73,18 +94,21 @@ pub fn process(
     })
 }
 
-/// A user resolved from an image's `User`.
+/// A user resolved from an image's `User` or `-u`.
 #[derive(Debug, PartialEq, Eq)]
-struct User {
-    uid: u32,
-    gid: u32,
-    home: String,
+pub struct User {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id (the group given after `:`, else the user's own).
+    pub gid: u32,
+    /// The home directory in `/etc/passwd`: the default `HOME`.
+    pub home: String,
 }
 
 /// Resolves `user[:group]` (names or numbers) as Docker does: a name must
-/// exist in the image's `/etc/passwd`; a number need not, and then has
+/// exist in the root's `/etc/passwd`; a number need not, and then has
 /// group 0 and home `/`.
-fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
     let (user, group) = match spec.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
@@ -110,7 +134,7 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
         (None, Ok(uid)) => (uid, 0, if uid == 0 { "/root" } else { "/" }.to_owned()),
         (None, Err(_)) => {
             return Err(Error::Format(format!(
-                "user {user:?} is not in the image's /etc/passwd"
+                "user {user:?} is not in the container's /etc/passwd"
             )));
         }
     };
@@ -125,7 +149,9 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
                     .find(|f| f.len() >= 3 && f[0] == group)
                     .and_then(|f| f[2].parse().ok())
                     .ok_or_else(|| {
-                        Error::Format(format!("group {group:?} is not in the image's /etc/group"))
+                        Error::Format(format!(
+                            "group {group:?} is not in the container's /etc/group"
+                        ))
                     })?
             }
         };
@@ -135,13 +161,13 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
 
 fn account_file(rootfs: &Path, path: &str) -> Result<String> {
     let bytes = inroot::read_file(rootfs, path, MAX_ACCOUNT_FILE)
-        .map_err(|e| Error::io("read the image's", path, e))?;
+        .map_err(|e| Error::io("read the container's", path, e))?;
     Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
 }
 
 fn bad_account(file: &str, name: &str) -> Error {
     Error::Format(format!(
-        "malformed entry {name:?} in the image's /etc/{file}"
+        "malformed entry {name:?} in the container's /etc/{file}"
     ))
 }
 
@@ -177,11 +203,28 @@ mod tests {
     fn command_combines_entrypoint_with_args_or_cmd_like_docker() {
         let root = rootfs_with_accounts();
         let run = |c: &RunConfig, args: &[&str]| {
-            process(c, root.path(), &strings(args), &[], None).map(|p| p.command)
+            let args = strings(args);
+            let request = Request {
+                args: &args,
+                ..Request::default()
+            };
+            process(c, root.path(), request).map(|p| p.command)
         };
         let both = config(Some(&["/bin/sh", "-c"]), Some(&["echo hi"]));
         assert_eq!(run(&both, &[]).unwrap(), ["/bin/sh", "-c", "echo hi"]);
         assert_eq!(run(&both, &["date"]).unwrap(), ["/bin/sh", "-c", "date"]);
+        let entrypoint = |program, args: &[&str]| {
+            let args = strings(args);
+            let request = Request {
+                args: &args,
+                entrypoint: Some(program),
+                ..Request::default()
+            };
+            process(&both, root.path(), request).map(|p| p.command)
+        };
+        assert_eq!(entrypoint("env", &[]).unwrap(), ["env"]);
+        assert_eq!(entrypoint("", &["ls", "/"]).unwrap(), ["ls", "/"]);
+        assert!(entrypoint("", &[]).is_err());
         let cmd_only = config(None, Some(&["sh"]));
         assert_eq!(run(&cmd_only, &[]).unwrap(), ["sh"]);
         assert_eq!(run(&cmd_only, &["ls", "-l"]).unwrap(), ["ls", "-l"]);
@@ -198,15 +241,31 @@ mod tests {
             cmd: Some(strings(&["x"])),
             ..RunConfig::default()
         };
-        let p = process(&c, root.path(), &[], &strings(&["A=user"]), None).unwrap();
+        let env = strings(&["A=user"]);
+        let with_env = Request {
+            env: &env,
+            ..Request::default()
+        };
+        let p = process(&c, root.path(), with_env).unwrap();
         assert_eq!(
             p.env,
             ["HOME=/home/web", "PATH=/opt/bin", "A=image", "A=user"]
         );
         assert_eq!(p.workdir, Path::new("/srv"));
         assert_eq!((p.uid, p.gid), (1000, 1001));
-        let p = process(&c, root.path(), &[], &[], Some(Path::new("/tmp"))).unwrap();
+        let in_tmp = Request {
+            workdir: Some(Path::new("/tmp")),
+            ..Request::default()
+        };
+        let p = process(&c, root.path(), in_tmp).unwrap();
         assert_eq!(p.workdir, Path::new("/tmp"));
+        let as_root = Request {
+            user: Some("0"),
+            ..Request::default()
+        };
+        let p = process(&c, root.path(), as_root).unwrap();
+        assert_eq!((p.uid, p.gid), (0, 0));
+        assert_eq!(p.env[0], "HOME=/root");
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         workdir: workdir(process)?,
         hostname,
         user: user(process),
+        capabilities: capabilities(process),
         namespaces,
         mounts,
         rlimits: rlimits(process)?,
@@ -179,6 +180,26 @@ pub fn workdir(process: &Process) -> Result<PathBuf> {
         )));
     }
     Ok(process.cwd().clone())
+}
+
+/// `process.capabilities`: those of the effective set that are also
+/// permitted and in the bounding set, narrowed to what a root guest may
+/// keep on the host (see `oxbox_sandbox::caps`); none without the field,
+/// as with runc.
+pub fn capabilities(process: &Process) -> u64 {
+    let Some(caps) = process.capabilities() else {
+        return 0;
+    };
+    let mask = |set: &Option<oci_spec::runtime::Capabilities>| {
+        let names: Vec<String> = set
+            .iter()
+            .flatten()
+            .filter_map(|cap| serde_json::to_value(cap).ok())
+            .filter_map(|name| name.as_str().map(str::to_owned))
+            .collect();
+        oxbox_sandbox::caps::guest_root_mask(names.iter().map(String::as_str))
+    };
+    mask(caps.effective()) & mask(caps.permitted()) & mask(caps.bounding())
 }
 
 /// `process.user`: uid, gid and supplementary groups.
@@ -344,6 +365,11 @@ mod tests {
     "env": ["PATH=/usr/bin:/bin", "HOSTNAME=abc"],
     "cwd": "/work",
     "rlimits": [{{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024}}],
+    "capabilities": {{
+      "bounding": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"],
+      "effective": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"],
+      "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"]
+    }},
     "oomScoreAdj": 0
   }},
   "root": {{"path": "{rootfs}", "readonly": true}},
@@ -433,6 +459,11 @@ mod tests {
         assert_eq!(spec.mounts[1].flags, MsFlags::MS_RDONLY);
         assert_eq!(bundle.cgroups_path, Some("/docker/abc".into()));
         assert_eq!(bundle.hooks.prestart.len(), 1);
+        // In all three sets and kept on the host: CHOWN and KILL.
+        assert_eq!(
+            spec.capabilities,
+            oxbox_sandbox::caps::guest_root_mask(["CAP_CHOWN", "CAP_KILL"])
+        );
     }
 
     #[test]

@@ -457,6 +457,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         workdir: config::workdir(process)?,
         hostname: container.saved.hostname.clone(),
         user: config::user(process),
+        capabilities: config::capabilities(process),
         namespaces: namespaces::of_process(container.saved.pid),
         mounts: Vec::new(),
         rlimits: Vec::new(),

@@ -1,9 +1,15 @@
-//! Capabilities: the container's first process gives up every one.
+//! Capabilities: the container's first process gives up all but a few.
 //!
-//! The guest runs as uid 0 but must hold no privilege: the bounding set is
-//! emptied (so `execve` can never grant a capability back), the ambient set
-//! cleared, and the effective, permitted and inheritable sets zeroed. The
-//! bounding set goes first, because dropping from it needs `CAP_SETPCAP`.
+//! The guest's root keeps on the host only the capabilities whose effect
+//! the oxbox kernel passes through to host calls and which a container's
+//! root has under Docker: [`GUEST_ROOT`], the file-permission overrides
+//! (so root in the container reads a `0750 redis:redis` directory and
+//! `chown`s its data as Docker's root does) and binding ports below 1024.
+//! Every other one is dropped: the bounding set keeps only these (so no
+//! `execve` can grant another back; the kernel's own re-exec keeps them
+//! for a root guest, as Linux does for root), the ambient and inheritable
+//! sets are cleared. A non-root guest user keeps none. The bounding set
+//! goes first, because dropping from it needs `CAP_SETPCAP`.
 
 use std::io;
 
@@ -28,6 +34,43 @@ struct CapData {
     inheritable: u32,
 }
 
+/// `CAP_CHOWN`, `CAP_DAC_OVERRIDE`, `CAP_FOWNER`, `CAP_FSETID`, `CAP_KILL`
+/// and `CAP_NET_BIND_SERVICE` (numbers from `linux/capability.h`), in the
+/// order of [`GUEST_ROOT_NAMES`].
+const GUEST_ROOT_NUMBERS: [u32; 6] = [0, 1, 3, 4, 5, 10];
+
+/// The names of the capabilities a root guest may keep on the host, as
+/// OCI configs spell them.
+pub const GUEST_ROOT_NAMES: [&str; 6] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+];
+
+/// The capabilities a root guest keeps by default (Docker's default set
+/// narrowed to those that matter to the host calls the kernel makes).
+pub const GUEST_ROOT: u64 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < GUEST_ROOT_NUMBERS.len() {
+        mask |= 1 << GUEST_ROOT_NUMBERS[i];
+        i += 1;
+    }
+    mask
+};
+
+/// The mask of the [`GUEST_ROOT_NAMES`] entries among `names`; other
+/// names are not kept on the host whatever is asked.
+pub fn guest_root_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> u64 {
+    names
+        .into_iter()
+        .filter_map(|name| GUEST_ROOT_NAMES.iter().position(|n| *n == name))
+        .fold(0, |mask, i| mask | 1 << GUEST_ROOT_NUMBERS[i])
+}
+
 /// The capability sets of the calling thread, as 64-bit masks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
@@ -39,11 +82,12 @@ pub struct CapSets {
     pub inheritable: u64,
 }
 
-/// Empties every capability set of the calling thread, the ambient set
-/// included. The bounding set is emptied separately
-/// ([`drop_bounding_set`]), earlier: that needs `CAP_SETPCAP`, which a
-/// change to a non-root user takes away before this runs.
-pub fn drop_all() -> io::Result<()> {
+/// Leaves the calling thread only `keep` (of what it holds) in its
+/// effective and permitted sets and empties the inheritable and ambient
+/// sets. The bounding set is limited separately ([`limit_bounding_set`]),
+/// earlier: that needs `CAP_SETPCAP`, which a change to a non-root user
+/// takes away before this runs.
+pub fn keep_only(keep: u64) -> io::Result<()> {
     // SAFETY: PR_CAP_AMBIENT takes only integer arguments.
     if unsafe {
         libc::prctl(
@@ -57,13 +101,19 @@ pub fn drop_all() -> io::Result<()> {
     {
         return Err(io::Error::last_os_error());
     }
-    set(CapSets::default())
+    let held = get()?.permitted & keep;
+    set(CapSets {
+        effective: held,
+        permitted: held,
+        inheritable: 0,
+    })
 }
 
-/// Drops every capability from the bounding set, so no later `execve`
-/// can gain one; the kernel answers `EINVAL` past its last capability.
-pub fn drop_bounding_set() -> io::Result<()> {
-    for cap in 0..MAX_CAPABILITIES {
+/// Drops every capability but `keep` from the bounding set, so no later
+/// `execve` can gain another; the kernel answers `EINVAL` past its last
+/// capability.
+pub fn limit_bounding_set(keep: u64) -> io::Result<()> {
+    for cap in (0..MAX_CAPABILITIES).filter(|cap| keep & (1 << cap) == 0) {
         // SAFETY: PR_CAPBSET_DROP takes only integer arguments.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } < 0 {
             let error = io::Error::last_os_error();
@@ -136,6 +186,16 @@ mod tests {
         assert_eq!(sets.effective, field("CapEff:"));
         assert_eq!(sets.permitted, field("CapPrm:"));
         assert_eq!(sets.inheritable, field("CapInh:"));
+    }
+
+    #[test]
+    fn guest_root_names_map_to_their_numbers() {
+        assert_eq!(GUEST_ROOT, 0b100_0011_1011);
+        assert_eq!(guest_root_mask(GUEST_ROOT_NAMES), GUEST_ROOT);
+        assert_eq!(
+            guest_root_mask(["CAP_KILL", "CAP_SYS_ADMIN", "CAP_CHOWN"]),
+            1 << 5 | 1
+        );
     }
 
     #[test]

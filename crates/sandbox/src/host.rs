@@ -79,11 +79,12 @@ pub trait HostSys {
     fn set_user(&mut self, user: &User) -> io::Result<()>;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&mut self) -> io::Result<()>;
-    /// Empties the bounding set (while the caller still holds
-    /// `CAP_SETPCAP`).
-    fn drop_bounding_set(&mut self) -> io::Result<()>;
-    /// Empties every other capability set.
-    fn drop_capabilities(&mut self) -> io::Result<()>;
+    /// Drops every capability but `keep` from the bounding set (while the
+    /// caller still holds `CAP_SETPCAP`).
+    fn limit_bounding_set(&mut self, keep: u64) -> io::Result<()>;
+    /// Keeps only `keep` in the effective and permitted sets, empties the
+    /// inheritable and ambient ones.
+    fn limit_capabilities(&mut self, keep: u64) -> io::Result<()>;
 }
 
 /// [`HostSys`] on the real host.
@@ -215,12 +216,12 @@ impl HostSys for RealHost {
         Ok(nix::sys::prctl::set_no_new_privs()?)
     }
 
-    fn drop_bounding_set(&mut self) -> io::Result<()> {
-        caps::drop_bounding_set()
+    fn limit_bounding_set(&mut self, keep: u64) -> io::Result<()> {
+        caps::limit_bounding_set(keep)
     }
 
-    fn drop_capabilities(&mut self) -> io::Result<()> {
-        caps::drop_all()
+    fn limit_capabilities(&mut self, keep: u64) -> io::Result<()> {
+        caps::keep_only(keep)
     }
 }
 
@@ -377,11 +378,11 @@ pub(crate) mod fake {
         fn set_no_new_privs(&mut self) -> io::Result<()> {
             self.record("no_new_privs()".into())
         }
-        fn drop_bounding_set(&mut self) -> io::Result<()> {
-            self.record("drop_bounding_set()".into())
+        fn limit_bounding_set(&mut self, keep: u64) -> io::Result<()> {
+            self.record(format!("limit_bounding_set({keep:#x})"))
         }
-        fn drop_capabilities(&mut self) -> io::Result<()> {
-            self.record("drop_capabilities()".into())
+        fn limit_capabilities(&mut self, keep: u64) -> io::Result<()> {
+            self.record(format!("limit_capabilities({keep:#x})"))
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct InitPlan<'a> {
     /// The user to become; `None` in a user namespace of oxbox's own,
     /// where the only mapped user is the caller, already root there.
     pub user: Option<&'a User>,
+    /// The capabilities the guest keeps on the host if it runs as root
+    /// (see [`crate::caps`]); a non-root guest keeps none.
+    pub capabilities: u64,
 }
 
 /// First phase: enters the container's namespaces. Anything the runtime
@@ -72,15 +75,19 @@ pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
         host.set_rlimit(limit)
             .map_err(|e| Error::sys("set resource limit", e))?;
     }
-    host.drop_bounding_set()
-        .map_err(|e| Error::sys("drop the capability bounding set", e))?;
+    let keep = match plan.user {
+        Some(user) if user.uid != 0 => 0,
+        _ => plan.capabilities,
+    };
+    host.limit_bounding_set(keep)
+        .map_err(|e| Error::sys("limit the capability bounding set", e))?;
     if let Some(user) = plan.user {
         host.set_user(user)
             .map_err(|e| Error::sys("set user and groups", e))?;
     }
     host.set_no_new_privs()
         .map_err(|e| Error::sys("set no_new_privs", e))?;
-    host.drop_capabilities()
+    host.limit_capabilities(keep)
         .map_err(|e| Error::sys("drop capabilities", e))
 }
 
@@ -127,6 +134,7 @@ mod tests {
             workdir,
             rlimits: LIMITS,
             user: Some(&ROOT),
+            capabilities: crate::caps::GUEST_ROOT,
         }
     }
 
@@ -148,10 +156,10 @@ mod tests {
                 "loopback_up",
                 "chdir",
                 "setrlimit",
-                "drop_bounding_set",
+                "limit_bounding_set",
                 "set_user",
                 "no_new_privs",
-                "drop_capabilities"
+                "limit_capabilities"
             ]
         );
         assert!(host.calls[0].contains("CLONE_NEWNS") && host.calls[0].contains("CLONE_NEWNET"));
@@ -185,7 +193,36 @@ mod tests {
             crate::error::one_line(&err),
             "create working directory /work: Read-only file system"
         );
-        assert!(host.calls_named("drop_capabilities").is_empty());
+        assert!(host.calls_named("limit_capabilities").is_empty());
+    }
+
+    #[test]
+    fn root_keeps_the_planned_capabilities_and_another_user_none() {
+        let mut host = FakeHost::default();
+        prepare(&mut host, &plan(Path::new("/"))).unwrap();
+        assert_eq!(
+            host.calls_named("limit_capabilities"),
+            ["limit_capabilities(0x43b)"]
+        );
+        let web = User {
+            uid: 1000,
+            gid: 1000,
+            additional_gids: Vec::new(),
+        };
+        let mut host = FakeHost::default();
+        let plan = InitPlan {
+            user: Some(&web),
+            ..plan(Path::new("/"))
+        };
+        prepare(&mut host, &plan).unwrap();
+        assert_eq!(
+            host.calls_named("limit_bounding_set"),
+            ["limit_bounding_set(0x0)"]
+        );
+        assert_eq!(
+            host.calls_named("limit_capabilities"),
+            ["limit_capabilities(0x0)"]
+        );
     }
 
     #[test]

@@ -205,6 +205,7 @@ pub fn spawn(
         workdir: &spec.workdir,
         rlimits: &spec.rlimits,
         user: (!user_namespace).then_some(&spec.user),
+        capabilities: spec.capabilities,
     };
     if user_namespace && spec.user != crate::spec::User::default() {
         return Err(Error::Config(

@@ -276,6 +276,9 @@ pub struct ContainerSpec {
     pub hostname: String,
     /// Who the guest runs as.
     pub user: User,
+    /// The host capabilities a root guest keeps (a subset of
+    /// [`crate::caps::GUEST_ROOT`]).
+    pub capabilities: u64,
     /// The container's namespaces.
     pub namespaces: Namespaces,
     /// Mounts on top of the root, in order.
@@ -344,6 +347,7 @@ impl ContainerSpec {
             workdir,
             hostname,
             user,
+            capabilities: crate::caps::GUEST_ROOT,
             namespaces,
             mounts: options.mounts,
             rlimits: Vec::new(),

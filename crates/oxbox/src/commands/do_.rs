@@ -31,6 +31,16 @@ pub struct DoArgs {
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
 
+    /// Run as USER[:GROUP] (names from the container's /etc/passwd and
+    /// /etc/group, or numbers) [default: the image's User, else root]
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// With an image: run PROGRAM instead of the image's Entrypoint and Cmd
+    /// (the command's words become its arguments; "" clears it)
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+
     /// Container hostname [default: a random 12-hex-digit id]
     #[arg(long, value_name = "H")]
     pub hostname: Option<String>,
@@ -88,17 +98,46 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         mounts,
         terminal: args.tty,
     };
+    let user = args.user.as_deref();
+    let overrides = super::image::Overrides {
+        user,
+        entrypoint: args.entrypoint.as_deref(),
+    };
+    if image.is_none() && overrides.entrypoint.is_some() {
+        anyhow::bail!("--entrypoint needs an image: oxbox do [OPTIONS] IMAGE -- [ARGS...]");
+    }
     let container = image
-        .map(|name| super::image::ImageContainer::prepare(&args.store, &name, &mut options))
+        .map(|name| {
+            super::image::ImageContainer::prepare(&args.store, &name, overrides, &mut options)
+        })
         .transpose()?;
+    let rootfs_user = match (&container, user) {
+        (None, Some(spec)) => Some(user_of_rootfs(&mut options, spec)?),
+        _ => None,
+    };
     let mut spec = ContainerSpec::from_options(options, |key| std::env::var(key).ok())?;
     if let Some(container) = &container {
         container.apply(&mut spec);
+    }
+    if let Some(user) = rootfs_user {
+        spec.user.uid = user.uid;
+        spec.user.gid = user.gid;
     }
     tracing::debug!(?spec, "starting container");
     let code = oxbox_sandbox::run(&spec, false, |_| Ok(()))?;
     drop(container);
     Ok(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+/// Resolves `-u` in the container's root (the host's without `--rootfs`)
+/// and gives the guest the user's home as `HOME` unless `-e` sets one.
+fn user_of_rootfs(options: &mut Options, spec: &str) -> anyhow::Result<oxbox_image::run::User> {
+    let root = options.rootfs.as_deref().unwrap_or(Path::new("/"));
+    let user = oxbox_image::run::resolve_user(root, spec)?;
+    if !options.env.iter().any(|e| e.starts_with("HOME=")) {
+        options.env.insert(0, format!("HOME={}", user.home));
+    }
+    Ok(user)
 }
 
 /// The kernel image: `OXBOX_KERNEL` if set, else `oxbox-kernel` beside the

@@ -190,6 +190,16 @@ pub fn take_image_argument(command: &mut Vec<String>) -> Option<String> {
     None
 }
 
+/// What `oxbox do` may change of an image's config besides the command,
+/// environment and directory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides<'a> {
+    /// `-u USER[:GROUP]`.
+    pub user: Option<&'a str>,
+    /// `--entrypoint PROGRAM`.
+    pub entrypoint: Option<&'a str>,
+}
+
 /// A container's root filesystem made from an image, kept until dropped.
 pub struct ImageContainer {
     rootfs: ContainerRootfs,
@@ -200,20 +210,26 @@ pub struct ImageContainer {
 impl ImageContainer {
     /// Makes the rootfs of `image` and fills `options` from the image's
     /// config combined with what the user asked.
-    pub fn prepare(store: &StoreArgs, image: &str, options: &mut Options) -> anyhow::Result<Self> {
+    pub fn prepare(
+        store: &StoreArgs,
+        image: &str,
+        overrides: Overrides<'_>,
+        options: &mut Options,
+    ) -> anyhow::Result<Self> {
         if options.rootfs.is_some() {
             anyhow::bail!("give either --rootfs or an image, not both");
         }
         let store = store.open()?;
         let image = store.resolve(image)?;
         let rootfs = store.create_rootfs(&image, Snapshotter::from_env()?)?;
-        let process = oxbox_image::run::process(
-            &image.config.config,
-            rootfs.path(),
-            &options.command,
-            &options.env,
-            options.workdir.as_deref(),
-        )?;
+        let request = oxbox_image::run::Request {
+            args: &options.command,
+            env: &options.env,
+            workdir: options.workdir.as_deref(),
+            user: overrides.user,
+            entrypoint: overrides.entrypoint,
+        };
+        let process = oxbox_image::run::process(&image.config.config, rootfs.path(), request)?;
         options.rootfs = Some(rootfs.path().to_owned());
         options.command = process.command;
         options.env = process.env;
@@ -248,7 +264,7 @@ pub fn bundle_from_image(
     store
         .export_rootfs(&image, &rootfs)
         .with_context(|| format!("cannot write {}", rootfs.display()))?;
-    let process = oxbox_image::run::process(&image.config.config, &rootfs, &[], &[], None)?;
+    let process = oxbox_image::run::process(&image.config.config, &rootfs, Default::default())?;
     let mut env = vec![format!("PATH={}", oxbox_sandbox::spec::DEFAULT_PATH)];
     for entry in process.env {
         let key = entry.split('=').next().unwrap_or_default().to_owned();
