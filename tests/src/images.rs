@@ -454,3 +454,90 @@ pub fn add_multi_platform_index(layout: &Path) {
     let index = index.replacen("\"manifests\":[", &format!("\"manifests\":[{entry},"), 1);
     fs::write(index_path, index).unwrap();
 }
+
+/// A TCP proxy on a free loopback port in front of `upstream` (a
+/// registry) that breaks off its first `cuts` connections once they have
+/// carried `after` bytes of response, as a flaky network does in the middle
+/// of a download, and keeps the head of every request it forwards.
+///
+/// Its threads end with the connections they copy; the accepting one
+/// lives as long as the test process.
+#[derive(Debug)]
+pub struct BreakingProxy {
+    address: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl BreakingProxy {
+    /// Starts the proxy.
+    pub fn start(upstream: &str, after: u64, cuts: u32) -> BreakingProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::AtomicU32;
+        use std::sync::{Arc, Mutex};
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let address = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let cuts_left = Arc::new(AtomicU32::new(cuts));
+        let upstream = upstream.to_owned();
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (mut client_in, mut server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let seen = Arc::clone(&seen);
+                // Requests go through whole; their heads are kept.
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 16 << 10];
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut client_in, &mut buffer) {
+                        let text = String::from_utf8_lossy(&buffer[..n]);
+                        seen.lock().unwrap().push(text.into_owned());
+                        if std::io::Write::write_all(&mut server_out, &buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_out.shutdown(Shutdown::Write);
+                });
+                let cuts_left = Arc::clone(&cuts_left);
+                let (mut server_in, mut client_out) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 16 << 10];
+                    let mut carried = 0u64;
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut server_in, &mut buffer) {
+                        let room = after.saturating_sub(carried) as usize;
+                        let breaking = n > room
+                            && cuts_left
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                                    c.checked_sub(1)
+                                })
+                                .is_ok();
+                        let sent = if breaking { room } else { n };
+                        if std::io::Write::write_all(&mut client_out, &buffer[..sent]).is_err() {
+                            break;
+                        }
+                        carried += sent as u64;
+                        if breaking {
+                            break;
+                        }
+                    }
+                    let _ = client_out.shutdown(Shutdown::Both);
+                    let _ = server_in.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        BreakingProxy { address, requests }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The heads of the requests forwarded so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}

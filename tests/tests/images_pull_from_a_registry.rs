@@ -1,11 +1,13 @@
 //! `oxbox pull` from a real OCI distribution registry (Debian's
 //! `docker-registry`) started on loopback by the test, the busybox image
 //! pushed into it by skopeo: without auth, with basic auth (refused
-//! without credentials, pulled with them), and through a multi-platform
-//! index whose linux/amd64 entry is the one taken.
+//! without credentials, pulled with them), through a multi-platform
+//! index whose linux/amd64 entry is the one taken, and through a network
+//! that breaks off downloads (resumed with range requests; given up with
+//! a clear error and nothing half-stored when it keeps breaking).
 
 use oxbox_integration::images::{
-    DataRoot, Registry, TempDir, add_multi_platform_index, busybox_layout,
+    BreakingProxy, DataRoot, Registry, TempDir, add_multi_platform_index, busybox_layout,
 };
 use oxbox_integration::require_root;
 
@@ -87,5 +89,68 @@ fn pull_of_a_multi_platform_index_takes_linux_amd64() {
         inspect.stdout
     );
     let run = store.oxbox(&["do", &image, "--", "cat", "/srv/new"]).ok();
+    assert_eq!(run.stdout, "added by layer 2\n");
+}
+
+/// How many bytes of response a broken connection carries: more than a
+/// manifest, less than the busybox layer.
+const BREAK_AFTER: u64 = 128 << 10;
+
+#[test]
+fn pull_resumes_downloads_the_network_breaks_off() {
+    require_root!();
+    let registry = Registry::start(None);
+    let dir = TempDir::new("pull-resume");
+    pushed(&registry, &dir, "tools/busybox:1", None);
+    let proxy = BreakingProxy::start(registry.address(), BREAK_AFTER, 2);
+    let store = DataRoot::new("store");
+    let image = format!("{}/tools/busybox:1", proxy.address());
+    let pull = store.oxbox(&["pull", &image]).ok();
+    assert!(pull.stderr.contains("resuming at byte"), "{pull:?}");
+    let ranges: Vec<String> = proxy
+        .requests()
+        .iter()
+        .flat_map(|r| r.lines().map(str::to_ascii_lowercase).collect::<Vec<_>>())
+        .filter(|l| l.starts_with("range: bytes="))
+        .collect();
+    assert!(
+        !ranges.is_empty(),
+        "no range request: {:?}",
+        proxy.requests()
+    );
+    assert!(
+        ranges.iter().all(|r| r != "range: bytes=0-"),
+        "a resume starts after the bytes received: {ranges:?}"
+    );
+    let run = store.oxbox(&["do", &image, "--"]).ok();
+    assert_eq!(run.stdout, "cmd ran\n0\n/srv\nfrom-image\n");
+}
+
+#[test]
+fn pull_through_a_network_that_keeps_breaking_fails_cleanly() {
+    require_root!();
+    let registry = Registry::start(None);
+    let dir = TempDir::new("pull-broken");
+    pushed(&registry, &dir, "tools/busybox:1", None);
+    let proxy = BreakingProxy::start(registry.address(), BREAK_AFTER, u32::MAX);
+    let store = DataRoot::new("store");
+    let image = format!("{}/tools/busybox:1", proxy.address());
+    let pull = store.oxbox(&["pull", &image]);
+    assert_eq!(pull.status, 125, "{pull:?}");
+    assert!(pull.stderr.contains("cannot pull"), "{pull:?}");
+    let images = store.oxbox(&["images"]).ok();
+    assert_eq!(
+        images.stdout.lines().count(),
+        1,
+        "only the header: {images:?}"
+    );
+    assert!(
+        store.entries("tmp").is_empty(),
+        "no partial download is left"
+    );
+    // The network heals: the same pull completes.
+    let healed = format!("{}/tools/busybox:1", registry.address());
+    store.oxbox(&["pull", &healed]).ok();
+    let run = store.oxbox(&["do", &healed, "--", "cat", "/srv/new"]).ok();
     assert_eq!(run.stdout, "added by layer 2\n");
 }
