@@ -122,6 +122,28 @@ fn memory_and_fd_calls_cannot_touch_the_kernel() {
     assert_guest_passed(&run.oxbox());
 }
 
+/// A guest writing through wild pointers or hoarding address space cannot
+/// corrupt the kernel silently: its touches of the kernel's image, guard
+/// pages and unused area fault in the guest, the host never places a guest
+/// mapping in the kernel area, and /proc/self/maps does not show it.
+/// Oxbox only: natively those addresses are ordinary.
+#[test]
+fn guest_cannot_corrupt_the_kernel() {
+    require_root!();
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+        return;
+    }
+    let hex = |value: u64| format!("{value:#x}");
+    let run = Run::guest("mm/wild_pointers")
+        .arg(hex(layout::KERNEL_BASE))
+        .arg(hex(layout::KERNEL_AREA_SIZE))
+        .arg(hex(layout::KERNEL_HEAP_BASE))
+        .arg(hex(layout::KERNEL_HEAP_SIZE))
+        .arg(hex(layout::KERNEL_STACKS_BASE));
+    assert_guest_passed(&run.oxbox());
+}
+
 #[test]
 fn startup_thread_pointer_and_tid_address_match_native() {
     require_root!();

@@ -5,6 +5,13 @@
 //! filter can then tell kernel syscalls from guest ones by instruction
 //! pointer alone. Everything the kernel allocates for itself lives inside
 //! [`KERNEL_AREA`], which the guest can never map, unmap or protect.
+//!
+//! At boot the kernel reserves everything in that area past its image as
+//! inaccessible memory (`oxbox_hal::kernel_area`) and makes only its heap,
+//! stacks and shared pages usable: the host can then never place a guest
+//! mapping in it, whatever the guest asks for, and every page the kernel
+//! does not use (below and above the heap, below each kernel stack) stays
+//! a guard page whose touch faults instead of landing in other memory.
 
 use core::ops::Range;
 
@@ -18,9 +25,12 @@ pub const KERNEL_AREA: Range<u64> = KERNEL_BASE..KERNEL_BASE + KERNEL_AREA_SIZE;
 pub const KERNEL_HEAP_BASE: u64 = KERNEL_BASE + (1 << 32);
 /// Size of the kernel heap (reserved lazily: only touched pages cost memory).
 pub const KERNEL_HEAP_SIZE: u64 = 1 << 30;
+/// Inaccessible gap left between the kernel's regions (a guard page).
+pub const KERNEL_GUARD_SIZE: u64 = 4096;
 /// Where every kernel instance of a container maps the memory the
-/// container's processes share (right after the heap), and its size.
-pub const CONTAINER_SHARED_ADDR: u64 = KERNEL_HEAP_BASE + KERNEL_HEAP_SIZE;
+/// container's processes share (after the heap and a guard page), and its
+/// size.
+pub const CONTAINER_SHARED_ADDR: u64 = KERNEL_HEAP_BASE + KERNEL_HEAP_SIZE + KERNEL_GUARD_SIZE;
 pub const CONTAINER_SHARED_SIZE: u64 = 2 << 20;
 /// Start of the per-thread kernel stacks.
 pub const KERNEL_STACKS_BASE: u64 = KERNEL_BASE + (2 << 32);

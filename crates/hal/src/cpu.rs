@@ -135,6 +135,9 @@ const CONTEXT_SIZE: u64 = (core::mem::size_of::<ThreadCtx>() as u64).div_ceil(40
 
 /// Where thread `index`'s kernel stack and context live in the kernel area:
 /// `[guard page][stack][context pages]`, one slot per thread ever started.
+/// The guard page is left reserved and inaccessible (see
+/// [`crate::kernel_area`]), so an overflowing kernel stack faults instead
+/// of running into the previous slot's context.
 fn thread_slot(index: u64) -> (u64, u64) {
     use oxbox_abi::layout::{KERNEL_STACK_SIZE, KERNEL_STACKS_BASE};
     const PAGE: u64 = 4096;
@@ -147,7 +150,7 @@ fn thread_slot(index: u64) -> (u64, u64) {
 /// reused: a thread's stack may be in use until its very last instruction.
 static NEXT_SLOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
-/// Maps a kernel stack and context for a new thread; returns the context
+/// Makes a kernel stack and context usable for a new thread; returns the context
 /// address (which is also the top of the stack).
 pub(crate) fn allocate_thread_slot() -> Result<u64, Errno> {
     use oxbox_abi::layout::{KERNEL_AREA, KERNEL_STACK_SIZE};
@@ -156,11 +159,7 @@ pub(crate) fn allocate_thread_slot() -> Result<u64, Errno> {
     if ctx_addr + CONTEXT_SIZE > KERNEL_AREA.end {
         return Err(Errno::EAGAIN);
     }
-    host::map_anonymous_at(
-        stack_bottom,
-        KERNEL_STACK_SIZE + CONTEXT_SIZE,
-        host::Prot::READ | host::Prot::WRITE,
-    )?;
+    crate::kernel_area::commit(stack_bottom, KERNEL_STACK_SIZE + CONTEXT_SIZE)?;
     Ok(ctx_addr)
 }
 
@@ -202,11 +201,7 @@ pub(crate) fn enter_thread_slot(ctx_addr: u64, tid: u64) -> Result<(), Errno> {
 pub fn init_main_thread(tid: u64) -> Result<(), Errno> {
     use oxbox_abi::layout::KERNEL_STACK_SIZE;
     let (stack_bottom, ctx_addr) = thread_slot(0);
-    host::map_anonymous_at(
-        stack_bottom,
-        KERNEL_STACK_SIZE + CONTEXT_SIZE,
-        host::Prot::READ | host::Prot::WRITE,
-    )?;
+    crate::kernel_area::commit(stack_bottom, KERNEL_STACK_SIZE + CONTEXT_SIZE)?;
     enter_thread_slot(ctx_addr, tid)
 }
 

@@ -1,16 +1,18 @@
 //! Memory for the kernel's allocator.
 //!
-//! The heap sits at a fixed place in the kernel area and is reserved with
-//! `MAP_NORESERVE`: only pages the allocator touches cost memory, and the
-//! guest can never map over it (see `oxbox_abi::layout`).
+//! The heap sits at a fixed place in the kernel area, between guard
+//! pages, carved out of the area's `MAP_NORESERVE` reservation: only pages
+//! the allocator touches cost memory, and the guest can never map over it
+//! (see `oxbox_abi::layout` and [`crate::kernel_area`]).
 
 use oxbox_abi::layout::{KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE};
 
-use crate::host::{self, Errno, Prot};
+use crate::host::Errno;
+use crate::kernel_area;
 
-/// Maps the heap region and returns it as (start, size).
+/// Makes the heap region usable and returns it as (start, size).
 pub fn map_heap() -> Result<(u64, u64), Errno> {
-    host::map_anonymous_at(KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE, Prot::READ | Prot::WRITE)?;
+    kernel_area::commit(KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE)?;
     Ok((KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE))
 }
 
@@ -23,10 +25,11 @@ impl KernelHeap {
         Self(linked_list_allocator::LockedHeap::empty())
     }
 
-    /// Maps the heap and hands it to the allocator. Call once, at boot.
+    /// Makes the heap usable and hands it to the allocator. Call once, at
+    /// boot, after [`kernel_area::reserve`].
     pub fn init(&self) -> Result<(), Errno> {
         let (start, size) = map_heap()?;
-        // SAFETY: the region was just mapped, is writable, is used by
+        // SAFETY: the region was just made writable, is reserved for the heap, is used by
         // nothing else, and stays mapped for the life of the process.
         unsafe { self.0.lock().init(start as *mut u8, size as usize) };
         Ok(())

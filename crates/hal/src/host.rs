@@ -316,6 +316,12 @@ pub fn map_anonymous_at(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Reserves `[addr, addr+len)` as inaccessible memory that costs nothing
+/// (`PROT_NONE`, `MAP_NORESERVE`), failing if anything is already there.
+pub fn reserve_at(addr: u64, len: u64) -> Result<(), Errno> {
+    map_anonymous_at(addr, len, Prot::empty())
+}
+
 /// Maps anonymous private memory wherever the host chooses.
 pub fn map_anonymous(len: u64, prot: Prot) -> Result<u64, Errno> {
     // A mapping at a host-chosen address never affects existing memory.
@@ -387,7 +393,8 @@ fn outside_kernel(addr: u64, len: u64) -> Result<(), Errno> {
     }
 }
 
-/// Makes the kernel's slot table page read-only once filled.
+/// Changes the protection of kernel pages: the slot table once filled,
+/// reserved kernel-area pages when the kernel starts using them.
 pub(crate) fn protect_kernel_page(addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
     plain(Sysno::mprotect, [addr, len, prot.0, 0, 0, 0]).map(drop)
 }

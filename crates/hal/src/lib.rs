@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod entry;
 pub mod heap;
 pub mod host;
+pub mod kernel_area;
 pub mod patch;
 pub mod shared;
 pub mod signals;

@@ -47,9 +47,10 @@ pub fn attach(first: bool) -> Result<(), Errno> {
     }
     const PROT_READ_WRITE: u64 = 3;
     const MAP_SHARED: u64 = 1;
-    const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-    // SAFETY: the address lies in the kernel's area, reserved for this
-    // mapping; NOREPLACE never replaces anything.
+    const MAP_FIXED: u64 = 0x10;
+    // SAFETY: the address lies in the kernel's area, where only the
+    // inaccessible reservation made at boot (`kernel_area::reserve`) is
+    // replaced: nothing else ever maps these pages.
     let got = unsafe {
         raw_syscall(
             Sysno::mmap as usize,
@@ -57,7 +58,7 @@ pub fn attach(first: bool) -> Result<(), Errno> {
                 CONTAINER_SHARED_ADDR,
                 CONTAINER_SHARED_SIZE,
                 PROT_READ_WRITE,
-                MAP_SHARED | MAP_FIXED_NOREPLACE,
+                MAP_SHARED | MAP_FIXED,
                 CONTAINER_SHARED_FD as u64,
                 0,
             ],

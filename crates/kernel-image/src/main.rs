@@ -31,7 +31,7 @@ global_asm!(
 );
 
 extern "C" fn oxbox_main(sp: *const u64) -> ! {
-    if HEAP.init().is_err() {
+    if oxbox_hal::kernel_area::reserve().is_err() || HEAP.init().is_err() {
         oxbox_hal::host::exit_group(125);
     }
     // SAFETY: `sp` is the stack pointer the host gave `_start`, and the
