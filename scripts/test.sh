@@ -31,6 +31,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and scenario tests"
 OXBOX_BIN="$PWD/target/release/oxbox" cargo test --release --workspace --locked -- --test-threads=2
 
+step "parser fuzz targets (fixed budget: FUZZ_RUNS inputs each)"
+fuzz/run.sh
+
 step "oxbox runs a real program"
 target/release/oxbox do -- /bin/busybox echo "oxbox works"
 
