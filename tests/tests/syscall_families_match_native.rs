@@ -144,6 +144,22 @@ fn guest_cannot_corrupt_the_kernel() {
     assert_guest_passed(&run.oxbox());
 }
 
+/// No call writes its result into the kernel's heap or stacks for the
+/// guest: every output pointer there is `EFAULT`, checked before the host
+/// or the kernel writes. Oxbox only: natively those addresses are unmapped.
+#[test]
+fn calls_never_write_results_into_the_kernel() {
+    require_root!();
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+        return;
+    }
+    let run = Run::guest("mm/kernel_buffers")
+        .arg(format!("{:#x}", layout::KERNEL_HEAP_BASE + (1 << 20)))
+        .arg(format!("{:#x}", layout::KERNEL_STACKS_BASE + 2 * 4096));
+    assert_guest_passed(&run.oxbox());
+}
+
 #[test]
 fn startup_thread_pointer_and_tid_address_match_native() {
     require_root!();

@@ -4,6 +4,13 @@
 //! the guest must never see the host's `/proc`: `/proc/self/maps` is
 //! rendered from it, and it is where memory calls are checked against the
 //! kernel's own regions.
+//!
+//! The kernel's regions (its area at `KERNEL_BASE`, the slot table and
+//! trampoline pages) are never recorded, so `/proc/self/maps` does not
+//! list them: to the guest they are address ranges it cannot use, where
+//! `MAP_FIXED` fails with `ENOMEM`, a hint is moved elsewhere and
+//! `munmap`/`mprotect`/`madvise`/`mremap` fail (see `syscall::mm`). A
+//! listing would only tell a guest where to aim wild writes.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
