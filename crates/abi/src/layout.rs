@@ -77,6 +77,12 @@ pub const CONTAINER_SHARED_FD: i32 = 1021;
 /// that has one.
 pub const GUEST_FILTER_FD: i32 = 1020;
 
+/// Address space the kernel takes in every process: its whole area
+/// (reserved at boot) and the slot table and trampoline pages. The host's
+/// `RLIMIT_AS` counts it, so the kernel adds it to the limit a guest sets
+/// and subtracts it from the limit a guest reads.
+pub const KERNEL_ADDRESS_SPACE: u64 = KERNEL_AREA_SIZE + 2 * 4096;
+
 /// Whether `[addr, addr+len)` touches memory the guest must not map, unmap,
 /// protect or pass to the kernel as a buffer.
 pub fn overlaps_kernel(addr: u64, len: u64) -> bool {

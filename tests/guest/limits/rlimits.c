@@ -5,8 +5,44 @@
  */
 #include "check.h"
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
+
+/* An address-space limit as a shell's `ulimit -v` sets it, in a child:
+ * it reads back as set, lets ordinary mappings and programs run, and
+ * refuses a mapping beyond it. */
+static void address_space_limit(void)
+{
+    const unsigned long limit = 2UL << 30;
+    pid_t child = fork();
+    if (child == 0) {
+        struct rlimit as = {.rlim_cur = limit, .rlim_max = RLIM_INFINITY}, back;
+        CHECK_EQ("setrlimit_as_2g", setrlimit(RLIMIT_AS, &as), 0);
+        CHECK_EQ("getrlimit_as_after_set", getrlimit(RLIMIT_AS, &back), 0);
+        CHECK("as_limit_reads_back", back.rlim_cur == limit && back.rlim_max == RLIM_INFINITY);
+        void *small = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK("mmap_within_as_limit_works", small != MAP_FAILED);
+        CHECK("mmap_beyond_as_limit_is_enomem",
+              mmap(NULL, 4UL << 30, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED &&
+                  errno == ENOMEM);
+        fflush(stdout);
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            execl("/bin/busybox", "true", (char *)NULL);
+            _exit(127);
+        }
+        int status = -1;
+        waitpid(grandchild, &status, 0);
+        CHECK("program_runs_under_as_limit", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        _exit(finish());
+    }
+    int status = -1;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        check_failures++;
+}
 
 int main(int argc, char **argv)
 {
@@ -47,5 +83,6 @@ int main(int argc, char **argv)
     CHECK("sysinfo_freeram_at_most_total", si.freeram <= si.totalram);
     CHECK("sysinfo_procs_at_least_1", si.procs >= 1);
     CHECK("sysinfo_uptime_nonnegative", si.uptime >= 0);
+    address_space_limit();
     return finish();
 }

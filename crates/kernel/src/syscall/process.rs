@@ -193,12 +193,47 @@ pub fn sys_prlimit(call: &Call) -> SysResult {
     if pid != 0 && pid != task::pid() {
         return Err(Errno::ESRCH);
     }
-    user::check_buffer(call.arg(2), 16)?;
-    user::check_buffer(call.arg(3), 16)?;
+    let (resource, new_addr, old_addr) = (call.arg(1), call.arg(2), call.arg(3));
+    let new = if new_addr == 0 {
+        None
+    } else {
+        let limits = [user::read_u64(new_addr)?, user::read_u64(new_addr + 8)?];
+        Some(limits.map(|l| address_space_limit(resource, l, u64::saturating_add)))
+    };
+    user::check_buffer(old_addr, 16)?;
+    let mut old = [0u64; 2];
     host_call(
         Sysno::prlimit64,
-        [0, call.arg(1), call.arg(2), call.arg(3), 0, 0],
-    )
+        [
+            0,
+            resource,
+            new.as_ref().map_or(0, |l| l.as_ptr() as u64),
+            if old_addr == 0 {
+                0
+            } else {
+                old.as_mut_ptr() as u64
+            },
+            0,
+            0,
+        ],
+    )?;
+    if old_addr != 0 {
+        let old = old.map(|l| address_space_limit(resource, l, u64::saturating_sub));
+        user::write_u64(old_addr, old[0])?;
+        user::write_u64(old_addr + 8, old[1])?;
+    }
+    Ok(0)
+}
+
+/// A limit as the host sees it (`to_host`: `saturating_add`) or the guest
+/// does (`saturating_sub`): `RLIMIT_AS` differs by the kernel's own
+/// address space (`KERNEL_ADDRESS_SPACE`), other limits and infinity not.
+fn address_space_limit(resource: u64, limit: u64, shift: fn(u64, u64) -> u64) -> u64 {
+    const RLIMIT_AS: u64 = 9;
+    if resource != RLIMIT_AS || limit == u64::MAX {
+        return limit;
+    }
+    shift(limit, oxbox_abi::layout::KERNEL_ADDRESS_SPACE)
 }
 
 /// getrlimit and setrlimit, as prlimit64 on the process itself.
