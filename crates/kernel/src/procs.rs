@@ -60,25 +60,36 @@ fn alive(pid: i32) -> bool {
     crate::syscall::host_call(Sysno::kill, [pid as u64, 0, 0, 0, 0, 0]) != Err(crate::Errno::ESRCH)
 }
 
+/// The slots in the order process `pid` probes them, from `pid % SLOTS`.
+/// A process claims the first free slot in its order (or, when none is
+/// free, one of a dead process) and slots are never freed back, so the
+/// slot `pid` holds, if any, comes before the first free one: probing
+/// stops there, and a new process touches a slot or two of the shared
+/// area instead of all its pages (each a page fault in every fork child).
+fn probe(pid: u64) -> impl Iterator<Item = &'static [AtomicU64]> {
+    let start = pid as usize % SLOTS;
+    (0..SLOTS)
+        .map(move |i| (start + i) % SLOTS)
+        .filter_map(slot)
+}
+
 /// This process's slot: the one it holds, else a free one, else one of a
 /// dead process.
 fn own_slot() -> Option<&'static [AtomicU64]> {
     let pid = task::pid() as u64;
-    let start = pid as usize % SLOTS;
-    let probe = || (0..SLOTS).map(|i| (start + i) % SLOTS);
-    if let Some(found) = probe()
-        .filter_map(slot)
-        .find(|s| s[PID].load(Ordering::Acquire) == pid)
-    {
-        return Some(found);
-    }
     let claim = |s: &'static [AtomicU64], from: u64| {
         s[PID]
             .compare_exchange(from, pid, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     };
-    probe().filter_map(slot).find(|s| claim(s, 0)).or_else(|| {
-        probe().filter_map(slot).find(|s| {
+    // A free slot another process claims first is passed over for the
+    // next one.
+    let found = probe(pid).find(|s| match s[PID].load(Ordering::Acquire) {
+        0 => claim(s, 0),
+        held => held == pid,
+    });
+    found.or_else(|| {
+        probe(pid).find(|s| {
             let other = s[PID].load(Ordering::Acquire);
             !alive(other as i32) && claim(s, other)
         })
@@ -137,10 +148,11 @@ pub fn exited() {
 
 /// The slot of process `pid`, if it published one.
 fn slot_of(pid: i32) -> Option<&'static [AtomicU64]> {
-    (0..SLOTS)
-        .map(|i| (pid as usize + i) % SLOTS)
-        .filter_map(slot)
-        .find(|s| s[PID].load(Ordering::Acquire) == pid as u64)
+    probe(pid as u64)
+        .map(|s| (s, s[PID].load(Ordering::Acquire)))
+        .take_while(|(_, held)| *held != 0)
+        .find(|(_, held)| *held == pid as u64)
+        .map(|(s, _)| s)
 }
 
 /// The host's process group (or session, with `getsid`) of `pid`.

@@ -125,7 +125,11 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
     )?;
     if pid == 0 {
         task::after_fork();
-        stats::reset();
+        // Counts are only kept when enabled: otherwise they are all zero,
+        // and rewriting them would copy their pages (copy on write).
+        if stats::enabled() {
+            stats::reset();
+        }
         if stack != 0 {
             task::resume_on_stack(stack);
         }
