@@ -47,14 +47,26 @@ pub fn write_u32(addr: u64, value: u32) -> Result<(), Errno> {
 
 /// Reads a NUL-terminated guest string of at most `max` bytes (with NUL),
 /// failing with `too_long` if it does not fit.
+///
+/// The string is read in chunks that double in size: a buffer of `max`
+/// bytes up front (128 KiB for each `execve` argument) would be zeroed and
+/// page-faulted in for every string, costing far more than the copy.
 pub fn read_cstring(addr: u64, max: usize, too_long: Errno) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; max];
-    match usercopy::copy_in_cstr(&mut buf, addr).map_err(crate::error::fault)? {
-        Some(len) => {
-            buf.truncate(len);
-            Ok(buf)
+    const FIRST_CHUNK: usize = 256;
+    let mut buf = Vec::new();
+    let mut chunk = max.min(FIRST_CHUNK);
+    loop {
+        let start = buf.len();
+        buf.resize(start + chunk, 0);
+        let src = addr.checked_add(start as u64).ok_or(Errno::EFAULT)?;
+        match usercopy::copy_in_cstr(&mut buf[start..], src).map_err(crate::error::fault)? {
+            Some(len) => {
+                buf.truncate(start + len);
+                return Ok(buf);
+            }
+            None if buf.len() >= max => return Err(too_long),
+            None => chunk = buf.len().min(max - buf.len()),
         }
-        None => Err(too_long),
     }
 }
 
