@@ -13,9 +13,13 @@ use crate::host::{self, Errno};
 /// Offsets of [`ThreadCtx`] fields used by the entry assembly.
 pub const CTX_KSTACK_TOP: usize = 8;
 pub const CTX_GUEST_RSP: usize = 16;
-const CTX_TID: usize = 24;
+pub(crate) const CTX_TID: usize = 24;
 const CTX_TRAP_REGS: usize = 32;
 const CTX_SAVED_RET: usize = 40;
+/// The thread's pending-signal word (`signals.pending`), which the fast
+/// stubs check (see `crate::fast`).
+pub(crate) const CTX_SIGNALS_PENDING: usize =
+    core::mem::offset_of!(ThreadCtx, signals) + core::mem::offset_of!(ThreadSignals, pending);
 
 /// The per-thread context reached through the GS base.
 #[repr(C)]

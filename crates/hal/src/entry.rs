@@ -276,9 +276,10 @@ pub fn install_slot_table() -> Result<(), Errno> {
     let stubs = oxbox_slot_stubs as *const () as u64;
     for nr in 0..SLOT_COUNT as u64 {
         let slot = (SLOT_TABLE_ADDR + nr * 8) as *mut u64;
+        let stub = crate::fast::stub_for(nr).unwrap_or(stubs + nr * 16);
         // SAFETY: the slot lies in the page mapped just above, which nothing
         // else uses yet.
-        unsafe { slot.write(stubs + nr * 16) };
+        unsafe { slot.write(stub) };
     }
     host::protect_kernel_page(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ)?;
     // The signal-return trampoline: `syscall; cmp $-4096,%rax; ret` (the

@@ -15,6 +15,7 @@
 
 pub mod cpu;
 pub mod entry;
+pub mod fast;
 pub mod heap;
 pub mod host;
 pub mod kernel_area;

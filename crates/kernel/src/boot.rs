@@ -128,6 +128,7 @@ pub fn start(initial: InitialStack) -> ! {
         must("seccomp install", host::install_seccomp(&filter));
     }
     must("guest seccomp profile", syscall::guest_filter::load());
+    syscall::enable_fast_answers();
 
     must(
         "signal state",

@@ -3,15 +3,15 @@
 //! Guest pids are host pids inside the container's pid namespace, so the
 //! kernel learns them from the host once and answers `getpid` and friends
 //! from memory: these are among the hottest calls and need no host trip.
+//! The ids are recorded in `oxbox_hal::fast`, whose slot stubs answer
+//! patched calls for them without entering the kernel proper.
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::Ordering;
 
+use oxbox_hal::fast::{self, Id};
 use spin::{Mutex, Once};
-
-static PID: AtomicI32 = AtomicI32::new(0);
-static PPID: AtomicI32 = AtomicI32::new(0);
 
 /// What does not change during the life of the container.
 #[derive(Debug)]
@@ -46,9 +46,11 @@ static IMAGE: Mutex<Image> = Mutex::new(Image {
 });
 
 pub fn init(container: Container, pid: i32, ppid: i32) {
+    fast::set(Id::Uid, container.uid as u64);
+    fast::set(Id::Gid, container.gid as u64);
     CONTAINER.call_once(|| container);
-    PID.store(pid, Ordering::Relaxed);
-    PPID.store(ppid, Ordering::Relaxed);
+    fast::set(Id::Pid, pid as u64);
+    fast::set(Id::Ppid, ppid as u64);
 }
 
 pub fn container() -> &'static Container {
@@ -59,19 +61,19 @@ pub fn container() -> &'static Container {
 
 #[inline]
 pub fn pid() -> i32 {
-    PID.load(Ordering::Relaxed)
+    fast::get(Id::Pid) as i32
 }
 
 #[inline]
 pub fn ppid() -> i32 {
-    PPID.load(Ordering::Relaxed)
+    fast::get(Id::Ppid) as i32
 }
 
 /// Refreshes the ids in the child of a `fork`: a new pid, whose parent is
 /// the process that forked.
 pub fn after_fork() {
     let host = |nr| crate::syscall::host_call(nr, [0; 6]).unwrap_or(0) as i32;
-    PID.store(host(oxbox_abi::Sysno::getpid), Ordering::Relaxed);
+    fast::set(Id::Pid, host(oxbox_abi::Sysno::getpid) as u64);
     oxbox_hal::cpu::set_current_tid(pid() as u64);
     crate::signal::after_fork();
     // Asked before reading the parent pid, so a parent that dies in
@@ -88,7 +90,7 @@ pub fn after_fork() {
 /// lock-free.
 pub fn parent_changed() {
     let ppid = crate::syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]).unwrap_or(0);
-    PPID.store(ppid as i32, Ordering::Relaxed);
+    fast::set(Id::Ppid, ppid as i32 as u64);
     crate::procs::set_ppid(ppid as i32);
 }
 
