@@ -121,15 +121,18 @@ pub fn publish() {
         return;
     };
     let c = task::container();
-    let cmdline = task::with_image(|i| i.cmdline.clone());
-    let comm = crate::fs::procfs::comm();
     s[PPID].store(task::ppid() as u64, Ordering::Relaxed);
     s[STATE].store(b'S' as u64, Ordering::Relaxed);
     s[IDS].store((c.uid as u64) << 32 | c.gid as u64, Ordering::Relaxed);
-    store_bytes(&s[COMM..COMM + COMM_WORDS], comm.as_bytes());
-    let len = cmdline.len().min(CMDLINE_WORDS * 8);
-    store_bytes(&s[CMDLINE..], &cmdline[..len]);
-    s[CMDLINE_LEN].store(len as u64, Ordering::Release);
+    // Copied straight from the image: no allocation, so a fork child
+    // writes none of the heap pages it shares with its parent.
+    task::with_image(|image| {
+        let comm = crate::fs::procfs::comm_of(&image.exe);
+        store_bytes(&s[COMM..COMM + COMM_WORDS], comm.as_bytes());
+        let len = image.cmdline.len().min(CMDLINE_WORDS * 8);
+        store_bytes(&s[CMDLINE..], &image.cmdline[..len]);
+        s[CMDLINE_LEN].store(len as u64, Ordering::Release);
+    });
 }
 
 /// Records a new parent (lock-free: called from a signal handler).

@@ -231,9 +231,15 @@ fn pid_link(name: &str) -> String {
 
 /// The process name: the executable's base name, cut to 15 bytes.
 pub fn comm() -> String {
-    let exe = task::with_image(|i| i.exe.clone());
+    task::with_image(|i| comm_of(&i.exe).into())
+}
+
+/// The command name of program `exe`: its file name, cut to 15 characters.
+pub fn comm_of(exe: &str) -> &str {
     let base = exe.rsplit('/').next().unwrap_or("");
-    base.chars().take(15).collect()
+    base.char_indices()
+        .nth(15)
+        .map_or(base, |(end, _)| &base[..end])
 }
 
 /// This process as the process table describes it.
