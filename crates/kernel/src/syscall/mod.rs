@@ -106,11 +106,40 @@ fn after_trap(site_end: u64, nr: u64, ret: u64) {
     {
         return;
     }
+    if first_trap_at(site_end) {
+        return;
+    }
     if try_patch(site_end, nr, ret, crate::task::single_threaded()) == PatchOutcome::Patched
         && stats::enabled()
     {
         stats::site_patched();
     }
+}
+
+/// Sites that trapped once and were left unpatched, as an open-addressed
+/// set of `site_end` addresses (0: empty).
+static TRAPPED_ONCE: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
+
+/// Whether this is the first trap at `site_end` (then it is remembered).
+///
+/// A site is patched at its second trap, not its first: patching costs two
+/// host `mprotect`s (splitting and merging the text mapping) and a private
+/// copy of the code page, about four traps' worth, and many sites run once
+/// in the life of a process (start-up code after every `execve`, the child
+/// side of `fork`, exit), where that cost buys nothing. A hot site costs
+/// one extra trap. When the set is full, sites are patched at once.
+fn first_trap_at(site_end: u64) -> bool {
+    let len = TRAPPED_ONCE.len();
+    let start = (site_end.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % len;
+    for i in 0..len {
+        let entry = &TRAPPED_ONCE[(start + i) % len];
+        match entry.compare_exchange(0, site_end, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(seen) if seen == site_end => return false,
+            Err(_) => {}
+        }
+    }
+    false
 }
 
 /// The handler of every number the table does not list.
