@@ -5,7 +5,8 @@
 //! threads and waited for (`tests/guest/signals/threads.c`); stopped and
 //! continued jobs and reparenting (`tests/guest/signals/stop.c`); handlers
 //! that interrupt blocking calls, with and without SA_RESTART, and the
-//! mask swap of ppoll/pselect6/epoll_pwait (`tests/guest/signals/interrupt.c`). Each
+//! mask swap of ppoll/pselect6/epoll_pwait (`tests/guest/signals/interrupt.c`);
+//! a signal that comes as a blocking call starts (`tests/guest/signals/racing.c`). Each
 //! program must pass natively first; under oxbox it must print exactly the
 //! same `ok` lines.
 
@@ -33,6 +34,12 @@ fn per_thread_masks_sigtimedwait_and_signalfd_match_native() {
 fn stopped_and_continued_jobs_and_reparenting_match_native() {
     require_root!();
     guest_matches_native(Run::guest("signals/stop"));
+}
+
+#[test]
+fn a_signal_arriving_as_a_blocking_call_starts_interrupts_it() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/racing"));
 }
 
 #[test]

@@ -16,8 +16,12 @@ pub const CTX_GUEST_RSP: usize = 16;
 pub(crate) const CTX_TID: usize = 24;
 const CTX_TRAP_REGS: usize = 32;
 const CTX_SAVED_RET: usize = 40;
-/// The thread's pending-signal word (`signals.pending`), which the fast
-/// stubs check (see `crate::fast`).
+/// The thread's guest mask and pending-signal words (`signals.mask`,
+/// `signals.pending`), which the fast stubs and the interruptible host
+/// call check (see `crate::fast`, `crate::host`).
+pub(crate) const CTX_SIGNALS_MASK: usize =
+    core::mem::offset_of!(ThreadCtx, signals) + core::mem::offset_of!(ThreadSignals, mask);
+/// The thread's pending-signal word (`signals.pending`).
 pub(crate) const CTX_SIGNALS_PENDING: usize =
     core::mem::offset_of!(ThreadCtx, signals) + core::mem::offset_of!(ThreadSignals, pending);
 

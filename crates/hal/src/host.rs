@@ -65,10 +65,120 @@ pub unsafe fn raw_syscall(nr: usize, a: [u64; 6]) -> Result<u64, Errno> {
 /// This is as safe for the kernel as the guest issuing the call itself,
 /// provided the kernel's syscall layer has refused arguments that name the
 /// kernel's descriptors or memory, which it does before forwarding.
+///
+/// A call that may wait ([`may_wait`]) is issued so that a guest signal
+/// interrupts it even when it arrives before the host call starts (see
+/// [`interruptible_syscall`]).
 pub fn forward(nr: usize, args: [u64; 6]) -> Result<u64, Errno> {
+    if may_wait(nr, &args) {
+        // SAFETY: as below.
+        return unsafe { interruptible_syscall(nr, args) };
+    }
     // SAFETY: see above; the host validates guest pointers itself and the
     // kernel's own resources have been excluded by the caller.
     unsafe { raw_syscall(nr, args) }
+}
+
+/// Whether guest call `nr` with `args` may wait for an event (data, a
+/// child, a lock, time passing), so that a signal must interrupt it.
+fn may_wait(nr: usize, args: &[u64; 6]) -> bool {
+    const WNOHANG: u64 = 1;
+    const MSG_DONTWAIT: u64 = 0x40;
+    const FUTEX_CMD_MASK: u64 = 0x7f;
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    let Some(call) = Sysno::new(nr) else {
+        return false;
+    };
+    use Sysno::*;
+    match call {
+        read | write | readv | writev | accept | accept4 | connect | nanosleep
+        | clock_nanosleep | poll | ppoll | select | pselect6 | epoll_wait | epoll_pwait
+        | epoll_pwait2 | rt_sigsuspend | rt_sigtimedwait | pause | flock | msgrcv | msgsnd
+        | semop | semtimedop | sendfile | splice | tee => true,
+        recvfrom | sendto | recvmsg | sendmsg | recvmmsg | sendmmsg => {
+            let flags = match call {
+                recvfrom | sendto | recvmmsg | sendmmsg => args[3],
+                _ => args[2],
+            };
+            flags & MSG_DONTWAIT == 0
+        }
+        wait4 => args[2] & WNOHANG == 0,
+        waitid => args[3] & WNOHANG == 0,
+        futex => [FUTEX_WAIT, FUTEX_WAIT_BITSET].contains(&(args[1] & FUTEX_CMD_MASK)),
+        _ => false,
+    }
+}
+
+unsafe extern "C" {
+    fn oxbox_interruptible_syscall(nr: usize, a: *const [u64; 6]) -> isize;
+    static oxbox_interruptible_check: u8;
+    static oxbox_interruptible_syscall_insn: u8;
+    static oxbox_interruptible_eintr: u8;
+}
+
+// A `syscall` preceded by a check of the thread's pending guest signals
+// (those its mask does not block): a signal the kernel's handler takes
+// from `oxbox_interruptible_check` up to the `syscall` instruction itself
+// makes the handler resume at `oxbox_interruptible_eintr` instead
+// ([`interrupted_resume_at`]), so the call fails with EINTR as on Linux,
+// where the signal would have been seen before the call went to sleep.
+// A signal during the host call interrupts it (the kernel's handlers have
+// no SA_RESTART). `rcx` and `r11` are free: `syscall` clobbers them.
+core::arch::global_asm!(
+    ".globl oxbox_interruptible_syscall",
+    "oxbox_interruptible_syscall:",
+    "    mov %rdi, %rax",
+    "    mov 0(%rsi), %rdi",
+    "    mov 24(%rsi), %r10",
+    "    mov 32(%rsi), %r8",
+    "    mov 40(%rsi), %r9",
+    "    mov 16(%rsi), %rdx",
+    "    mov 8(%rsi), %rsi",
+    ".globl oxbox_interruptible_check",
+    "oxbox_interruptible_check:",
+    "    mov %gs:{mask}, %rcx",
+    "    not %rcx",
+    "    and %gs:{pending}, %rcx",
+    "    jnz oxbox_interruptible_eintr",
+    ".globl oxbox_interruptible_syscall_insn",
+    "oxbox_interruptible_syscall_insn:",
+    "    syscall",
+    "    ret",
+    ".globl oxbox_interruptible_eintr",
+    "oxbox_interruptible_eintr:",
+    "    mov $-4, %rax",
+    "    ret",
+    mask = const crate::cpu::CTX_SIGNALS_MASK,
+    pending = const crate::cpu::CTX_SIGNALS_PENDING,
+    options(att_syntax)
+);
+
+/// Issues `nr` like [`raw_syscall`], failing it with EINTR if a guest
+/// signal the thread does not block is pending before the host call starts.
+///
+/// # Safety
+/// As [`raw_syscall`]; the calling thread's context (GS base) is set up.
+unsafe fn interruptible_syscall(nr: usize, a: [u64; 6]) -> Result<u64, Errno> {
+    // SAFETY: the caller guarantees the arguments; the routine reads `a`
+    // and the thread's context and clobbers only what a call may.
+    let ret = unsafe { oxbox_interruptible_syscall(nr, &a) };
+    if (-4095..0).contains(&ret) {
+        Err(Errno::new(-ret as i32))
+    } else {
+        Ok(ret as u64)
+    }
+}
+
+/// Where a thread a signal interrupted at `rip` must resume: the EINTR
+/// exit when it was about to issue an interruptible host call, which the
+/// signal must cut short.
+pub(crate) fn interrupted_resume_at(rip: u64) -> Option<u64> {
+    let check = &raw const oxbox_interruptible_check as u64;
+    let insn = &raw const oxbox_interruptible_syscall_insn as u64;
+    (check..=insn)
+        .contains(&rip)
+        .then_some(&raw const oxbox_interruptible_eintr as u64)
 }
 
 /// Issues a call whose arguments are plain numbers (no pointers).

@@ -337,6 +337,14 @@ extern "C" fn guest_signal_handler(sig: i32, info: *mut u8, uc: *mut u8) {
         die_by(sig as u64);
     } else if !kernel {
         ctx.resume_with_guest_mask();
+    } else if let Some(eintr) = crate::host::interrupted_resume_at(ctx.regs[REG_RIP]) {
+        // The signal is pending now: unless the mask of the call (a
+        // ppoll's, say) blocks it, the host call it must interrupt fails
+        // with EINTR instead of starting.
+        let state = crate::cpu::thread_signals();
+        if state.pending.load(core::sync::atomic::Ordering::Acquire) & !state.mask() != 0 {
+            ctx.regs[REG_RIP] = eintr;
+        }
     }
 }
 
