@@ -6,7 +6,9 @@
 //! continued jobs and reparenting (`tests/guest/signals/stop.c`); handlers
 //! that interrupt blocking calls, with and without SA_RESTART, and the
 //! mask swap of ppoll/pselect6/epoll_pwait (`tests/guest/signals/interrupt.c`);
-//! a signal that comes as a blocking call starts (`tests/guest/signals/racing.c`). Each
+//! a signal that comes as a blocking call starts (`tests/guest/signals/racing.c`);
+//! socket calls with SO_RCVTIMEO/SO_SNDTIMEO, which SA_RESTART does not
+//! restart (`tests/guest/signals/socket_timeouts.c`). Each
 //! program must pass natively first; under oxbox it must print exactly the
 //! same `ok` lines.
 
@@ -40,6 +42,12 @@ fn stopped_and_continued_jobs_and_reparenting_match_native() {
 fn a_signal_arriving_as_a_blocking_call_starts_interrupts_it() {
     require_root!();
     guest_matches_native(Run::guest("signals/racing"));
+}
+
+#[test]
+fn socket_calls_with_a_timeout_are_not_restarted() {
+    require_root!();
+    guest_matches_native(Run::guest("signals/socket_timeouts"));
 }
 
 #[test]

@@ -332,7 +332,8 @@ const SYSCALL_INSN_LEN: u64 = 2;
 /// The guest syscall `call` failed with EINTR because a signal came: if
 /// Linux would restart it (after a handler with SA_RESTART, or when no
 /// handler runs), [`syscall_exit`] does. The calls signal(7) lists as
-/// never restarted after a handler are left to fail with EINTR.
+/// never restarted after a handler are left to fail with EINTR, socket
+/// calls with a timeout set on the socket among them.
 pub fn interrupted(call: &crate::syscall::Call) {
     use oxbox_abi::Sysno::*;
     const FUTEX_CMD_MASK: u64 = 0x7f;
@@ -367,9 +368,50 @@ pub fn interrupted(call: &crate::syscall::Call) {
     {
         return;
     }
+    // Socket calls on a socket with a timeout for their direction
+    // (SO_RCVTIMEO for input, SO_SNDTIMEO for output), and recvmmsg with
+    // a timeout of its own, fail with EINTR too.
+    const SO_RCVTIMEO: u64 = 20;
+    const SO_SNDTIMEO: u64 = 21;
+    let is = |calls: &[oxbox_abi::Sysno]| calls.iter().any(|nr| *nr as u64 == call.nr);
+    let timeout = if is(&[accept, accept4, recvfrom, recvmsg, recvmmsg, read, readv]) {
+        Some(SO_RCVTIMEO)
+    } else if is(&[connect, sendto, sendmsg, sendmmsg, write, writev]) {
+        Some(SO_SNDTIMEO)
+    } else {
+        None
+    };
+    if call.nr == recvmmsg as u64 && call.arg(4) != 0 {
+        return;
+    }
+    if let Some(option) = timeout
+        && socket_timeout_set(call.int(0), option)
+    {
+        return;
+    }
     cpu::thread_signals()
         .interrupted_call
         .store(call.nr + 1, Ordering::Release);
+}
+
+/// Whether descriptor `fd` is a socket whose timeout `option`
+/// (SO_RCVTIMEO or SO_SNDTIMEO) is set.
+fn socket_timeout_set(fd: i32, option: u64) -> bool {
+    const SOL_SOCKET: u64 = 1;
+    let mut timeval = [0u64; 2];
+    let mut len = core::mem::size_of_val(&timeval) as u32;
+    let asked = crate::syscall::host_call(
+        oxbox_abi::Sysno::getsockopt,
+        [
+            fd as u64,
+            SOL_SOCKET,
+            option,
+            timeval.as_mut_ptr() as u64,
+            &mut len as *mut u32 as u64,
+            0,
+        ],
+    );
+    asked.is_ok() && timeval != [0, 0]
 }
 
 /// Gives the host back a signal the kernel took but cannot deliver now,
