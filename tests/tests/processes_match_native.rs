@@ -1,7 +1,8 @@
 //! The process model: fork, vfork, posix_spawn, execve (its errors, `#!`
 //! scripts, close-on-exec), wait4/waitpid/waitid, pipes between parent and
 //! child, and poll/select/epoll on a pipe a child writes to, exercised by
-//! `tests/guest/process/fork_exec_wait.c`; threads; signals between
+//! `tests/guest/process/fork_exec_wait.c`; posix_spawn's errors
+//! (`tests/guest/process/posix_spawn_errors.c`); threads; signals between
 //! threads and waited for (`tests/guest/signals/threads.c`); stopped and
 //! continued jobs and reparenting (`tests/guest/signals/stop.c`); handlers
 //! that interrupt blocking calls, with and without SA_RESTART, and the
@@ -18,6 +19,12 @@ use oxbox_integration::{Run, guest_matches_native, require_root};
 fn fork_exec_wait_and_pipes_match_native() {
     require_root!();
     guest_matches_native(Run::guest("process/fork_exec_wait"));
+}
+
+#[test]
+fn posix_spawn_returns_the_errno_of_a_child_that_cannot_start() {
+    require_root!();
+    guest_matches_native(Run::guest("process/posix_spawn_errors"));
 }
 
 #[test]

@@ -76,6 +76,12 @@ pub const CONTAINER_SHARED_FD: i32 = 1021;
 /// memory file open without close-on-exec in every process of a container
 /// that has one.
 pub const GUEST_FILTER_FD: i32 = 1020;
+/// The two ends of the pipe through which a `CLONE_VM|CLONE_VFORK` child
+/// (which oxbox gives a copy of memory) hands its parent the parent's
+/// stack as it left it (see `oxbox_kernel::syscall::exec`); close-on-exec,
+/// open only while the parent waits for the child.
+pub const VFORK_HANDOFF_READ_FD: i32 = 1017;
+pub const VFORK_HANDOFF_WRITE_FD: i32 = 1016;
 
 /// Address space the kernel takes in every process: its whole area
 /// (reserved at boot) and the slot table and trampoline pages. The host's

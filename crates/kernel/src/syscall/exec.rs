@@ -119,10 +119,22 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
     }
     user::check_buffer(parent_tid, 4)?;
     user::check_buffer(child_tid, 4)?;
+    // A child meant to share memory while its parent waits, on a stack of
+    // its own (posix_spawn): see `vfork_handoff`.
+    let handoff = (flags & CLONE_VM != 0 && stack != 0)
+        .then(vfork_handoff::open)
+        .flatten();
     let pid = host_call(
         Sysno::clone,
         [flags & FORK_CLONE_FLAGS, 0, parent_tid, child_tid, 0, 0],
-    )?;
+    );
+    if let Some(window) = handoff {
+        match pid {
+            Ok(0) => vfork_handoff::child_started(window),
+            Ok(_) | Err(_) => vfork_handoff::parent_resumed(window),
+        }
+    }
+    let pid = pid?;
     if pid == 0 {
         task::after_fork();
         // Counts are only kept when enabled: otherwise they are all zero,
@@ -136,6 +148,135 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
     }
     Ok(pid)
 }
+
+/// What a `CLONE_VM|CLONE_VFORK` child writes into its parent's memory.
+///
+/// Such a child runs in its parent's memory on Linux while the parent
+/// waits; oxbox gives it a copy (`clone` above), so its writes to the
+/// parent's memory are lost. The one that matters is glibc's posix_spawn:
+/// a child that cannot exec (or fails a file action) stores the errno in
+/// the parent's stack frame before it exits, and posix_spawn returns it.
+/// So a child that exits without exec hands back the parent's stack from
+/// the parent's stack pointer up ([`WINDOW`] bytes, as far as it is
+/// mapped) through a pipe, and the parent, resumed, writes it over its
+/// own: the parent did not run meanwhile and the child ran on its own
+/// stack, so those bytes differ only by the child's writes, as if shared.
+/// A child that execs closes the pipe (close-on-exec) unwritten.
+/// One such spawn at a time per process: a thread that spawns while
+/// another thread's child still runs goes without (its child's failure
+/// then shows as an exit status 127, as before).
+mod vfork_handoff {
+    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use oxbox_abi::Sysno;
+    use oxbox_abi::layout::{VFORK_HANDOFF_READ_FD, VFORK_HANDOFF_WRITE_FD};
+    use oxbox_abi::ucontext::REG_RSP;
+
+    use crate::mm::user;
+    use crate::syscall::host_call;
+
+    /// Bytes of the parent's stack handed back.
+    const WINDOW: u64 = 8192;
+
+    /// In the child: where the parent's stack window starts (0: this
+    /// process is no such child).
+    static CHILD_WINDOW: AtomicU64 = AtomicU64::new(0);
+    /// Whether a thread of this process holds the pipe.
+    static IN_USE: AtomicBool = AtomicBool::new(false);
+
+    fn close(fd: i32) {
+        let _ = host_call(Sysno::close, [fd as u64, 0, 0, 0, 0, 0]);
+    }
+
+    /// Opens the pipe; returns the start of the window (the caller's stack
+    /// pointer), or `None` when the call did not trap or the pipe failed.
+    pub fn open() -> Option<u64> {
+        const O_NONBLOCK: u64 = 0o4000;
+        const O_CLOEXEC: u64 = 0o2000000;
+        let sp = oxbox_hal::signals::with_trapped_context(|ctx| ctx.regs()[REG_RSP])?;
+        if IN_USE.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let mut fds = [0i32; 2];
+        let piped = host_call(
+            Sysno::pipe2,
+            [fds.as_mut_ptr() as u64, O_NONBLOCK | O_CLOEXEC, 0, 0, 0, 0],
+        );
+        if piped.is_err() {
+            IN_USE.store(false, Ordering::Release);
+            return None;
+        }
+        for (fd, target) in fds
+            .iter()
+            .zip([VFORK_HANDOFF_READ_FD, VFORK_HANDOFF_WRITE_FD])
+        {
+            let _ = host_call(Sysno::dup3, [*fd as u64, target as u64, O_CLOEXEC, 0, 0, 0]);
+            close(*fd);
+        }
+        Some(sp)
+    }
+
+    pub fn child_started(window: u64) {
+        close(VFORK_HANDOFF_READ_FD);
+        CHILD_WINDOW.store(window, Ordering::Relaxed);
+        // The child's own spawns would use pipes of their own.
+        IN_USE.store(false, Ordering::Release);
+    }
+
+    /// Copies the window back over the parent's stack if the child sent it.
+    pub fn parent_resumed(window: u64) {
+        close(VFORK_HANDOFF_WRITE_FD);
+        let mut bytes = alloc::vec![0u8; WINDOW as usize];
+        let got = host_call(
+            Sysno::read,
+            [
+                VFORK_HANDOFF_READ_FD as u64,
+                bytes.as_mut_ptr() as u64,
+                WINDOW,
+                0,
+                0,
+                0,
+            ],
+        );
+        close(VFORK_HANDOFF_READ_FD);
+        IN_USE.store(false, Ordering::Release);
+        if let Ok(n) = got {
+            let _ = user::copy_out(window, &bytes[..n as usize]);
+        }
+    }
+
+    /// At the exit of a child that did not exec: sends the window, page by
+    /// page as far as it is readable.
+    pub fn child_exiting() {
+        let start = CHILD_WINDOW.load(Ordering::Relaxed);
+        if start == 0 {
+            return;
+        }
+        let mut bytes = alloc::vec::Vec::new();
+        let mut at = start;
+        while at < start + WINDOW {
+            let len = (crate::mm::page_down(at) + crate::mm::PAGE_SIZE).min(start + WINDOW) - at;
+            let Ok(chunk) = user::read_bytes(at, len as usize) else {
+                break;
+            };
+            bytes.extend_from_slice(&chunk);
+            at += len;
+        }
+        let _ = host_call(
+            Sysno::write,
+            [
+                VFORK_HANDOFF_WRITE_FD as u64,
+                bytes.as_ptr() as u64,
+                bytes.len() as u64,
+                0,
+                0,
+                0,
+            ],
+        );
+    }
+}
+
+pub use vfork_handoff::child_exiting as vfork_child_exiting;
 
 /// A new thread of this process (`pthread_create`): a host thread sharing
 /// everything, started by the hal with the caller's registers.

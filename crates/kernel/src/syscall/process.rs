@@ -146,6 +146,7 @@ pub fn sys_exit(call: &Call) -> SysResult {
     if stats::enabled() {
         log::write_raw(&stats::render());
     }
+    super::exec::vfork_child_exiting();
     crate::procs::exited();
     host::exit_group(call.int(0) & 0xff)
 }
