@@ -76,8 +76,6 @@ pub struct ThreadSignals {
     /// Signals the kernel's handler took while the thread ran kernel code,
     /// waiting for the end of its syscall.
     pub pending: AtomicU64,
-    /// The `siginfo_t` of each signal in `pending`, as 16 words.
-    pub infos: [[AtomicU64; 16]; 64],
     /// The mask in force before a wait that installed a temporary one
     /// (`rt_sigsuspend`): the guest's handler returns to it. Valid while
     /// `has_saved_mask` is non-zero.
@@ -90,6 +88,11 @@ pub struct ThreadSignals {
     pub interrupted_call: AtomicU64,
     /// The alternate signal stack: base, size (0: disabled) and flags.
     pub alt_stack: [AtomicU64; 3],
+    /// The `siginfo_t` of each signal in `pending`, as 16 words. Last, so
+    /// that the words above share a page with the rest of the context: a
+    /// fork child and its parent then copy (copy on write) one page of it
+    /// each instead of two.
+    pub infos: [[AtomicU64; 16]; 64],
 }
 
 impl ThreadSignals {
