@@ -474,21 +474,22 @@ fn map_segment(file: RawFd, p: &ProgramHeader, bias: u64, name: &str) -> Result<
     let mut vmas = VMAS.lock();
     if p.filesz > 0 {
         let len = page_up(file_end) - page;
-        // Writable while the tail of the last file page is zeroed.
-        host::map_file_fixed(
-            page,
-            len,
-            prot | Prot::WRITE,
-            file,
-            p.offset - (start - page),
-        )
-        .map_err(err)?;
-        if p.memsz > p.filesz && !file_end.is_multiple_of(4096) {
+        // Writable while the tail of the last file page is zeroed, when
+        // the segment's zero-filled part starts inside that page; other
+        // segments are mapped with their own protection at once (one host
+        // call, and no split and merge of the mapping).
+        let zero_tail = p.memsz > p.filesz && !file_end.is_multiple_of(4096);
+        let mapped_prot = if zero_tail { prot | Prot::WRITE } else { prot };
+        host::map_file_fixed(page, len, mapped_prot, file, p.offset - (start - page))
+            .map_err(err)?;
+        if zero_tail {
             let zeros = vec![0u8; (page_up(file_end) - file_end) as usize];
             crate::mm::user::copy_out(file_end, &zeros)
                 .map_err(|e| (e, Some("zeroing bss".into())))?;
+            if mapped_prot != prot {
+                host::protect(page, len, prot).map_err(err)?;
+            }
         }
-        host::protect(page, len, prot).map_err(err)?;
         vmas.insert(
             page,
             Vma {
