@@ -122,6 +122,9 @@ const CLONE_ALLOWED_FLAGS: u64 = FORK_CLONE_FLAGS | THREAD_CLONE_FLAGS;
 /// `AF_INET`, `AF_INET6` and `AF_NETLINK` (route only, see
 /// [`SOCKET_PROTOCOLS`]). Never `AF_PACKET`, nor any other.
 pub const SOCKET_FAMILIES: &[u32] = &[AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
+/// The families of [`SANDBOX_SOCKET_RULE`]: with `--network sandbox` the
+/// container's IPv4 and IPv6 sockets are its own stack's, never the host's.
+pub const SANDBOX_SOCKET_FAMILIES: &[u32] = &[AF_UNIX, AF_NETLINK];
 pub const AF_UNIX: u32 = 1;
 pub const AF_INET: u32 = 2;
 pub const AF_INET6: u32 = 10;
@@ -206,6 +209,25 @@ const PR_SET_PDEATHSIG: u32 = 1;
 const ARCH_SET_GS: u32 = 0x1001;
 const ARCH_SET_FS: u32 = 0x1002;
 const ARCH_GET_FS: u32 = 0x1003;
+
+/// The `socket` rule that replaces [`HOST_RULES`]' own in a container with
+/// its own network stack (`--network sandbox`).
+pub const SANDBOX_SOCKET_RULE: HostRule = HostRule {
+    sysno: Sysno::socket,
+    args: &socket_args(SANDBOX_SOCKET_FAMILIES),
+    why: "guest sockets with --network sandbox: unix and route netlink only (TCP/IP is the container's own stack)",
+};
+
+/// [`HOST_RULES`] as a container with its own network stack has them.
+pub fn sandbox_network_rules() -> impl Iterator<Item = HostRule> {
+    HOST_RULES.iter().map(|rule| {
+        if rule.sysno == Sysno::socket {
+            SANDBOX_SOCKET_RULE
+        } else {
+            *rule
+        }
+    })
+}
 
 /// The allowlist, roughly in syscall-number order (the compiler sorts it).
 pub const HOST_RULES: &[HostRule] = &[
@@ -512,6 +534,19 @@ mod tests {
             assert!(![SOCK_RAW, SOCK_PACKET].contains(&(ty & 0xf)), "{ty:#x}");
         }
         assert_eq!(SOCKET_TYPES.len(), 12);
+    }
+
+    #[test]
+    fn sandbox_network_has_no_inet_sockets() {
+        let rules: alloc::vec::Vec<HostRule> = sandbox_network_rules().collect();
+        assert_eq!(rules.len(), HOST_RULES.len());
+        let socket: alloc::vec::Vec<_> =
+            rules.iter().filter(|r| r.sysno == Sysno::socket).collect();
+        assert_eq!(socket.len(), 1);
+        let ArgMatch::OneOf { arg: 0, values } = socket[0].args[0] else {
+            panic!("the family is filtered first");
+        };
+        assert_eq!(values, &[AF_UNIX, AF_NETLINK]);
     }
 
     #[test]

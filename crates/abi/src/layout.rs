@@ -76,6 +76,10 @@ pub const CONTAINER_SHARED_FD: i32 = 1021;
 /// memory file open without close-on-exec in every process of a container
 /// that has one.
 pub const GUEST_FILTER_FD: i32 = 1020;
+/// The control socket of the container's own network stack
+/// (`--network sandbox`, `oxbox_netstack`), open without close-on-exec in
+/// every process of a container that has one.
+pub const NETSTACK_FD: i32 = 1019;
 /// The two ends of the pipe through which a `CLONE_VM|CLONE_VFORK` child
 /// (which oxbox gives a copy of memory) hands its parent the parent's
 /// stack as it left it (see `oxbox_kernel::syscall::exec`); close-on-exec,

@@ -124,7 +124,14 @@ pub fn start(initial: InitialStack) -> ! {
             "kernel text range",
             text_range.ok_or("no executable segment"),
         );
-        let filter = must("seccomp filter", seccomp::compile(HOST_RULES, text_range));
+        // With its own network stack, the container gets no host IPv4 or
+        // IPv6 socket at all.
+        let rules: Vec<_> = if crate::net::sandbox::enabled() {
+            oxbox_abi::hostcalls::sandbox_network_rules().collect()
+        } else {
+            HOST_RULES.to_vec()
+        };
+        let filter = must("seccomp filter", seccomp::compile(&rules, text_range));
         must("seccomp install", host::install_seccomp(&filter));
     }
     must("guest seccomp profile", syscall::guest_filter::load());

@@ -129,6 +129,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
             .map(crate::seccomp::translate)
             .transpose()?
             .map(|filter| filter.encode()),
+        sandbox_network: false,
     };
     let hooks = spec.hooks().as_ref();
     let listed = |hooks: Option<&Option<Vec<Hook>>>| -> Vec<Hook> {

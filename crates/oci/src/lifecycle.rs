@@ -467,6 +467,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         log_level: oxbox_abi::boot::LogLevel::Warn,
         kernel,
         guest_filter: container.saved.guest_filter.clone(),
+        sandbox_network: false,
     })
 }
 

@@ -31,13 +31,14 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitPidFlag;
 use nix::unistd::{ForkResult, Pid};
 use oxbox_abi::boot::KERNEL_ARGV0;
-use oxbox_abi::layout::{GUEST_FILTER_FD, KERNEL_IMAGE_FD, LOG_FD, RESERVED_FD_BASE};
+use oxbox_abi::layout::{GUEST_FILTER_FD, KERNEL_IMAGE_FD, LOG_FD, NETSTACK_FD, RESERVED_FD_BASE};
 
 use crate::error::{Error, Result, one_line};
 use crate::host::RealHost;
 use crate::init::{self, InitPlan};
 use crate::mounts::{self, MountStep, PlanContext};
 use crate::namespaces;
+use crate::network;
 use crate::signals::{self, SignalInbox, SignalMask};
 use crate::spec::{ContainerSpec, NamespaceKind, Rootfs};
 use crate::sync::{self, ChildEnd, ChildMessage, Event, ParentEnd};
@@ -218,6 +219,8 @@ pub fn spawn(
         ));
     }
 
+    // Before the pid namespace: the stack process must stay out of it.
+    let stack = spec.sandbox_network.then(network::start).transpose()?;
     if user_namespace {
         namespaces::enter_user_namespace()?;
     }
@@ -237,7 +240,8 @@ pub fn spawn(
                 launch: &launch,
                 channel: &child_end,
             };
-            let error = child.run(&kernel, guest_filter.as_ref(), &argv, &envp, mask);
+            let netstack = stack.as_ref().map(|s| &s.control);
+            let error = child.run(&kernel, guest_filter.as_ref(), netstack, &argv, &envp, mask);
             let line = one_line(&error);
             if child_end.send(&ChildMessage::Failed(line.clone())).is_err() {
                 // Nobody listens any more (the runtime returned after
@@ -257,7 +261,7 @@ pub fn spawn(
                 pid: child,
                 channel,
             };
-            let result = await_ready(&spawned, inbox, on_namespaces);
+            let result = await_ready(&spawned, inbox, stack, on_namespaces);
             drop(scratch);
             result.map(|()| spawned)
         }
@@ -268,13 +272,18 @@ pub fn spawn(
 fn await_ready(
     spawned: &Spawned,
     inbox: &SignalInbox,
+    stack: Option<network::Stack>,
     on_namespaces: impl FnOnce(Pid) -> Result<()>,
 ) -> Result<()> {
     match spawned.channel.next(Some(inbox)) {
         Ok(Event::Message(ChildMessage::NamespacesReady)) => {}
         other => return Err(spawned.fail(other)),
     }
-    if let Err(e) = on_namespaces(spawned.pid).and_then(|()| spawned.channel.resume()) {
+    let attached = stack.map_or(Ok(()), |stack| stack.attach(spawned.pid).map(drop));
+    if let Err(e) = attached
+        .and_then(|()| on_namespaces(spawned.pid))
+        .and_then(|()| spawned.channel.resume())
+    {
         abandon(spawned.pid);
         return Err(e);
     }
@@ -304,6 +313,7 @@ impl ChildSetup<'_> {
         &self,
         kernel: &OwnedFd,
         guest_filter: Option<&OwnedFd>,
+        netstack: Option<&OwnedFd>,
         argv: &[CString],
         envp: &[CString],
         mask: &SignalMask,
@@ -315,7 +325,7 @@ impl ChildSetup<'_> {
         if let Err(e) = mask.reset_for_exec() {
             return e;
         }
-        let image = match prepare_descriptors(kernel, guest_filter) {
+        let image = match prepare_descriptors(kernel, guest_filter, netstack) {
             Ok(image) => image,
             Err(e) => return e,
         };
@@ -498,12 +508,14 @@ fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
 /// across the exec: everything from 3 up becomes close-on-exec, then
 /// stderr is duplicated onto [`LOG_FD`], the kernel image onto
 /// [`KERNEL_IMAGE_FD`] (every kernel instance keeps the image to
-/// re-execute on a guest `execve`) and the guest seccomp profile, if any,
+/// re-execute on a guest `execve`), the network stack's control socket, if
+/// any, onto [`NETSTACK_FD`] and the guest seccomp profile, if any,
 /// onto [`GUEST_FILTER_FD`], all without close-on-exec. Returns the image
 /// descriptor.
 fn prepare_descriptors(
     kernel: &OwnedFd,
     guest_filter: Option<&OwnedFd>,
+    netstack: Option<&OwnedFd>,
 ) -> Result<BorrowedFd<'static>> {
     // The kernel keeps its descriptors at the top of a 1024-entry table.
     let needed = LOG_FD as u64 + 1;
@@ -546,6 +558,16 @@ fn prepare_descriptors(
             "keep the kernel image open",
             std::io::Error::last_os_error(),
         ));
+    }
+    if let Some(control) = netstack {
+        // SAFETY: dup3 takes descriptor numbers; the control socket was
+        // created before any reserved number was taken.
+        if unsafe { libc::dup3(control.as_raw_fd(), NETSTACK_FD, 0) } < 0 {
+            return Err(Error::sys(
+                "pass the network stack's control socket",
+                std::io::Error::last_os_error(),
+            ));
+        }
     }
     if let Some(filter) = guest_filter {
         // SAFETY: dup3 takes descriptor numbers; the profile was moved off

@@ -10,6 +10,7 @@
 //! - [`namespaces`], [`caps`]: namespaces, user mapping, capabilities;
 //! - [`init`]: the ordered setup of the container's first process;
 //! - [`launch`], [`signals`]: fork, exec of the kernel, signal forwarding;
+//! - [`network`]: `--network sandbox`, the container's own TCP/IP stack;
 //! - [`host`]: the host calls behind a trait, faked in tests.
 //!
 //! Unsafe code is limited to the few calls with no safe wrapper (fork,
@@ -26,6 +27,7 @@ pub mod inroot;
 pub mod launch;
 pub mod mounts;
 pub mod namespaces;
+pub mod network;
 pub mod relay;
 pub mod signals;
 pub mod spec;

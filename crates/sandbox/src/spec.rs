@@ -255,6 +255,8 @@ pub struct Options {
     pub kernel: PathBuf,
     /// `--network host`: share the host's network namespace.
     pub host_network: bool,
+    /// `--network sandbox`: the container's own TCP/IP stack.
+    pub sandbox_network: bool,
     /// `-v SRC:DST[:ro]` and `--tmpfs DST` mounts.
     pub mounts: Vec<Mount>,
     /// `-t`: give the guest a pseudo-terminal.
@@ -299,6 +301,9 @@ pub struct ContainerSpec {
     pub log_level: LogLevel,
     /// Path of the kernel image on the host.
     pub kernel: PathBuf,
+    /// The container's TCP/IP is its own stack's (`--network sandbox`,
+    /// [`crate::network`]) behind a veth pair, not the host's.
+    pub sandbox_network: bool,
 }
 
 impl ContainerSpec {
@@ -354,6 +359,7 @@ impl ContainerSpec {
             terminal: options.terminal,
             console_size: None,
             guest_filter: None,
+            sandbox_network: options.sandbox_network && !options.host_network,
             stats: options.stats,
             log_level: options.log_level.unwrap_or(LogLevel::Warn),
             kernel: options.kernel,
@@ -661,6 +667,7 @@ mod tests {
     fn host_network_shares_only_the_network_namespace() {
         let opts = Options {
             host_network: true,
+            sandbox_network: false,
             ..options(&["sh"])
         };
         let spec = ContainerSpec::from_options(opts, no_env).unwrap();

@@ -17,10 +17,14 @@
 //!   same constraints the host allowlist enforces);
 //! - [`procnet`]: the interface files of `/proc/net`.
 //!
+//! With `--network sandbox`, IPv4 TCP sockets are the container's own
+//! stack's instead ([`sandbox`]).
+//!
 //! The handlers are in `syscall/net.rs`.
 
 pub mod cmsg;
 pub mod family;
 pub mod options;
 pub mod procnet;
+pub mod sandbox;
 pub mod sockaddr;

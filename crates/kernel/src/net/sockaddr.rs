@@ -44,6 +44,11 @@ impl SockAddr {
         (self.bytes.as_ptr() as u64, self.len as u64)
     }
 
+    /// The address as the guest gave it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
     fn family(&self) -> Option<u32> {
         (self.len >= 2).then(|| u16::from_le_bytes([self.bytes[0], self.bytes[1]]) as u32)
     }
@@ -128,6 +133,13 @@ impl AddrOut {
         let shown = self.len.min(self.capacity).min(SOCKADDR_MAX as u32) as usize;
         user::copy_out(self.addr, &self.bytes[..shown])?;
         user::write_u32(self.len_ptr, self.len)
+    }
+
+    /// Takes an address the kernel made (the sandbox stack's).
+    pub fn set(&mut self, address: &[u8]) {
+        let len = address.len().min(SOCKADDR_MAX);
+        self.bytes[..len].copy_from_slice(&address[..len]);
+        self.len = len as u32;
     }
 
     /// Takes the host's `msg_namelen` after a `recvmsg`.

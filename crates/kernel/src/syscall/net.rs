@@ -8,12 +8,20 @@
 //! the kernel checked. Blocking, `O_NONBLOCK`, `MSG_*` flags, readiness in
 //! poll/epoll and `SIGPIPE` (raised by the host on the sending thread and
 //! handled like any other guest signal) are the host's.
+//!
+//! With `--network sandbox` ([`crate::net::sandbox`]), IPv4 TCP sockets
+//! are host unix sockets the container's own stack handed out: the data
+//! calls stay as they are, and the calls below that mean something else
+//! for such a socket (bind, connect, listen, accept, names, options) ask
+//! the stack.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use oxbox_abi::Sysno;
-use oxbox_abi::hostcalls::{AF_NETLINK, AF_UNIX, SOCK_DGRAM, SOL_SOCKET};
+use oxbox_abi::hostcalls::{
+    AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET,
+};
 use oxbox_abi::layout::RESERVED_FD_BASE;
 
 use super::{Call, fs, host_call};
@@ -21,7 +29,7 @@ use crate::fs::fdtable::guest_fd;
 use crate::mm::user;
 use crate::net::cmsg::{self, Ids};
 use crate::net::sockaddr::{self, AddrOut, SOCKADDR_MAX, SockAddr};
-use crate::net::{family, options};
+use crate::net::{family, options, sandbox};
 use crate::{Errno, SysResult, task};
 
 const SOCK_RAW: u32 = 3;
@@ -63,11 +71,29 @@ fn on_socket(call: &Call, handler: impl FnOnce(i32) -> SysResult) -> SysResult {
 pub fn sys_socket(call: &Call) -> SysResult {
     let (family, ty, protocol) =
         family::host_socket(call.arg(0) as u32, call.arg(1) as u32, call.arg(2) as u32)?;
+    if sandbox::enabled() && (family == AF_INET || family == AF_INET6) {
+        return sandbox_socket(family, ty);
+    }
     let fd = host_call(
         Sysno::socket,
         [family as u64, ty as u64, protocol as u64, 0, 0, 0],
     )?;
     Ok(crate::fs::fdtable::adopt(fd as i32)? as u64)
+}
+
+/// An IPv4 or IPv6 socket of the container's own stack: TCP over IPv4
+/// only so far (a kernel without IPv6 says `EAFNOSUPPORT`).
+fn sandbox_socket(family: u32, ty: u32) -> SysResult {
+    const SOCK_TYPE_MASK: u32 = 0xf;
+    if family == AF_INET6 {
+        crate::kinfo!("--network sandbox: IPv6 sockets are not implemented yet");
+        return Err(Errno::EAFNOSUPPORT);
+    }
+    if ty & SOCK_TYPE_MASK != SOCK_STREAM {
+        crate::kinfo!("--network sandbox: only TCP sockets are implemented yet");
+        return Err(Errno::EPROTONOSUPPORT);
+    }
+    Ok(sandbox::socket(ty & !SOCK_TYPE_MASK)? as u64)
 }
 
 /// socketpair(family, type, protocol, sv): unix sockets only, as on Linux.
@@ -97,6 +123,15 @@ pub fn sys_bind_connect(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         let addr = SockAddr::read(call.arg(1), call.arg(2))?;
         let bind = call.nr == Sysno::bind as u64;
+        if let Some(id) = sandbox::id_of(fd) {
+            let inet = sandbox::inet_addr(addr.bytes())?;
+            return if bind {
+                sandbox::bind(fd, id, inet)
+            } else {
+                sandbox::connect(fd, id, inet)
+            }
+            .map(|()| 0);
+        }
         addr.check_unix_route(if bind {
             Errno::EADDRINUSE
         } else {
@@ -110,7 +145,12 @@ pub fn sys_bind_connect(call: &Call) -> SysResult {
 
 /// listen(fd, backlog) and shutdown(fd, how): numbers only.
 pub fn sys_socket_plain(call: &Call) -> SysResult {
-    guest_fd(call.arg(0))?;
+    let fd = guest_fd(call.arg(0))?;
+    if call.nr == Sysno::listen as u64
+        && let Some(id) = sandbox::id_of(fd)
+    {
+        return sandbox::listen(fd, id, call.int(1)).map(|()| 0);
+    }
     call.forward()
 }
 
@@ -123,6 +163,17 @@ pub fn sys_accept(call: &Call) -> SysResult {
             0
         };
         let mut peer = AddrOut::new(call.arg(1), call.arg(2), true)?;
+        if let Some(_id) = sandbox::id_of(fd) {
+            let (new, from) = sandbox::accept(fd, flags as u32)?;
+            if let Some(peer) = peer.as_mut() {
+                peer.set(&from.to_sockaddr_in());
+                if let Err(e) = peer.copy_out() {
+                    close(new);
+                    return Err(e);
+                }
+            }
+            return Ok(new as u64);
+        }
         let (addr, len) = sockaddr::host_ptrs(&mut peer);
         let new = crate::fs::fdtable::adopt(host_call(
             Sysno::accept4,
@@ -140,6 +191,15 @@ pub fn sys_accept(call: &Call) -> SysResult {
 pub fn sys_getname(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         let mut name = AddrOut::new(call.arg(1), call.arg(2), false)?;
+        if let Some(id) = sandbox::id_of(fd) {
+            let peer = call.nr == Sysno::getpeername as u64;
+            let addr = sandbox::name(fd, id, peer)?;
+            if let Some(name) = name.as_mut() {
+                name.set(&addr.to_sockaddr_in());
+                name.copy_out()?;
+            }
+            return Ok(0);
+        }
         let (addr, len) = sockaddr::host_ptrs(&mut name);
         let nr = Sysno::new(call.nr as usize).ok_or(Errno::ENOSYS)?;
         host_call(nr, [fd as u64, addr, len, 0, 0, 0])?;
@@ -221,6 +281,14 @@ pub fn sys_setsockopt(call: &Call) -> SysResult {
             return Err(Errno::EINVAL);
         }
         let value = user::read_bytes(call.arg(3), (len as usize).min(OPTION_MAX))?;
+        if let Some(id) = sandbox::id_of(fd) {
+            // The options the stack knows are all `int`s.
+            let Some(word) = value.get(..4) else {
+                return Err(Errno::EINVAL);
+            };
+            let word = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+            return sandbox::set_option(fd, id, level, name, word).map(|()| 0);
+        }
         host_call(
             Sysno::setsockopt,
             [
@@ -247,6 +315,13 @@ pub fn sys_getsockopt(call: &Call) -> SysResult {
         }
         if capacity < 0 {
             return Err(Errno::EINVAL);
+        }
+        if let Some(id) = sandbox::id_of(fd) {
+            let value = sandbox::get_option(fd, id, level, name)?.to_le_bytes();
+            let len = (capacity as usize).min(value.len());
+            user::copy_out(call.arg(3), &value[..len])?;
+            user::write_u32(call.arg(4), len as u32)?;
+            return Ok(0);
         }
         if level == SOL_SOCKET && name == options::SO_PEERGROUPS {
             return peer_groups(fd, capacity as u32, call.arg(3), call.arg(4));

@@ -45,8 +45,9 @@ pub struct DoArgs {
     #[arg(long, value_name = "H")]
     pub hostname: Option<String>,
 
-    /// Network: `none` (own namespace with loopback only) or `host`
-    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host"])]
+    /// Network: `none` (own namespace with loopback only), `host`, or
+    /// `sandbox` (the container's own TCP/IP stack on a veth pair)
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host", "sandbox"])]
     pub network: String,
 
     /// Bind-mount a host path: SRC:DST[:ro|rw]
@@ -95,6 +96,7 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         log_level: Some(log_level),
         kernel: kernel_image_path(std::env::var_os("OXBOX_KERNEL"), &exe),
         host_network: args.network == "host",
+        sandbox_network: args.network == "sandbox",
         mounts,
         terminal: args.tty,
     };
