@@ -1,0 +1,348 @@
+//! `oxbox do --network sandbox`: the container's TCP/IP is its own stack
+//! (`crates/netstack`) on a veth pair, and real programs use it both ways:
+//! python's `http.server` inside serves curl on the host at the
+//! container's address, a forked child accepts on its parent's listening
+//! socket, busybox `wget` inside fetches from a server on the host end's
+//! address, and socket calls with bad input fail as natively. From the
+//! host, the container's processes hold no host TCP/UDP socket at all.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use oxbox_integration::{Run, debian, oxbox_bin, require_root, rootfs};
+
+/// A container started with `--network sandbox`, running in the
+/// background until dropped.
+struct Sandbox {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    address: String,
+    gateway: String,
+}
+
+impl Sandbox {
+    /// Starts `argv` in `root` (with `extra` options of `oxbox do`) and
+    /// waits for the stack's report of the container's addresses.
+    fn start(root: &Path, extra: &[&str], argv: &[&str]) -> Sandbox {
+        let mut child = Command::new(oxbox_bin())
+            .args(["do", "--network", "sandbox", "--rootfs"])
+            .arg(root)
+            .args(extra)
+            .arg("--")
+            .args(argv)
+            .env("OXBOX_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start oxbox");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let mut seen = String::new();
+        let (address, gateway) = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).expect("read oxbox's stderr") == 0 {
+                panic!("oxbox ended before its network was up:\n{seen}");
+            }
+            seen.push_str(&line);
+            // "container network: eth0 A/30 via G (host interface oxbN)"
+            if let Some(rest) = line.split("container network: eth0 ").nth(1) {
+                let address = rest.split('/').next().expect("address").to_string();
+                let gateway = rest.split("via ").nth(1).expect("gateway");
+                let gateway = gateway.split(' ').next().expect("gateway").to_string();
+                break (address, gateway);
+            }
+        };
+        // The rest of stderr (the kernel's info lines) is drained so the
+        // container never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        Sandbox {
+            child,
+            stdout,
+            address,
+            gateway,
+        }
+    }
+
+    /// Reads the guest's stdout up to a line containing `text`.
+    fn wait_for(&mut self, text: &str) {
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).expect("read stdout") == 0 {
+                panic!("the guest ended before printing {text:?}:\n{seen}");
+            }
+            if line.contains(text) {
+                return;
+            }
+            seen.push_str(&line);
+        }
+    }
+
+    /// Waits for the container to exit: its exit status.
+    fn wait(mut self) -> (i32, String) {
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).expect("read stdout");
+        let status = self.child.wait().expect("wait for oxbox");
+        (status.code().unwrap_or(-1), rest)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host pids of the container's processes: those in the pid namespace
+/// of oxbox's child that runs the kernel.
+fn container_pids(oxbox: u32) -> Vec<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{oxbox}/task/{oxbox}/children"))
+        .expect("oxbox's children");
+    let first = children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"oxbox-kernel"))
+        })
+        .expect("the container's first process");
+    let ns = std::fs::read_link(format!("/proc/{first}/ns/pid")).expect("its pid namespace");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns))
+        .collect()
+}
+
+/// The inodes of the sockets `pid` holds.
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("its descriptors")
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.ok()?.path()).ok()?;
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The inodes and local ports of the host's TCP/UDP/raw sockets in the
+/// network namespace of `pid`.
+fn inet_sockets(pid: u32) -> Vec<(u64, u16)> {
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6", "udp", "udp6", "raw", "raw6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = fields[1].rsplit(':').next().expect("local port");
+            out.push((
+                fields[9].parse().expect("inode"),
+                u16::from_str_radix(port, 16).expect("hex port"),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn python_http_server_inside_serves_curl_on_the_host_and_holds_no_host_socket() {
+    require_root!();
+    let root = debian().path();
+    let mut sandbox = Sandbox::start(
+        root,
+        &[],
+        &[
+            "python3",
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "0.0.0.0",
+            "--directory",
+            "/etc",
+            "8000",
+        ],
+    );
+    sandbox.wait_for("Serving HTTP on 0.0.0.0 port 8000");
+    let url = format!("http://{}:8000/os-release", sandbox.address);
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "60", &url])
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl {url}: {:?}", out);
+    let expected = std::fs::read(root.join("etc/os-release")).expect("the rootfs's os-release");
+    assert_eq!(out.stdout, expected, "what curl got from {url}");
+
+    let pids = container_pids(sandbox.child.id());
+    let held: HashSet<u64> = pids.iter().flat_map(|p| socket_inodes(*p)).collect();
+    assert!(
+        !held.is_empty(),
+        "python's sockets are host unix sockets the stack handed out"
+    );
+    let inet = inet_sockets(pids[0]);
+    for (inode, port) in &inet {
+        assert!(
+            !held.contains(inode),
+            "a container process holds a host socket (inode {inode}, port {port})"
+        );
+        assert_ne!(*port, 8000, "the host stack serves the container's port");
+    }
+}
+
+const FORK_SERVER: &str = r#"
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8001))
+s.listen(4)
+print("ready", flush=True)
+pid = os.fork()
+if pid == 0:
+    c, peer = s.accept()
+    c.sendall(b"hello from the child that accepted, peer " + peer[0].encode())
+    c.close()
+    os._exit(0)
+s.close()
+_, status = os.waitpid(pid, 0)
+print("child exited", status, flush=True)
+"#;
+
+#[test]
+fn a_forked_child_accepts_on_its_parents_listening_socket() {
+    require_root!();
+    let mut sandbox = Sandbox::start(debian().path(), &[], &["python3", "-c", FORK_SERVER]);
+    sandbox.wait_for("ready");
+    let mut stream =
+        TcpStream::connect((sandbox.address.as_str(), 8001)).expect("connect to the container");
+    let mut got = String::new();
+    stream.read_to_string(&mut got).expect("read the answer");
+    let local = stream.local_addr().expect("local address").ip().to_string();
+    assert_eq!(
+        got,
+        format!("hello from the child that accepted, peer {local}")
+    );
+    assert_eq!(
+        local, sandbox.gateway,
+        "the host reaches it from the host end"
+    );
+    let (status, rest) = sandbox.wait();
+    assert_eq!((status, rest.as_str()), (0, "child exited 0\n"));
+}
+
+/// A scratch directory on the host, removed when dropped.
+struct HostDir(PathBuf);
+
+impl HostDir {
+    fn new(tag: &str) -> HostDir {
+        let dir = std::env::temp_dir().join(format!("oxbox-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        HostDir(dir)
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn busybox_wget_inside_fetches_from_a_server_on_the_host_end() {
+    require_root!();
+    let listener = TcpListener::bind("0.0.0.0:0").expect("a host server");
+    let port = listener.local_addr().expect("its port").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().expect("the container connects");
+        let mut request = [0u8; 4096];
+        let n = conn.read(&mut request).expect("its request");
+        let body = format!("served to {}", peer.ip());
+        let answer = format!(
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(answer.as_bytes()).expect("answer");
+        (String::from_utf8_lossy(&request[..n]).into_owned(), peer)
+    });
+    let dir = HostDir::new("sandbox-wget");
+    let volume = format!("{}:/x", dir.0.display());
+    let script =
+        "while [ ! -s /x/addr ]; do sleep 0.1; done; wget -q -O - http://$(cat /x/addr)/page";
+    let sandbox = Sandbox::start(rootfs().path(), &["-v", &volume], &["sh", "-c", script]);
+    std::fs::write(
+        dir.0.join("addr.tmp"),
+        format!("{}:{port}", sandbox.gateway),
+    )
+    .expect("write the address");
+    std::fs::rename(dir.0.join("addr.tmp"), dir.0.join("addr")).expect("publish it");
+    let address = sandbox.address.clone();
+    let (status, out) = sandbox.wait();
+    let (request, peer) = server.join().expect("the host server");
+    assert!(request.starts_with("GET /page HTTP/1."), "{request}");
+    assert_eq!(peer.ip().to_string(), address, "the container's address");
+    assert_eq!((status, out), (0, format!("served to {address}")));
+}
+
+/// Socket calls with bad input, over loopback: the same answers from the
+/// sandbox stack as from Linux (the native run is in its own network
+/// namespace with loopback up).
+const BAD_INPUT: &str = r#"
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def err(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def raw(fn, *args):
+    r = fn(*args)
+    return "ok" if r == 0 else errno.errorcode[ctypes.get_errno()]
+s = socket.socket()
+print("closed port", err(lambda: s.connect(("127.0.0.1", 1))))
+s = socket.socket()
+print("getpeername unconnected", err(lambda: s.getpeername()))
+short = ctypes.create_string_buffer(b"\x02\x00\x1f\x40\x7f\x00\x00\x01" + b"\x00" * 8)
+print("short sockaddr", raw(libc.connect, s.fileno(), short, 8))
+print("bad pointer", raw(libc.connect, s.fileno(), ctypes.c_void_p(8), 16))
+v6 = ctypes.create_string_buffer(b"\x0a\x00" + b"\x00" * 26)
+print("wrong family", raw(libc.bind, s.fileno(), v6, 28))
+s.setblocking(False)
+print("non-blocking", err(lambda: s.connect(("127.0.0.1", 1))))
+import select
+select.select([], [s], [], 30)
+print("SO_ERROR", errno.errorcode.get(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), 0))
+a = socket.socket(); a.bind(("127.0.0.1", 8002)); a.listen(1)
+b = socket.socket()
+print("port taken", err(lambda: b.bind(("127.0.0.1", 8002))))
+print("not ours", err(lambda: b.bind(("192.0.2.1", 0))))
+c = socket.socket(); c.connect(("127.0.0.1", 8002))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+print("nodelay", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+d, peer = a.accept()
+print("names agree", d.getpeername() == c.getsockname(), c.getpeername() == ("127.0.0.1", 8002))
+c.shutdown(socket.SHUT_WR)
+print("peer eof", d.recv(10))
+d.sendall(b"after shutdown")
+print("still reads", c.recv(100))
+print("connected again", err(lambda: c.connect(("127.0.0.1", 8002))))
+"#;
+
+#[test]
+fn socket_calls_with_bad_input_fail_as_on_linux() {
+    require_root!();
+    let native = Run::with_rootfs(debian().path(), ["python3", "-c", BAD_INPUT]).native();
+    assert_eq!(native.status, 0, "{}", native.describe());
+    let sandbox = Sandbox::start(debian().path(), &[], &["python3", "-c", BAD_INPUT]);
+    let (status, out) = sandbox.wait();
+    assert_eq!((status, out), (0, native.stdout()));
+}
