@@ -168,19 +168,28 @@ fn python_http_server_inside_serves_curl_on_the_host_and_holds_no_host_socket() 
             "--bind",
             "0.0.0.0",
             "--directory",
-            "/etc",
+            "/",
             "8000",
         ],
     );
     sandbox.wait_for("Serving HTTP on 0.0.0.0 port 8000");
-    let url = format!("http://{}:8000/os-release", sandbox.address);
-    let out = Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "60", &url])
-        .output()
-        .expect("run curl");
-    assert!(out.status.success(), "curl {url}: {:?}", out);
-    let expected = std::fs::read(root.join("etc/os-release")).expect("the rootfs's os-release");
-    assert_eq!(out.stdout, expected, "what curl got from {url}");
+    // A small file, then megabytes (the end of which is still in flight
+    // when the server closes its socket).
+    for file in ["etc/os-release", "usr/bin/python3"] {
+        let url = format!("http://{}:8000/{file}", sandbox.address);
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "60", &url])
+            .output()
+            .expect("run curl");
+        assert!(out.status.success(), "curl {url}: {:?}", out.stderr);
+        let expected = std::fs::read(root.join(file)).expect("the rootfs's file");
+        assert!(
+            out.stdout == expected,
+            "curl got {} bytes of {} from {url}",
+            out.stdout.len(),
+            expected.len()
+        );
+    }
 
     let pids = container_pids(sandbox.child.id());
     let held: HashSet<u64> = pids.iter().flat_map(|p| socket_inodes(*p)).collect();

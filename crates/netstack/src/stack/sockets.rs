@@ -74,8 +74,7 @@ enum Kind {
 }
 
 struct Sock {
-    /// The stack's end of the guest's socketpair; `None` once the guest
-    /// has closed its end.
+    /// The stack's end of the guest's socketpair.
     end: Option<OwnedFd>,
     /// The inode of the guest's end, to check the descriptor a request
     /// comes with.
@@ -89,6 +88,8 @@ struct Sock {
     filler: usize,
     /// The pending error `SO_ERROR` reports.
     error: u32,
+    /// The guest has closed its end; what it wrote is still being sent.
+    hung: bool,
     reuse_addr: bool,
     nodelay: bool,
     keepalive: bool,
@@ -305,6 +306,7 @@ impl Table {
                 peer: None,
                 filler: 0,
                 error: 0,
+                hung: false,
                 reuse_addr: false,
                 nodelay: false,
                 keepalive: false,
@@ -531,6 +533,9 @@ impl Table {
         let mut out = Vec::with_capacity(self.socks.len());
         for (id, sock) in &self.socks {
             let Some(end) = &sock.end else { continue };
+            if sock.hung {
+                continue;
+            }
             let events = match &sock.kind {
                 Kind::Stream {
                     handle, guest_eof, ..
@@ -561,25 +566,40 @@ impl Table {
             let Some(sock) = self.socks.get_mut(id) else {
                 continue;
             };
-            if let Kind::Stream { handle, .. } = sock.kind {
-                // Drain what the guest wrote before it closed.
-                Self::guest_to_tcp(sock, set);
-                let socket = set.get_mut::<tcp::Socket>(handle);
-                if socket.recv_queue() > 0 {
-                    // Linux resets a connection closed with unread data.
-                    socket.abort();
-                } else {
-                    socket.close();
+            if let Kind::Stream { guest_eof, .. } = sock.kind {
+                // What the guest wrote before it closed still goes out:
+                // the socket stays until its end reads end of file, moved
+                // by `pump` alone (a hung-up end is always "ready").
+                sock.hung = true;
+                if !guest_eof {
+                    continue;
                 }
             }
-            let sock = self.socks.remove(id).expect("present");
+            self.finish(*id, set);
+        }
+    }
+
+    /// Drops the socket `id` whose guest end is closed: a connection
+    /// finishes in smoltcp (reset if data came that the guest never read,
+    /// as Linux does), anything else goes.
+    fn finish(&mut self, id: u32, set: &mut SocketSet) {
+        {
+            let sock = self.socks.remove(&id).expect("present");
             match sock.kind {
                 Kind::Fresh => {}
                 Kind::Connecting { handle, .. } => {
                     set.get_mut::<tcp::Socket>(handle).abort();
                     self.orphans.push(handle);
                 }
-                Kind::Stream { handle, .. } => self.orphans.push(handle),
+                Kind::Stream { handle, .. } => {
+                    let socket = set.get_mut::<tcp::Socket>(handle);
+                    if socket.recv_queue() > 0 {
+                        socket.abort();
+                    } else {
+                        socket.close();
+                    }
+                    self.orphans.push(handle);
+                }
                 Kind::Listening { waiting, ready } => {
                     for handle in waiting.into_iter().chain(ready) {
                         set.get_mut::<tcp::Socket>(handle).abort();
@@ -598,6 +618,19 @@ impl Table {
         let ids: Vec<u32> = self.socks.keys().copied().collect();
         for id in ids {
             moved |= self.pump_one(id, set);
+            let sock = &self.socks[&id];
+            if sock.hung
+                && matches!(
+                    sock.kind,
+                    Kind::Stream {
+                        guest_eof: true,
+                        ..
+                    }
+                )
+            {
+                self.finish(id, set);
+                moved = true;
+            }
         }
         moved |= self.hand_over(set);
         self.orphans.retain(|&handle| {
@@ -815,6 +848,7 @@ impl Table {
                     peer: Some(addr_of(peer)),
                     filler: 0,
                     error: 0,
+                    hung: false,
                     reuse_addr,
                     nodelay,
                     keepalive,
