@@ -11,7 +11,8 @@ packages=(
     strace                   # debugging aid named in failure messages
     runc crun runsc          # the runtimes the benchmark compares with
     golang-github-containers-common  # Docker's default seccomp profile (for runc)
-    iproute2                 # loopback checks
+    iproute2                 # loopback checks; the veth pairs of --network sandbox
+    curl                     # the host-side client of the --network sandbox scenarios
     docker.io containerd     # engines that drive oxbox as their OCI runtime
     fonts-dejavu-core        # the text of the benchmark report's charts
 )
