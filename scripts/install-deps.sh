@@ -15,6 +15,7 @@ packages=(
     curl                     # the host-side client of the --network sandbox scenarios
     docker.io containerd     # engines that drive oxbox as their OCI runtime
     fonts-dejavu-core        # the text of the benchmark report's charts
+    wrk redis-tools          # the benchmark's server loads (wrk, redis-benchmark)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -100,6 +100,18 @@ impl Bundle {
     }
 }
 
+/// The config of a server container: `config_json`'s, on the existing
+/// root at `rootfs` (the Debian one, not a copy) and in the host's
+/// network namespace, as `docker run --network host` leaves it out.
+pub fn host_network_config(argv: &[String], seccomp: Option<&OciSeccomp>, rootfs: &Path) -> Value {
+    let mut config = config_json(argv, seccomp);
+    config["root"]["path"] = json!(rootfs);
+    if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+        namespaces.retain(|ns| ns["type"] != "network");
+    }
+    config
+}
+
 /// The OCI runtime config for `argv`, in the shape of Docker's.
 pub fn config_json(argv: &[String], seccomp: Option<&OciSeccomp>) -> Value {
     let caps: Vec<&str> = DOCKER_DEFAULT_CAPS.to_vec();
@@ -198,6 +210,15 @@ mod tests {
             .unwrap();
         assert_eq!(bounding.len(), DOCKER_DEFAULT_CAPS.len());
         assert!(bounding.contains(&json!("CAP_NET_RAW")));
+    }
+
+    #[test]
+    fn server_config_shares_the_host_network_on_the_given_root() {
+        let config = host_network_config(&["/x".to_string()], None, Path::new("/srv/debian"));
+        assert_eq!(config["root"]["path"], "/srv/debian");
+        let namespaces = config["linux"]["namespaces"].as_array().unwrap();
+        assert!(namespaces.iter().all(|ns| ns["type"] != "network"));
+        assert!(namespaces.iter().any(|ns| ns["type"] == "pid"));
     }
 
     #[test]

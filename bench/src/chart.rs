@@ -96,8 +96,13 @@ fn draw_inner(
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "{}: median relative to {baseline} (log scale, lower is better)",
-                group.title()
+                "{}: median relative to {baseline} (log scale, {} is better)",
+                group.title(),
+                if group.higher_is_better() {
+                    "higher"
+                } else {
+                    "lower"
+                }
             ),
             ("sans-serif", 22),
         )

@@ -33,6 +33,8 @@ pub struct Plan {
     pub target: Duration,
     /// Caps calibrated counts below each workload's own maximum.
     pub max_iterations: Option<u64>,
+    /// How long a server is loaded in a measured run.
+    pub server_seconds: u64,
     pub verbose: bool,
 }
 
@@ -42,8 +44,13 @@ struct Cell {
     iterations: u64,
 }
 
-/// Runs the plan; `binaries[i]` is the build of `plan.workloads[i]`.
-pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadResult> {
+/// Runs the plan; `binaries[i]` is what `plan.workloads[i]` runs (its
+/// built program, or a server's Debian rootfs), or why there is none.
+pub fn run(
+    plan: &Plan,
+    runner: &Runner,
+    binaries: &[Result<PathBuf, String>],
+) -> Vec<WorkloadResult> {
     // Per workload, per runtime (in plan order).
     let mut cells: Vec<Vec<Cell>> = plan
         .workloads
@@ -62,11 +69,12 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
             let n = plan.runtimes.len();
             for k in 0..n {
                 let cell = &mut cells[w][(k + repeat) % n];
+                let Ok(binary) = &binaries[w] else { continue };
                 if !cell.result.is_active() {
                     continue;
                 }
                 let kind = cell.result.runtime;
-                match measure(runner, workload, &binaries[w], kind, cell.iterations, false) {
+                match measure(runner, workload, binary, kind, cell.iterations, false) {
                     Ok(m) => {
                         if plan.verbose {
                             eprintln!(
@@ -97,6 +105,7 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
     for (w, workload) in plan.workloads.iter().enumerate() {
         for cell in &mut cells[w] {
             let kind = cell.result.runtime;
+            let Ok(binary) = &binaries[w] else { continue };
             if !cell.result.is_active()
                 || !kind.has_counters()
                 || workload.measure != Measure::SelfTimed
@@ -104,7 +113,7 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
                 continue;
             }
             eprintln!("{} on {kind}: counting run", workload.name);
-            match measure(runner, workload, &binaries[w], kind, cell.iterations, true) {
+            match measure(runner, workload, binary, kind, cell.iterations, true) {
                 Ok(m) => {
                     if let Some(warning) = missed_calls(workload, cell.iterations, m.stats.as_ref())
                     {
@@ -130,6 +139,8 @@ pub fn run(plan: &Plan, runner: &Runner, binaries: &[PathBuf]) -> Vec<WorkloadRe
                 group: workload.group,
                 description: workload.description.to_string(),
                 unit: workload.unit.to_string(),
+                higher_is_better: workload.group.higher_is_better(),
+                load: workload.server().map(|s| s.load_description()),
                 minus_native: workload.minus_native,
                 runtimes: cells.into_iter().map(|c| c.result).collect(),
             };
@@ -144,12 +155,19 @@ fn prepare(
     plan: &Plan,
     runner: &Runner,
     workload: &Workload,
-    binary: &std::path::Path,
+    binary: &Result<PathBuf, String>,
     kind: RuntimeKind,
 ) -> Cell {
     let skip = |result| Cell {
         result,
         iterations: 0,
+    };
+    let binary = match binary {
+        Ok(binary) => binary,
+        Err(why) => {
+            eprintln!("{} on {kind}: {why}", workload.name);
+            return skip(RuntimeResult::failed(kind, why.clone()));
+        }
     };
     match runner.availability(workload, kind) {
         Availability::Ready => {}
@@ -165,7 +183,10 @@ fn prepare(
     let max = plan
         .max_iterations
         .map_or(workload.iterations.max, |m| m.min(workload.iterations.max));
-    let pilot_iterations = workload.iterations.pilot.min(max).max(1);
+    let pilot_iterations = match workload.server() {
+        Some(server) => server.pilot_amount(),
+        None => workload.iterations.pilot.min(max).max(1),
+    };
     eprintln!(
         "{} on {kind}: pilot run, {pilot_iterations} iterations",
         workload.name
@@ -181,6 +202,7 @@ fn prepare(
         }
     };
     let iterations = match (workload.measure, plan.iterations) {
+        (Measure::Server(server), _) => server.amount_for(pilot, plan.server_seconds),
         (Measure::SelfTimed, Some(fixed)) => fixed,
         (Measure::SelfTimed, None) => calibrate(
             pilot * workload.ns_per_unit,
@@ -260,6 +282,14 @@ fn measure(
         iterations,
         counting,
     };
+    if let Some(server) = workload.server() {
+        let output = runner.serve(&request, server)?;
+        return Ok(Measurement {
+            value: server.parse(&output.stdout)?,
+            wall: output.wall,
+            stats: None,
+        });
+    }
     if workload.measure == Measure::ResidentMemory {
         return Ok(Measurement {
             value: runner.resident_kib(&request)?,
@@ -269,9 +299,7 @@ fn measure(
     }
     let output = runner.run(&request)?;
     let value = match workload.measure {
-        Measure::WallClock | Measure::OciCycle | Measure::DockerRun => {
-            output.wall.as_secs_f64() * 1e9 / workload.ns_per_unit
-        }
+        m if m.is_wall_clock() => output.wall.as_secs_f64() * 1e9 / workload.ns_per_unit,
         _ => workload.parse(&output.stdout)?,
     };
     let stats = counting
@@ -325,9 +353,10 @@ mod tests {
             iterations: None,
             target: Duration::from_millis(5),
             max_iterations: Some(10_000),
+            server_seconds: 1,
             verbose: false,
         };
-        let results = run(&plan, &runner, &[binary]);
+        let results = run(&plan, &runner, &[Ok(binary)]);
         let native = &results[0].runtimes[0];
         assert_eq!(native.status, crate::report::Status::Ok);
         assert_eq!(native.samples.len(), 3);
@@ -384,9 +413,10 @@ fi
             iterations: Some(1000),
             target: Duration::from_millis(5),
             max_iterations: None,
+            server_seconds: 1,
             verbose: false,
         };
-        let results = run(&plan, &runner, &[guest]);
+        let results = run(&plan, &runner, &[Ok(guest)]);
         let oxbox = &results[0].runtimes[0];
         assert_eq!(oxbox.failures, Vec::<String>::new());
         assert_eq!(oxbox.samples, [5.5, 5.5]);

@@ -14,12 +14,14 @@ mod docker_seccomp;
 mod dockerd;
 mod harness;
 mod host_syscalls;
+mod images;
 mod lifecycle;
 mod machine;
 mod markdown;
 mod oxbox_stats;
 mod report;
 mod runtime;
+mod servers;
 mod tree;
 mod workload;
 
@@ -59,6 +61,11 @@ struct Cli {
     /// Default: 300, or 20 with --quick.
     #[arg(long, value_name = "MS")]
     target_ms: Option<u64>,
+
+    /// How long each measured server run loads its server, in seconds.
+    /// Default: 5, or 1 with --quick.
+    #[arg(long, value_name = "SECS")]
+    server_seconds: Option<u64>,
 
     /// Runtimes to compare, in table order.
     #[arg(
@@ -187,10 +194,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
     runtimes.dedup();
 
     let cache = root.join("target").join("bench");
+    // A server runs Debian's binaries from the scenario tests' cached
+    // rootfs (built by debootstrap the first time): a build that fails is
+    // the servers' error in the report, not the harness's.
+    let debian = || {
+        oxbox_integration::debian::try_debian()
+            .map_err(|e| format!("no Debian rootfs: {e}"))
+            // runc refuses a root reached through a symlink (the
+            // worktrees' target/test-rootfs is one).
+            .and_then(|root| {
+                std::fs::canonicalize(root.path())
+                    .map_err(|e| format!("{}: {e}", root.path().display()))
+            })
+    };
+    // The image, built from the same Debian root, once for both phases.
+    let mut image = None;
+    let mut image_archive = || {
+        image
+            .get_or_insert_with(|| {
+                debian().and_then(|root| {
+                    images::build(&cache, &root, cli.quick).map_err(|e| format!("{e:#}"))
+                })
+            })
+            .clone()
+    };
     let binaries = workloads
         .iter()
-        .map(|w| w.build(&cache))
+        .map(|w| match w.measure {
+            workload::Measure::Server(_) => Ok(debian()),
+            workload::Measure::Image(_) => Ok(image_archive().map(|i| i.archive)),
+            _ => w.build(&cache).map(Ok),
+        })
         .collect::<Result<Vec<_>>>()?;
+    let image_description = image.and_then(|i| i.ok()).map(|i| i.description);
 
     let seccomp = KernelVersion::running()
         .and_then(|kernel| {
@@ -233,6 +269,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         iterations: cli.iterations,
         target: Duration::from_millis(cli.target_ms.unwrap_or(if cli.quick { 20 } else { 300 })),
         max_iterations: cli.quick.then_some(100_000),
+        server_seconds: cli
+            .server_seconds
+            .unwrap_or(if cli.quick { 1 } else { 5 })
+            .max(1),
         verbose: cli.verbose,
     };
 
@@ -260,11 +300,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             repeats: plan.repeats,
             iterations: plan.iterations,
             target_ms: plan.target.as_millis() as u64,
+            server_seconds: plan.server_seconds,
             seccomp_profile: cli.seccomp_profile.display().to_string(),
         },
         workloads: results,
         host_syscalls,
         tree,
+        image: image_description,
     };
     println!("{}", report.render_text());
     if cli.keep_scratch {

@@ -3,8 +3,9 @@
 //! Medians, not means: a run that lands on a noisy moment (a host
 //! interrupt, the other core's build) moves a mean but not a median. The
 //! minimum is shown beside it as the best the runtime can do. Ratios are
-//! taken between medians as this runtime / the other (every workload's
-//! number is lower-is-better: a time, a size or a count), against runc
+//! taken between medians as this runtime / the other (lower is better for
+//! a time, a size or a count; higher for the servers' requests per
+//! second, which the verdicts and words take into account), against runc
 //! because "how much faster than what Docker users get" is the question
 //! the benchmark answers, and against runsc and native.
 
@@ -29,6 +30,8 @@ pub struct Report {
     pub host_syscalls: Vec<HostSyscalls>,
     /// The source tree the tar workload extracts.
     pub tree: Option<String>,
+    /// The image the image workloads import and unpack.
+    pub image: Option<String>,
 }
 
 /// Where the numbers come from.
@@ -57,6 +60,8 @@ pub struct Settings {
     /// A fixed iteration count, or `None` when calibrated per runtime.
     pub iterations: Option<u64>,
     pub target_ms: u64,
+    /// Seconds a server is loaded in a measured run.
+    pub server_seconds: u64,
     pub seccomp_profile: String,
 }
 
@@ -67,6 +72,11 @@ pub struct WorkloadResult {
     pub group: Group,
     pub description: String,
     pub unit: String,
+    /// A larger number is better (requests per second): an oxbox / runc
+    /// ratio above 1 is then oxbox ahead.
+    pub higher_is_better: bool,
+    /// How a server was loaded (the load generator's command line).
+    pub load: Option<String>,
     /// The numbers include the guest's own (memory): ratios compare each
     /// runtime's overhead, its median minus native's.
     pub minus_native: bool,
@@ -349,9 +359,12 @@ impl WorkloadResult {
     pub fn verdict(&self) -> Verdict {
         let oxbox = self.row(RuntimeKind::Oxbox);
         let (limit, _) = self.group.runc_target();
+        // The targets are cost ratios: oxbox's time over the other's, or
+        // the other's throughput over oxbox's.
+        let cost = |r: f64| if self.higher_is_better { 1.0 / r } else { r };
         Verdict {
-            vs_runc: oxbox.and_then(|o| o.vs_runc).map(|r| (r, r <= limit)),
-            vs_runsc: oxbox.and_then(|o| o.vs_runsc).map(|r| (r, r < 1.0)),
+            vs_runc: oxbox.and_then(|o| o.vs_runc).map(|r| (r, cost(r) <= limit)),
+            vs_runsc: oxbox.and_then(|o| o.vs_runsc).map(|r| (r, cost(r) < 1.0)),
         }
     }
 }
@@ -361,12 +374,18 @@ pub fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
 }
 
-/// A ratio of oxbox to another runtime in words: `0.040x (25.0x faster)`.
-pub fn describe_ratio(r: f64) -> String {
-    if r < 1.0 {
-        format!("{} ({} ahead)", format_ratio(r), format_ratio(1.0 / r))
-    } else if r > 1.0 {
-        format!("{} ({} behind)", format_ratio(r), format_ratio(r))
+/// A ratio of oxbox to another runtime in words: `0.040x (25.0x ahead)`
+/// for a time, `1.30x (1.30x ahead)` for a throughput.
+pub fn describe_ratio(r: f64, higher_is_better: bool) -> String {
+    let speedup = if higher_is_better { r } else { 1.0 / r };
+    if speedup > 1.0 {
+        format!("{} ({} ahead)", format_ratio(r), format_ratio(speedup))
+    } else if speedup < 1.0 {
+        format!(
+            "{} ({} behind)",
+            format_ratio(r),
+            format_ratio(1.0 / speedup)
+        )
     } else {
         format!("{} (the same)", format_ratio(r))
     }
@@ -510,7 +529,7 @@ impl WorkloadResult {
         let verdict = self.verdict();
         let (_, target) = self.group.runc_target();
         let judged = |v: Option<(f64, bool)>| match v {
-            Some((r, ok)) => format!("{}: {}", describe_ratio(r), met(ok)),
+            Some((r, ok)) => format!("{}: {}", describe_ratio(r, self.higher_is_better), met(ok)),
             None => "not measured".into(),
         };
         format!(
@@ -642,6 +661,8 @@ mod tests {
             group: Group::Syscall,
             description: "test".into(),
             unit: "ns/op".into(),
+            higher_is_better: false,
+            load: None,
             minus_native: false,
             runtimes: rows,
         }
@@ -795,6 +816,32 @@ mod tests {
         );
         w.group = Group::Processes;
         assert_eq!(w.verdict().vs_runc, Some((0.05, true)));
+    }
+
+    /// Requests per second: more is better, so oxbox above runc is ahead.
+    #[test]
+    fn throughput_targets_are_met_from_above() {
+        let mut w = workload(vec![
+            measured(RuntimeKind::Runc, &[10_000.0]),
+            measured(RuntimeKind::Runsc, &[20_000.0]),
+            measured(RuntimeKind::Oxbox, &[15_000.0]),
+        ]);
+        w.group = Group::Servers;
+        w.higher_is_better = true;
+        w.unit = "req/s".into();
+        w.finish();
+        assert_eq!(
+            w.verdict(),
+            Verdict {
+                vs_runc: Some((1.5, true)),
+                vs_runsc: Some((0.75, false)),
+            }
+        );
+        let t = w.render_targets();
+        assert!(t.contains("1.50x (1.50x ahead): met"), "{t}");
+        assert!(t.contains("0.75x (1.33x behind): not met"), "{t}");
+        assert_eq!(describe_ratio(0.5, false), "0.50x (2.00x ahead)");
+        assert_eq!(describe_ratio(2.0, false), "2.00x (2.00x behind)");
     }
 
     #[test]

@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::bundle::{Bundle, RootfsContents};
+use crate::bundle::{self, Bundle, RootfsContents};
 use crate::docker_seccomp::OciSeccomp;
 use crate::dockerd::{self, Dockerd};
+use crate::images::{self, Phase};
 use crate::lifecycle;
+use crate::servers::{self, Server};
 use crate::workload::{Measure, Workload};
 
 /// A runtime of the comparison matrix.
@@ -79,14 +81,22 @@ impl RuntimeKind {
         self == Self::Oxbox
     }
 
-    /// Global flags placed before the verb.
-    fn oci_global_args(self, root: &Path) -> Vec<String> {
+    /// Global flags placed before the verb; `host_network` for the
+    /// servers, which share the host's network namespace.
+    fn oci_global_args(self, root: &Path, host_network: bool) -> Vec<String> {
         let mut args = vec!["--root".to_string(), root.display().to_string()];
         if self == Self::Runsc {
             // ptrace is the platform that works without /dev/kvm and in
             // nested virtualization; no network keeps start-up cheap.
             args.push("--platform=ptrace".into());
-            args.push("--network=none".into());
+            args.push(
+                if host_network {
+                    "--network=host"
+                } else {
+                    "--network=none"
+                }
+                .into(),
+            );
         }
         args
     }
@@ -215,6 +225,22 @@ impl Runner {
         if workload.measure.is_lifecycle() {
             return self.lifecycle_availability(workload.measure, kind);
         }
+        if let Measure::Image(_) = workload.measure {
+            return self.image_availability(kind);
+        }
+        if let Some(server) = workload.server() {
+            if !self.is_root {
+                return Availability::Skipped(
+                    "servers run from the Debian rootfs: chroot and containers need root".into(),
+                );
+            }
+            let load = server.load_program();
+            if find_in_path(load).is_none() {
+                return Availability::Skipped(format!(
+                    "{load} not installed (scripts/install-deps.sh)"
+                ));
+            }
+        }
         self.runtime_availability(kind)
     }
 
@@ -244,6 +270,27 @@ impl Runner {
                 Availability::Ready
             }
             other => other,
+        }
+    }
+
+    /// Whether `kind`'s image tools are here: oxbox's own, or for the
+    /// runc row skopeo and umoci (runc itself has no images).
+    fn image_availability(&self, kind: RuntimeKind) -> Availability {
+        match kind {
+            RuntimeKind::Runc => match ["skopeo", "umoci"]
+                .into_iter()
+                .find(|p| find_in_path(p).is_none())
+            {
+                Some(missing) => Availability::Skipped(format!("{missing} not installed")),
+                None if !self.is_root => {
+                    Availability::Skipped("umoci unpack keeps the image's ownership as root".into())
+                }
+                None => Availability::Ready,
+            },
+            RuntimeKind::Oxbox => self.runtime_availability(kind),
+            _ => Availability::Skipped(
+                "an image tool comparison: oxbox against skopeo + umoci, in the runc row".into(),
+            ),
         }
     }
 
@@ -301,6 +348,22 @@ impl Runner {
                 format!("daemon.json runtimeArgs {}", dockerd::RUNSC_ARGS.join(" "))
             }
             (Measure::DockerRun, _) => "registered in daemon.json".into(),
+            (Measure::Image(_), RuntimeKind::Runc) => {
+                "skopeo copy + umoci unpack, what a runc user has (runc has no images)".into()
+            }
+            (Measure::Image(_), _) => "fresh data root per run".into(),
+            (Measure::Server(_), RuntimeKind::Native) => {
+                "chroot(8) into the Debian root, host network".into()
+            }
+            (Measure::Server(_), RuntimeKind::Oxbox) => "oxbox do --network host".into(),
+            (Measure::Server(_), RuntimeKind::Runsc) => {
+                "ptrace platform, --network=host; runsc ignores OCI seccomp without --oci-seccomp"
+                    .into()
+            }
+            (Measure::Server(_), _) => format!(
+                "{}; no network namespace (the host's)",
+                self.runtime_remark(kind)?
+            ),
             _ => self.runtime_remark(kind)?,
         };
         Some(remark)
@@ -329,6 +392,7 @@ impl Runner {
         match request.workload.measure {
             Measure::OciCycle => return self.oci_cycle(request),
             Measure::DockerRun => return self.docker_run(request),
+            Measure::Image(phase) => return self.image_run(request, phase),
             _ => {}
         }
         self.in_run_dir(|id, dir| {
@@ -388,6 +452,29 @@ impl Runner {
         })
     }
 
+    /// Imports the image archive (`request.binary`) into a fresh store and
+    /// unpacks it, with oxbox or, for the runc row, skopeo and umoci;
+    /// times `phase`. Both steps run whichever is timed, and a root that
+    /// does not hold the image's files fails the run.
+    fn image_run(&self, request: &RunRequest<'_>, phase: Phase) -> Result<RunOutput> {
+        self.in_run_dir(|_, dir| {
+            let oxbox = (request.kind == RuntimeKind::Oxbox).then_some(self.oxbox.as_path());
+            let [import, unpack] = images::commands(oxbox, request.binary, dir)?;
+            let step = |command: Command, name: &str| {
+                let step_dir = dir.join(name);
+                fs::create_dir_all(&step_dir)?;
+                run_timed(command, None, &step_dir, self.timeout).with_context(|| name.to_string())
+            };
+            let imported = step(import, "import")?;
+            let unpacked = step(unpack, "unpack")?;
+            images::check_unpacked(dir)?;
+            Ok(match phase {
+                Phase::Import => imported,
+                Phase::Unpack => unpacked,
+            })
+        })
+    }
+
     /// One `docker run --rm` through the private dockerd, started by the
     /// first such run.
     fn docker_run(&self, request: &RunRequest<'_>) -> Result<RunOutput> {
@@ -427,6 +514,12 @@ impl Runner {
     /// An OCI runtime's command (oxbox's included) with its global flags
     /// and a state root of its own in the scratch area, ready for a verb.
     fn oci_verb(&self, kind: RuntimeKind) -> Command {
+        self.oci_verb_on(kind, false)
+    }
+
+    /// [`Self::oci_verb`], in the host's network namespace if
+    /// `host_network`.
+    fn oci_verb_on(&self, kind: RuntimeKind, host_network: bool) -> Command {
         let program = match kind.oci_command() {
             Some(command) => PathBuf::from(command),
             None => self.oxbox.clone(),
@@ -437,8 +530,102 @@ impl Runner {
         } else {
             Command::new(&program)
         };
-        c.args(kind.oci_global_args(&root));
+        c.args(kind.oci_global_args(&root, host_network));
         c
+    }
+
+    /// Starts `server` from the Debian rootfs (`request.binary`) under
+    /// `request.kind` on the host's network, waits until it serves, puts
+    /// its load on it from the host for `request.iterations` (seconds or
+    /// requests, as the server counts them), then stops the server and
+    /// removes its container and scratch directory, whatever failed.
+    /// Returns the load generator's output.
+    pub fn serve(&self, request: &RunRequest<'_>, server: Server) -> Result<RunOutput> {
+        let load = find_in_path(server.load_program())
+            .with_context(|| format!("{} not installed", server.load_program()))?;
+        self.in_run_dir(|id, dir| {
+            let rootfs = request.binary;
+            let guest_dir = format!("/tmp/{id}");
+            let host_dir = rootfs.join(guest_dir.trim_start_matches('/'));
+            fs::create_dir_all(&host_dir)
+                .with_context(|| format!("creating {}", host_dir.display()))?;
+            let served = (|| {
+                let port = servers::free_port()?;
+                server.prepare(&host_dir, &guest_dir, port)?;
+                let argv = server.argv(&guest_dir, port);
+                let (mut command, cleanup) =
+                    self.server_command(request.kind, &argv, rootfs, id, dir)?;
+                let (_, stderr_path) = redirect_output(&mut command, dir)?;
+                let mut child = command.spawn().context("starting the server")?;
+                let loaded =
+                    wait_until_serving(server, port, &mut child, self.timeout).and_then(|()| {
+                        let load_dir = dir.join("load");
+                        fs::create_dir_all(&load_dir)?;
+                        let generator = server.load_command(&load, port, request.iterations);
+                        run_timed(generator, None, &load_dir, self.timeout)
+                            .with_context(|| load.display().to_string())
+                    });
+                // The server and whatever it started, then its container.
+                kill_all(&process_tree(child.id()));
+                let _ = child.kill();
+                let _ = child.wait();
+                run_cleanup(cleanup, self.timeout);
+                loaded.with_context(|| {
+                    format!(
+                        "server: {}",
+                        tail(&fs::read_to_string(&stderr_path).unwrap_or_default())
+                    )
+                })
+            })();
+            let _ = fs::remove_dir_all(&host_dir);
+            served
+        })
+    }
+
+    /// The command that runs a server's `argv` from `rootfs` on the host
+    /// network under `kind`, and the one that deletes its container.
+    fn server_command(
+        &self,
+        kind: RuntimeKind,
+        argv: &[String],
+        rootfs: &Path,
+        id: &str,
+        dir: &Path,
+    ) -> Result<(Command, Option<Command>)> {
+        match kind {
+            RuntimeKind::Native => {
+                let chroot = find_in_path("chroot").context("chroot(8) not found")?;
+                let mut c = Command::new(chroot);
+                c.arg(rootfs).args(argv);
+                c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+                Ok((c, None))
+            }
+            RuntimeKind::Oxbox => {
+                let mut c = Command::new(&self.oxbox);
+                c.arg("do")
+                    .arg("--root")
+                    .arg(self.scratch.join("root-oxbox"))
+                    .args(["--network", "host", "--rootfs"])
+                    .arg(rootfs)
+                    .arg("--")
+                    .args(argv);
+                c.env_remove("OXBOX_STATS");
+                Ok((c, None))
+            }
+            _ => {
+                let seccomp = self.seccomp.as_ref().map_err(|e| anyhow!("{e}"))?;
+                let bundle = Bundle {
+                    dir: dir.join("bundle"),
+                };
+                fs::create_dir_all(&bundle.dir)?;
+                bundle.write_config(&bundle::host_network_config(argv, Some(seccomp), rootfs))?;
+                let mut c = self.oci_verb_on(kind, true);
+                c.arg("run").arg("--bundle").arg(&bundle.dir).arg(id);
+                let mut delete = self.oci_verb(kind);
+                delete.args(["delete", "--force", id]);
+                Ok((c, Some(delete)))
+            }
+        }
     }
 
     /// Starts a run whose guest prints `ready` and then waits, sums the
@@ -618,6 +805,30 @@ fn wait_until_ready(child: &mut Child, stdout: &Path, timeout: Duration) -> Resu
             bail!("not ready after {}s", timeout.as_secs());
         }
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until `server` answers on `port`, failing if the run exits
+/// first or the timeout passes.
+fn wait_until_serving(
+    server: Server,
+    port: u16,
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let probe = server.probe(port);
+        if probe.is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited before it served: {status}");
+        }
+        if Instant::now() >= deadline {
+            return probe.with_context(|| format!("not serving after {}s", timeout.as_secs()));
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -824,13 +1035,15 @@ mod tests {
 
     #[test]
     fn runsc_runs_on_ptrace_without_network() {
-        let args = RuntimeKind::Runsc.oci_global_args(Path::new("/r"));
+        let args = RuntimeKind::Runsc.oci_global_args(Path::new("/r"), false);
         assert_eq!(
             args,
             ["--root", "/r", "--platform=ptrace", "--network=none"]
         );
+        let servers = RuntimeKind::Runsc.oci_global_args(Path::new("/r"), true);
+        assert_eq!(servers[3], "--network=host");
         assert_eq!(
-            RuntimeKind::Runc.oci_global_args(Path::new("/r")),
+            RuntimeKind::Runc.oci_global_args(Path::new("/r"), true),
             ["--root", "/r"]
         );
     }

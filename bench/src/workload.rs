@@ -15,7 +15,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::images::Phase;
 use crate::runtime::RuntimeKind;
+use crate::servers::Server;
 
 /// How many iterations a workload runs, before and after calibration.
 #[derive(Debug, Clone, Copy)]
@@ -37,17 +39,21 @@ pub enum Group {
     Files,
     Costs,
     Lifecycle,
+    Servers,
+    Images,
 }
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Syscall,
         Self::Processes,
         Self::Ipc,
         Self::Files,
+        Self::Servers,
         Self::Costs,
         Self::Lifecycle,
+        Self::Images,
     ];
 
     /// A short name: the chart's file name and the JSON key.
@@ -59,6 +65,8 @@ impl Group {
             Self::Files => "files",
             Self::Costs => "costs",
             Self::Lifecycle => "lifecycle",
+            Self::Servers => "servers",
+            Self::Images => "images",
         }
     }
 
@@ -70,27 +78,38 @@ impl Group {
             Self::Files => "Files",
             Self::Costs => "Container costs",
             Self::Lifecycle => "Container lifecycle",
+            Self::Servers => "Servers",
+            Self::Images => "Images: import and unpack",
         }
     }
 
+    /// Whether a larger number is better: requests per second of the
+    /// servers. Every other group measures a time, a size or a count.
+    pub fn higher_is_better(self) -> bool {
+        self == Self::Servers
+    }
+
     /// The target for oxbox against runc, as the largest
-    /// acceptable oxbox / runc ratio of medians (lower is better for
-    /// every workload), and how the report words it.
+    /// acceptable cost ratio (oxbox / runc for a lower-is-better number,
+    /// runc / oxbox for a higher-is-better one), and how the report
+    /// words it.
     pub fn runc_target(self) -> (f64, &'static str) {
         match self {
             Self::Syscall => (1.0 / 25.0, "at least 25x faster than runc"),
             Self::Processes => (1.5, "within 1.5x of runc"),
-            Self::Ipc | Self::Files => (1.0, "at or ahead of runc"),
+            Self::Ipc | Self::Files | Self::Servers => (1.0, "at or ahead of runc"),
             Self::Costs => (1.0, "ahead of runc (by a wide margin)"),
             Self::Lifecycle => (1.2, "within 1.2x of runc"),
+            Self::Images => (1.0, "at or ahead of skopeo copy + umoci unpack"),
         }
     }
 
     /// The runtime the group's chart is drawn relative to: native, or
-    /// runc where there is no native run (a container's lifecycle).
+    /// runc where there is no native run (a container's lifecycle; the
+    /// images, whose runc row is skopeo + umoci).
     pub fn chart_baseline(self) -> RuntimeKind {
         match self {
-            Self::Lifecycle => RuntimeKind::Runc,
+            Self::Lifecycle | Self::Images => RuntimeKind::Runc,
             _ => RuntimeKind::Native,
         }
     }
@@ -115,6 +134,12 @@ pub enum Measure {
     /// The wall-clock time of `docker run --rm` through the harness's
     /// private dockerd, the runtime registered with it.
     DockerRun,
+    /// A server from the Debian rootfs, started in the container on the
+    /// host's network, loaded from the host: requests per second.
+    Server(Server),
+    /// The wall-clock time of one phase of getting an image ready to run,
+    /// oxbox's own against skopeo + umoci (the runc row).
+    Image(Phase),
 }
 
 impl Measure {
@@ -122,6 +147,14 @@ impl Measure {
     /// container runtime: there is no native run to compare with.
     pub fn is_lifecycle(self) -> bool {
         matches!(self, Self::OciCycle | Self::DockerRun)
+    }
+
+    /// Whether the number is the wall-clock time of the run.
+    pub fn is_wall_clock(self) -> bool {
+        matches!(
+            self,
+            Self::WallClock | Self::OciCycle | Self::DockerRun | Self::Image(_)
+        )
     }
 }
 
@@ -135,7 +168,8 @@ pub struct Workload {
     /// File name of the C source, for messages and the cache key; its
     /// stem is the program's path in the container (`/stem`).
     pub source_name: &'static str,
-    /// The C source, embedded so the harness binary is self-contained.
+    /// The C source, embedded so the harness binary is self-contained
+    /// (empty for a server, which runs Debian's own binaries).
     pub source: &'static str,
     /// The unit of the reported number.
     pub unit: &'static str,
@@ -468,6 +502,119 @@ pub const DOCKER_RUN: Workload = Workload {
     ..OCI_CYCLE
 };
 
+/// A workload that runs programs of its own rather than a C source of
+/// ours (Debian's servers, the image tools), reading its result its own
+/// way: so no source.
+const fn external(
+    name: &'static str,
+    group: Group,
+    description: &'static str,
+    unit: &'static str,
+    ns_per_unit: f64,
+    measure: Measure,
+) -> Workload {
+    Workload {
+        name,
+        group,
+        description,
+        source_name: "",
+        source: "",
+        unit,
+        ns_per_unit,
+        measure,
+        iterations: ONE_RUN,
+        loop_syscall: None,
+        args: |_| Vec::new(),
+        needs_tree: false,
+        minus_native: false,
+    }
+}
+
+/// A server workload: requests per second.
+const fn server(name: &'static str, description: &'static str, server: Server) -> Workload {
+    external(
+        name,
+        Group::Servers,
+        description,
+        "req/s",
+        1.0,
+        Measure::Server(server),
+    )
+}
+
+/// nginx, one worker process.
+pub const NGINX_1: Workload = server(
+    "nginx_1",
+    "nginx (1 worker) serving a 1 KiB static file to wrk on the host",
+    Server::Nginx { workers: 1 },
+);
+
+/// nginx, two worker processes.
+pub const NGINX_2: Workload = server(
+    "nginx_2",
+    "nginx (2 workers) serving a 1 KiB static file to wrk on the host",
+    Server::Nginx { workers: 2 },
+);
+
+/// redis GET, one request per round trip.
+pub const REDIS_GET: Workload = server(
+    "redis_get",
+    "redis-server under redis-benchmark -t get, not pipelined",
+    Server::Redis {
+        test: "get",
+        pipeline: 1,
+    },
+);
+
+/// redis SET, one request per round trip.
+pub const REDIS_SET: Workload = server(
+    "redis_set",
+    "redis-server under redis-benchmark -t set, not pipelined",
+    Server::Redis {
+        test: "set",
+        pipeline: 1,
+    },
+);
+
+/// redis GET, 16 requests per round trip.
+pub const REDIS_GET_P16: Workload = server(
+    "redis_get_p16",
+    "redis-server under redis-benchmark -t get -P 16 (pipelined)",
+    Server::Redis {
+        test: "get",
+        pipeline: 16,
+    },
+);
+
+/// redis SET, 16 requests per round trip.
+pub const REDIS_SET_P16: Workload = server(
+    "redis_set_p16",
+    "redis-server under redis-benchmark -t set -P 16 (pipelined)",
+    Server::Redis {
+        test: "set",
+        pipeline: 16,
+    },
+);
+
+/// Importing the image archive: `oxbox load` against `skopeo copy`.
+pub const IMAGE_IMPORT: Workload = external(
+    "image_import",
+    Group::Images,
+    "import of the image archive (described below) into a fresh store: oxbox load -i, against skopeo copy oci-archive: oci:",
+    "s",
+    1e9,
+    Measure::Image(Phase::Import),
+);
+
+/// Unpacking the imported image: `oxbox spec --image` against
+/// `umoci unpack`.
+pub const IMAGE_UNPACK: Workload = Workload {
+    name: "image_unpack",
+    description: "unpack of the imported image into a bundle's rootfs: oxbox spec --image (what oxbox do IMAGE does first), against umoci unpack",
+    measure: Measure::Image(Phase::Unpack),
+    ..IMAGE_IMPORT
+};
+
 /// Every workload, in report order.
 pub const ALL: &[Workload] = &[
     GETPPID,
@@ -485,10 +632,18 @@ pub const ALL: &[Workload] = &[
     STAT,
     OPEN_CLOSE,
     TAR_EXTRACT,
+    NGINX_1,
+    NGINX_2,
+    REDIS_GET,
+    REDIS_SET,
+    REDIS_GET_P16,
+    REDIS_SET_P16,
     COLD_START,
     MEMORY,
     OCI_CYCLE,
     DOCKER_RUN,
+    IMAGE_IMPORT,
+    IMAGE_UNPACK,
 ];
 
 /// Finds a workload by name.
@@ -511,6 +666,14 @@ impl std::fmt::Display for Unsupported {
 impl std::error::Error for Unsupported {}
 
 impl Workload {
+    /// The server this workload loads, if it is one.
+    pub fn server(&self) -> Option<Server> {
+        match self.measure {
+            Measure::Server(server) => Some(server),
+            _ => None,
+        }
+    }
+
     /// The guest's path inside a container rootfs.
     pub fn guest_path(&self) -> String {
         let stem = self

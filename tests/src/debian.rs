@@ -62,10 +62,16 @@ static DEBIAN: OnceLock<Result<Rootfs, String>> = OnceLock::new();
 /// Panics with the reason if it cannot be built (no debootstrap, no
 /// network to the mirror).
 pub fn debian() -> &'static Rootfs {
-    match DEBIAN.get_or_init(build) {
+    match try_debian() {
         Ok(r) => r,
         Err(e) => panic!("cannot build the Debian test rootfs: {e}"),
     }
+}
+
+/// The Debian rootfs, or why it cannot be built: for callers that report
+/// the failure instead of panicking (the benchmark's server workloads).
+pub fn try_debian() -> Result<&'static Rootfs, &'static str> {
+    DEBIAN.get_or_init(build).as_ref().map_err(String::as_str)
 }
 
 fn mirror() -> String {
