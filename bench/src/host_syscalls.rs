@@ -1,37 +1,57 @@
 //! How many host syscalls a container can reach, per runtime: the attack
 //! surface the host kernel exposes to a compromised container.
 //!
-//! Each number comes from the runtime's own filter, never from a guess:
-//! for runc and crun the allowed names of Docker's default profile as
-//! resolved for the bundle, for oxbox the count `oxbox debug host-syscalls`
-//! prints from the allowlist its kernel installs. gVisor compiles its host
-//! filter into runsc and has no command that prints it, so runsc is "not
-//! measured"; native execution has no filter at all.
+//! Two numbers per runtime, never a guess. What the runtime's own list
+//! says: for runc and crun the allowed names of Docker's default profile
+//! as resolved for the bundle, for oxbox the count `oxbox debug
+//! host-syscalls` prints from the allowlist its kernel installs (runsc
+//! compiles its filter in and prints it nowhere). And what the host
+//! kernel enforces: the filters of a running container's process (runc's
+//! and crun's container process, oxbox's, runsc's Sentry, which makes
+//! every host call of a gVisor container) dumped with
+//! `PTRACE_SECCOMP_GET_FILTER` and evaluated for every x86-64 number and
+//! every number of the i386 `int 0x80` entry (`src/bpf.rs`). Native
+//! execution has no filter at all.
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
+use crate::bpf;
 use crate::docker_seccomp::OciSeccomp;
-use crate::runtime::RuntimeKind;
+use crate::runtime::{Availability, RunRequest, Runner, RuntimeKind};
+use crate::workload::MEMORY;
 
-/// One runtime's count, or why there is none.
+/// One runtime's counts, or why there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostSyscalls {
     pub runtime: RuntimeKind,
+    /// What the runtime's own list allows.
     pub count: Option<usize>,
     /// Where the count comes from, or why it was not measured.
     pub source: String,
+    /// x86-64 numbers the filter installed in a running container can
+    /// allow, with some arguments and from some address.
+    pub x86_64: Option<usize>,
+    /// The same through the i386 `int 0x80` entry.
+    pub int80: Option<usize>,
+    /// Whose filter was read, or why none was.
+    pub installed: String,
 }
 
-/// Counts for each of `runtimes`.
+/// Counts for each of `runtimes`; the installed filters are read from a
+/// container of each running `sleeper` (the memory workload's guest).
 pub fn count_all(
     runtimes: &[RuntimeKind],
-    seccomp: Result<&OciSeccomp, &String>,
-    oxbox: &Path,
+    runner: &Runner,
+    sleeper: Option<&Path>,
 ) -> Vec<HostSyscalls> {
+    let seccomp = runner.seccomp();
+    let oxbox = runner.oxbox();
     runtimes
         .iter()
         .map(|&runtime| {
@@ -48,13 +68,95 @@ pub fn count_all(
                 ),
                 RuntimeKind::Oxbox => oxbox_count(oxbox),
             };
+            let (x86_64, int80, installed) = match runtime {
+                RuntimeKind::Native => (None, None, "no filter".to_string()),
+                _ => match sleeper
+                    .context("the memory workload's guest was not built")
+                    .and_then(|sleeper| installed(runner, runtime, sleeper))
+                {
+                    Ok(i) => (Some(i.x86_64), Some(i.int80), i.what),
+                    Err(e) => (None, None, format!("not measured: {e:#}")),
+                },
+            };
+            eprintln!("host syscalls of {runtime}: {installed}");
             HostSyscalls {
                 runtime,
                 count,
                 source,
+                x86_64,
+                int80,
+                installed,
             }
         })
         .collect()
+}
+
+/// The counts of an installed filter, and whose it is.
+struct Installed {
+    x86_64: usize,
+    int80: usize,
+    what: String,
+}
+
+/// Runs the sleeper in a container of `kind`, reads the filters of the
+/// process that makes the container's host calls and evaluates them.
+fn installed(runner: &Runner, kind: RuntimeKind, sleeper: &Path) -> Result<Installed> {
+    match runner.availability(&MEMORY, kind) {
+        Availability::Ready => {}
+        Availability::Skipped(why) | Availability::Broken(why) => bail!("{why}"),
+    }
+    let tool = oxbox_integration::host_program("dump_seccomp").map_err(|e| anyhow!(e))?;
+    let request = RunRequest {
+        kind,
+        workload: &MEMORY,
+        binary: sleeper,
+        iterations: 1,
+        counting: false,
+    };
+    runner.while_ready(&request, |pids| {
+        let (pid, whose) = filtered_process(kind, pids)?;
+        let filters = bpf::dump(&tool, pid)?;
+        let instructions: usize = filters.iter().map(Vec::len).sum();
+        Ok(Installed {
+            x86_64: bpf::reachable(&filters, bpf::ARCH_X86_64),
+            int80: bpf::reachable(&filters, bpf::ARCH_I386),
+            what: format!(
+                "{whose}: {} filter(s), {instructions} BPF instructions, read with PTRACE_SECCOMP_GET_FILTER",
+                filters.len()
+            ),
+        })
+    })
+}
+
+/// The process whose filter bounds the container's host calls: runsc's
+/// Sentry (`runsc-sandbox ... boot`), the guest under runc and crun, and
+/// under oxbox the container's process (its kernel and the guest; the
+/// monitor has no filter).
+fn filtered_process(kind: RuntimeKind, pids: &[u32]) -> Result<(u32, &'static str)> {
+    let filtered = |pid: &u32| {
+        fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Seccomp:", "2"])
+        })
+    };
+    let mut candidates = pids.iter().copied().filter(filtered);
+    let found = match kind {
+        RuntimeKind::Runsc => candidates
+            .find(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == b"boot"))
+            })
+            .map(|pid| (pid, "the Sentry (runsc boot)")),
+        RuntimeKind::Oxbox => candidates
+            .next()
+            .map(|pid| (pid, "the container's process (kernel and guest)")),
+        _ => candidates
+            .find(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleeper")
+            })
+            .map(|pid| (pid, "the container's process")),
+    };
+    found.context("no filtered process found in the container")
 }
 
 /// The syscalls Docker's profile lets through, some only with certain
@@ -174,12 +276,16 @@ mod tests {
 
     #[test]
     fn runsc_and_native_have_no_count() {
-        let counts = count_all(
-            &[RuntimeKind::Native, RuntimeKind::Runsc],
-            Err(&"none".to_string()),
-            Path::new("/nonexistent"),
+        let runner = Runner::new(
+            std::env::temp_dir(),
+            Err("none".into()),
+            Path::new("/nonexistent").into(),
+            std::time::Duration::from_secs(1),
         );
+        let counts = count_all(&[RuntimeKind::Native, RuntimeKind::Runsc], &runner, None);
         assert!(counts.iter().all(|c| c.count.is_none()));
+        assert!(counts.iter().all(|c| c.x86_64.is_none()));
         assert!(counts[1].source.starts_with("not measured"));
+        assert!(counts[1].installed.starts_with("not measured"));
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! See `bench/README.md` for what is measured and how.
 
+mod bpf;
 mod bundle;
 mod chart;
 mod docker_seccomp;
@@ -290,7 +291,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         machine.versions.insert("dockerd".into(), version);
     }
 
-    let host_syscalls = host_syscalls::count_all(&runtimes, runner.seccomp(), runner.oxbox());
+    let sleeper = workload::MEMORY.build(&cache).ok();
+    let host_syscalls = host_syscalls::count_all(&runtimes, &runner, sleeper.as_deref());
     let results = harness::run(&plan, &runner, &binaries);
     machine.load_after = machine::load_average();
     let report = Report {

@@ -185,15 +185,16 @@ fn targets_summary(report: &Report) -> String {
     out
 }
 
+/// oxbox's host syscalls against runc's: the x86-64 numbers their
+/// installed filters allow, or what their lists say where a filter was
+/// not read.
 fn host_syscalls_verdict(report: &Report) -> Option<String> {
-    let count = |kind| {
-        report
-            .host_syscalls
-            .iter()
-            .find(|h| h.runtime == kind)
-            .and_then(|h| h.count)
+    let row = |kind| report.host_syscalls.iter().find(|h| h.runtime == kind);
+    let (oxbox, runc) = (row(RuntimeKind::Oxbox)?, row(RuntimeKind::Runc)?);
+    let (oxbox, runc) = match (oxbox.x86_64, runc.x86_64) {
+        (Some(o), Some(r)) => (o, r),
+        _ => (oxbox.count?, runc.count?),
     };
-    let (oxbox, runc) = (count(RuntimeKind::Oxbox)?, count(RuntimeKind::Runc)?);
     let r = oxbox as f64 / runc as f64;
     Some(format!(
         "{} ({oxbox} vs {runc}) | {}",
@@ -368,14 +369,22 @@ fn servers_setup(report: &Report) -> String {
 
 fn host_syscalls_table(report: &Report) -> String {
     let mut out = String::from(
-        "Host syscalls reachable from a container:\n\n| runtime | count | source |\n| --- | ---: | --- |\n",
+        "Host syscalls reachable from a container: the numbers the filter installed in a running \
+         container can allow (with some arguments, from some address), x86-64 `syscall` and the \
+         i386 `int 0x80` entry, and what the runtime's own list allows:\n\n\
+         | runtime | installed: x86-64 | installed: int 0x80 | listed | installed filter | list |\n\
+         | --- | ---: | ---: | ---: | --- | --- |\n",
     );
+    let number = |n: Option<usize>| n.map_or("-".into(), |c| c.to_string());
     for h in &report.host_syscalls {
         let _ = writeln!(
             out,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             h.runtime,
-            h.count.map_or("-".into(), |c| c.to_string()),
+            number(h.x86_64),
+            number(h.int80),
+            number(h.count),
+            one_line(&h.installed),
             h.source
         );
     }
@@ -484,11 +493,17 @@ pub mod tests {
                     runtime: RuntimeKind::Runc,
                     count: Some(379),
                     source: "Docker".into(),
+                    x86_64: None,
+                    int80: None,
+                    installed: "not measured".into(),
                 },
                 HostSyscalls {
                     runtime: RuntimeKind::Oxbox,
                     count: Some(108),
                     source: "allowlist".into(),
+                    x86_64: Some(108),
+                    int80: Some(0),
+                    installed: "the container's process".into(),
                 },
             ],
             tree: None,

@@ -632,6 +632,21 @@ impl Runner {
     /// proportional set size of every process of the run (the runtime's
     /// own and the guest's) in KiB, and kills them all.
     pub fn resident_kib(&self, request: &RunRequest<'_>) -> Result<f64> {
+        let kib = self.while_ready(request, |pids| {
+            Ok(pids.iter().filter_map(|&pid| pss_kib(pid)).sum::<u64>())
+        })?;
+        Ok(kib as f64)
+    }
+
+    /// Starts a run whose guest prints `ready` and then waits, calls
+    /// `inspect` with the pids of every process of the run (the
+    /// runtime's own and the guest's), then kills them all and deletes
+    /// the container.
+    pub fn while_ready<T>(
+        &self,
+        request: &RunRequest<'_>,
+        inspect: impl FnOnce(&[u32]) -> Result<T>,
+    ) -> Result<T> {
         self.in_run_dir(|id, dir| {
             let (mut command, cleanup) = self.command(request, id, dir)?;
             let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
@@ -643,13 +658,12 @@ impl Runner {
                 thread::sleep(SETTLE_TIME);
             }
             let pids = process_tree(child.id());
-            let kib: u64 = pids.iter().filter_map(|&pid| pss_kib(pid)).sum();
+            let inspected = ready.and_then(|()| inspect(&pids));
             kill_all(&pids);
             let _ = child.kill();
             let _ = child.wait();
             run_cleanup(cleanup, self.timeout);
-            ready.with_context(|| tail(&fs::read_to_string(&stderr_path).unwrap_or_default()))?;
-            Ok(kib as f64)
+            inspected.with_context(|| tail(&fs::read_to_string(&stderr_path).unwrap_or_default()))
         })
     }
 
