@@ -95,20 +95,18 @@ fn rights(fds: &[i32]) -> ([u8; CONTROL_SPACE], usize) {
     (control, CONTROL_SPACE)
 }
 
+/// A `struct msghdr` (as seven words) with no address, the one iovec
+/// `iov` and `control_len` bytes of control room at `control`.
+fn msghdr(iov: &[u64; 2], control: u64, control_len: usize) -> [u64; 7] {
+    [0, 0, iov.as_ptr() as u64, 1, control, control_len as u64, 0]
+}
+
 /// Receives one message of at most `buf.len()` bytes on `fd` with at
 /// most one descriptor, which comes close-on-exec: (bytes, descriptor).
 pub fn recv_with_fd(fd: i32, buf: &mut [u8], flags: u64) -> Result<(usize, Option<i32>), Errno> {
     let mut control = [0u8; CONTROL_SPACE];
     let iov = [buf.as_mut_ptr() as u64, buf.len() as u64];
-    let mut hdr = [
-        0,
-        0,
-        iov.as_ptr() as u64,
-        1,
-        control.as_mut_ptr() as u64,
-        CONTROL_SPACE as u64,
-        0,
-    ];
+    let mut hdr = msghdr(&iov, control.as_mut_ptr() as u64, CONTROL_SPACE);
     let n = host_call(
         Sysno::recvmsg,
         [
@@ -156,15 +154,7 @@ fn request(request: Request, guest: Option<i32>) -> Result<(Reply, Option<i32>),
     let iov = [message.as_ptr() as u64, message.len() as u64];
     let fds = [theirs, guest.unwrap_or(-1)];
     let (control, control_len) = rights(&fds[..1 + guest.is_some() as usize]);
-    let hdr = [
-        0,
-        0,
-        iov.as_ptr() as u64,
-        1,
-        control.as_ptr() as u64,
-        control_len as u64,
-        0,
-    ];
+    let hdr = msghdr(&iov, control.as_ptr() as u64, control_len);
     let sent = host_call(
         Sysno::sendmsg,
         [
