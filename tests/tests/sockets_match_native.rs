@@ -73,6 +73,12 @@ fn busybox_httpd_wget_and_nc() {
     );
 }
 
+/// The nc client reads its message from a file, not from `echo |`: busybox
+/// nc exits as soon as its socket reads end of file, and the listener (its
+/// stdin is /dev/null, as for any background job) half-closes at once, so
+/// a client whose `echo` had not yet written when the listener's FIN came
+/// sent nothing (seen under oxbox, where the forked `echo` starts later).
+/// A file is readable at the client's first poll, and stdin comes first.
 const BUSYBOX_NET_SCRIPT: &str = r#"cd "$D"
 ifconfig lo
 cat /proc/net/if_inet6
@@ -86,9 +92,10 @@ wget -q -O - http://127.0.0.1:8125/index.html
 wget -q -O - http://127.0.0.1:8125/missing 2>/dev/null; echo "wget missing: $?"
 wget -S -O /dev/null http://127.0.0.1:8125/ 2>&1 | grep -m 1 HTTP/ | sed 's/^ *//' | tr -d '\r'
 kill $httpd; wait $httpd
+echo 'over nc' > msg
 nc -l -p 8126 > got &
 listener=$!
-for i in $(seq 1 300); do echo 'over nc' | nc 127.0.0.1 8126 2>/dev/null && break; sleep 0.1; done
+for i in $(seq 1 300); do nc 127.0.0.1 8126 < msg 2>/dev/null && break; sleep 0.1; done
 wait $listener
 echo "nc got: $(cat got)"
 ip link show lo | head -n 1"#;
