@@ -172,10 +172,12 @@ fn targets_summary(report: &Report) -> String {
             w.name
         );
     }
-    if let Some(host) = host_syscalls_verdict(report) {
+    if let Some(vs_runc) = host_syscalls_verdict(report, RuntimeKind::Runc) {
+        let vs_runsc = host_syscalls_verdict(report, RuntimeKind::Runsc)
+            .unwrap_or_else(|| "not measured | -".to_string());
         let _ = writeln!(
             out,
-            "| costs | fewer host syscalls than runc | host syscalls | {host} | | |"
+            "| costs | fewer host syscalls than runc | host syscalls | {vs_runc} | {vs_runsc} |"
         );
     }
     let _ = writeln!(
@@ -185,19 +187,20 @@ fn targets_summary(report: &Report) -> String {
     out
 }
 
-/// oxbox's host syscalls against runc's: the x86-64 numbers their
-/// installed filters allow, or what their lists say where a filter was
-/// not read.
-fn host_syscalls_verdict(report: &Report) -> Option<String> {
+/// oxbox's host syscalls against `other`'s (runc's, or runsc's Sentry):
+/// the x86-64 numbers their installed filters allow, or what their lists
+/// say where a filter was not read. Fewer is better; a runtime that allows
+/// fewer than oxbox is reported as ahead, plainly.
+fn host_syscalls_verdict(report: &Report, other: RuntimeKind) -> Option<String> {
     let row = |kind| report.host_syscalls.iter().find(|h| h.runtime == kind);
-    let (oxbox, runc) = (row(RuntimeKind::Oxbox)?, row(RuntimeKind::Runc)?);
-    let (oxbox, runc) = match (oxbox.x86_64, runc.x86_64) {
-        (Some(o), Some(r)) => (o, r),
-        _ => (oxbox.count?, runc.count?),
+    let (oxbox, theirs) = (row(RuntimeKind::Oxbox)?, row(other)?);
+    let (oxbox, theirs) = match (oxbox.x86_64, theirs.x86_64) {
+        (Some(o), Some(t)) => (o, t),
+        _ => (oxbox.count?, theirs.count?),
     };
-    let r = oxbox as f64 / runc as f64;
+    let r = oxbox as f64 / theirs as f64;
     Some(format!(
-        "{} ({oxbox} vs {runc}) | {}",
+        "{} ({oxbox} vs {theirs}) | {}",
         describe_ratio(r, false),
         met(r < 1.0)
     ))
@@ -498,6 +501,14 @@ pub mod tests {
                     installed: "not measured".into(),
                 },
                 HostSyscalls {
+                    runtime: RuntimeKind::Runsc,
+                    count: None,
+                    source: "the Sentry's filter".into(),
+                    x86_64: Some(69),
+                    int80: Some(0),
+                    installed: "the Sentry".into(),
+                },
+                HostSyscalls {
                     runtime: RuntimeKind::Oxbox,
                     count: Some(108),
                     source: "allowlist".into(),
@@ -536,7 +547,7 @@ pub mod tests {
         assert!(md.contains("| unsupported |"), "{md}");
         assert!(md.contains("`getppid` on runsc: failed: exit status: 1: boom"));
         assert!(
-            md.contains("0.28x (3.51x ahead) (108 vs 379) | met"),
+            md.contains("0.28x (3.51x ahead) (108 vs 379) | met | 1.57x (1.57x behind) (108 vs 69) | not met |"),
             "{md}"
         );
         assert!(!md.contains("Not measured"), "{md}");
