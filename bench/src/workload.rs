@@ -241,14 +241,37 @@ fn iteration_count_arg(n: u64) -> Vec<String> {
 }
 
 /// `getppid()` in a loop: the raw cost of entering the kernel, and the
-/// headline number of a syscall-interception runtime.
+/// headline number of a syscall-interception runtime. Under oxbox it
+/// measures the fast-path stub (`hal/fast.rs`), which answers from a
+/// recorded value without entering the kernel's dispatcher;
+/// [`SIGPROCMASK`] measures the common entry.
 pub const GETPPID: Workload = Workload {
     loop_syscall: Some("getppid"),
     ..timed(
         "getppid",
         Group::Syscall,
-        "glibc getppid() in a loop",
+        "glibc getppid() in a loop (under oxbox: the fast-path stub, no dispatcher)",
         source!("getppid.c"),
+        "ns/op",
+        Iterations {
+            pilot: 2_000,
+            max: 10_000_000,
+        },
+        iteration_count_arg,
+    )
+};
+
+/// `sigprocmask(SIG_BLOCK, NULL, &old)` in a loop: a call as cheap as
+/// getppid on Linux that oxbox answers in its kernel with no host call
+/// and no fast path, so the number is the common entry (patched site,
+/// register save, dispatch, return) alone.
+pub const SIGPROCMASK: Workload = Workload {
+    loop_syscall: Some("rt_sigprocmask"),
+    ..timed(
+        "sigprocmask",
+        Group::Syscall,
+        "glibc sigprocmask() reading the mask in a loop (under oxbox: the common entry and dispatcher, no host call)",
+        source!("sigprocmask.c"),
         "ns/op",
         Iterations {
             pilot: 2_000,
@@ -618,6 +641,7 @@ pub const IMAGE_UNPACK: Workload = Workload {
 /// Every workload, in report order.
 pub const ALL: &[Workload] = &[
     GETPPID,
+    SIGPROCMASK,
     SYSCALL_MIX,
     FORK_WAIT,
     FORK_EXEC,
