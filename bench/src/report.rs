@@ -301,18 +301,21 @@ fn summarize_interception(runs: &[OxboxStats]) -> InterceptionSummary {
 }
 
 impl WorkloadResult {
+    /// The median of `kind`'s runs, once [`WorkloadResult::finish`] ran.
+    pub fn median(&self, kind: RuntimeKind) -> Option<f64> {
+        self.runtimes
+            .iter()
+            .find(|r| r.runtime == kind)
+            .and_then(|r| r.summary)
+            .map(|s| s.median)
+    }
+
     /// Summarizes every runtime and computes the ratios between them.
     pub fn finish(&mut self) {
         for r in &mut self.runtimes {
             r.finish();
         }
-        let median_of = |kind| {
-            self.runtimes
-                .iter()
-                .find(|r| r.runtime == kind)
-                .and_then(|r| r.summary)
-                .map(|s| s.median)
-        };
+        let median_of = |kind| self.median(kind);
         let native = median_of(RuntimeKind::Native);
         // What ratios compare: the median, or its excess over native.
         let compared = |median: f64| match (self.minus_native, native) {
