@@ -924,6 +924,14 @@ done < "$S/ps""#,
 /// stopped with SIGSTOP is `T` (and `S` again once continued), an exited
 /// child its parent never waits for is a zombie `Z`, and each job of a
 /// shell with job control leads its own process group.
+///
+/// The zombie's parent is a bash that execs `sleep 30`; its child exits
+/// only once that exec is done. A child that may exit earlier (`sleep 0 &
+/// exec sleep 30`) is reaped by bash's SIGCHLD handler whenever it beats
+/// the exec, natively as under oxbox, and the wait for a zombie never
+/// ends: that was this test's intermittent hang. A job just continued
+/// runs (`R`) for a moment before it sleeps again, so its state is read
+/// once it is past that.
 #[test]
 fn ps_shows_stopped_jobs_zombies_and_process_groups() {
     require_root!();
@@ -935,12 +943,13 @@ job=$!
 until read -r c < /proc/$job/comm && [ "$c" = sleep ]; do :; done
 kill -STOP $job
 wait $job
-bash -c 'sleep 0 & exec sleep 30' &
+bash -c '(until read -r c < /proc/$$/comm && [ "$c" = sleep ]; do :; done; exec sleep 0) & exec sleep 30' &
 zparent=$!
 until [ "$(ps -o state= --ppid $zparent)" = Z ]; do :; done
 ps -e -o pid=,ppid=,pgid=,sid=,state=,comm= > "$S/ps"
 kill -CONT $job
-echo "continued $(ps -o state= -p $job)"
+until state=$(ps -o state= -p $job); [ "$state" != R ]; do :; done
+echo "continued $state"
 kill $job $zparent
 name() { case $1 in $$) echo shell;; $job) echo job;; $zparent) echo zparent;; *) echo "$1";; esac; }
 while read -r pid ppid pgid sid state comm; do
