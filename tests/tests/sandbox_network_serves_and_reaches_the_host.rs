@@ -3,8 +3,10 @@
 //! python's `http.server` inside serves curl on the host at the
 //! container's address, a forked child accepts on its parent's listening
 //! socket, busybox `wget` inside fetches from a server on the host end's
-//! address, and socket calls with bad input fail as natively. From the
-//! host, the container's processes hold no host TCP/UDP socket at all.
+//! address, socket calls with bad input fail as natively, UDP over
+//! loopback answers as on Linux, and a python UDP echo server inside
+//! answers the host and sends to it. From the host, the container's
+//! processes hold no host TCP/UDP socket at all.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -346,12 +348,118 @@ print("still reads", c.recv(100))
 print("connected again", err(lambda: c.connect(("127.0.0.1", 8002))))
 "#;
 
+/// Runs the python `script` natively (in a network namespace of its own
+/// with loopback up) and in the sandbox: both succeed and print the same.
+fn answers_as_natively(script: &str) {
+    let native = Run::with_rootfs(debian().path(), ["python3", "-c", script]).native();
+    assert_eq!(native.status, 0, "{}", native.describe());
+    let sandbox = Sandbox::start(debian().path(), &[], &["python3", "-c", script]);
+    let (status, out) = sandbox.wait();
+    assert_eq!((status, out), (0, native.stdout()));
+}
+
 #[test]
 fn socket_calls_with_bad_input_fail_as_on_linux() {
     require_root!();
-    let native = Run::with_rootfs(debian().path(), ["python3", "-c", BAD_INPUT]).native();
-    assert_eq!(native.status, 0, "{}", native.describe());
-    let sandbox = Sandbox::start(debian().path(), &[], &["python3", "-c", BAD_INPUT]);
-    let (status, out) = sandbox.wait();
-    assert_eq!((status, out), (0, native.stdout()));
+    answers_as_natively(BAD_INPUT);
+}
+
+/// UDP over loopback: ports, names, connected and unconnected sends,
+/// peeking, non-blocking receives and readiness give the same answers
+/// from the sandbox stack as from Linux.
+const UDP_LOOPBACK: &str = r#"
+import errno, select, socket
+def err(f):
+    try:
+        return f()
+    except OSError as e:
+        return errno.errorcode[e.errno]
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind(("127.0.0.1", 0))
+port = a.getsockname()[1]
+print("ephemeral", 32768 <= port <= 60999)
+print("type", a.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("no destination", err(lambda: b.send(b"x")))
+print("unconnected peer", err(lambda: b.getpeername()))
+b.sendto(b"first", ("127.0.0.1", port))
+bport = b.getsockname()[1]
+print("bound on send", b.getsockname()[0], 32768 <= bport <= 60999)
+print("readable", select.select([a], [], [], 30)[0] == [a])
+print("peek", a.recv(100, socket.MSG_PEEK))
+data, src = a.recvfrom(100)
+print("recvfrom", data, src == ("127.0.0.1", bport))
+print("empty", err(lambda: a.recv(100, socket.MSG_DONTWAIT)))
+a.setblocking(False)
+print("non-blocking", err(lambda: a.recvfrom(100)))
+a.setblocking(True)
+print("port taken", err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", port))))
+t = socket.socket(); t.bind(("127.0.0.1", port)); t.listen(1)
+print("tcp shares no ports with udp", t.getsockname()[1] == port)
+b.connect(("127.0.0.1", port))
+print("peer", b.getpeername() == ("127.0.0.1", port))
+b.send(b"connected")
+b.sendmsg([b"two ", b"iovecs"])
+print("recv", a.recv(100))
+data, anc, flags, src = a.recvmsg(100)
+print("recvmsg", data, anc, flags, src == ("127.0.0.1", bport))
+a.sendto(b"tiny", ("127.0.0.1", bport))
+print("truncated", b.recvmsg(2)[2] & socket.MSG_TRUNC != 0)
+a.sendto(b"back", ("127.0.0.1", bport))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.sendto(b"stranger", ("127.0.0.1", bport))
+a.sendto(b"again", ("127.0.0.1", bport))
+print("connected receives from its peer only", b.recv(100), b.recv(100))
+a.sendto(b"", ("127.0.0.1", bport))
+data, src = b.recvfrom(100)
+print("empty datagram", data, src == ("127.0.0.1", port))
+"#;
+
+#[test]
+fn udp_over_loopback_inside_answers_as_on_linux() {
+    require_root!();
+    answers_as_natively(UDP_LOOPBACK);
+}
+
+const UDP_ECHO: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9000))
+print("ready", flush=True)
+data, peer = s.recvfrom(100)
+s.sendto(b"echo " + data, peer)
+port = int(data.split()[1])
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.sendto(b"from inside", (peer[0], port))
+print("answered", peer[0], flush=True)
+"#;
+
+#[test]
+fn python_udp_echo_inside_answers_the_host_and_sends_to_it() {
+    require_root!();
+    let mut sandbox = Sandbox::start(debian().path(), &[], &["python3", "-u", "-c", UDP_ECHO]);
+    sandbox.wait_for("ready");
+    // Only a guard against a hang: nothing here depends on how long.
+    let guard = Some(std::time::Duration::from_secs(60));
+    let inbox = std::net::UdpSocket::bind("0.0.0.0:0").expect("a host socket for the container");
+    inbox.set_read_timeout(guard).expect("read timeout");
+    let port = inbox.local_addr().expect("its port").port();
+    let client = std::net::UdpSocket::bind("0.0.0.0:0").expect("a host client");
+    client.set_read_timeout(guard).expect("read timeout");
+    let message = format!("hello {port}");
+    client
+        .send_to(message.as_bytes(), (sandbox.address.as_str(), 9000))
+        .expect("send to the container");
+    let mut buf = [0u8; 100];
+    let (n, from) = client.recv_from(&mut buf).expect("the echo");
+    assert_eq!(&buf[..n], format!("echo {message}").as_bytes());
+    assert_eq!(from.to_string(), format!("{}:9000", sandbox.address));
+    let (n, from) = inbox
+        .recv_from(&mut buf)
+        .expect("the container's own datagram");
+    assert_eq!(&buf[..n], b"from inside");
+    assert_eq!(from.ip().to_string(), sandbox.address);
+    let gateway = sandbox.gateway.clone();
+    let (status, rest) = sandbox.wait();
+    assert_eq!((status, rest), (0, format!("answered {gateway}\n")));
 }

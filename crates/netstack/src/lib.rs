@@ -2,7 +2,8 @@
 //!
 //! One stack process per container owns the container's network interface
 //! (the container end of a veth pair, through an `AF_PACKET` socket) and
-//! runs every IPv4 TCP socket of the container's processes on smoltcp, so
+//! runs every IPv4 TCP and UDP socket of the container's processes on
+//! smoltcp, so
 //! all of them see the same sockets and the host sees only frames.
 //!
 //! This first version reaches the stack through host unix sockets, which
@@ -12,6 +13,10 @@
 //!   the stack holds the other end and pumps bytes between it and the
 //!   smoltcp socket, so `read`/`write`/`send`/`recv` and readiness are the
 //!   host's calls on that end;
+//! - a UDP socket is one end of a `SOCK_SEQPACKET` socketpair, one
+//!   message a datagram behind the address it goes to or came from
+//!   (`proto::DATAGRAM_HEADER`), which the kernel's `send*`/`recv*` add and
+//!   strip;
 //! - a listening socket is one end of a `SOCK_SEQPACKET` socketpair,
 //!   through which the stack hands each accepted connection over with
 //!   `SCM_RIGHTS` (readable exactly when `accept` would not block);

@@ -1,5 +1,5 @@
-//! `--network sandbox`: the container's IPv4 TCP sockets live in its own
-//! stack process (`oxbox_netstack`), never in the host's stack.
+//! `--network sandbox`: the container's IPv4 TCP and UDP sockets live in
+//! its own stack process (`oxbox_netstack`), never in the host's stack.
 //!
 //! The container's kernels inherit the stack's control socket at
 //! [`NETSTACK_FD`]; its presence is the mode. A guest TCP socket is a host
@@ -7,6 +7,9 @@
 //! data calls, readiness, `fork` and `exec` need nothing here: this module
 //! tells the stack's sockets from the guest's own unix ones (by their
 //! abstract name) and turns the calls that are not data into requests.
+//! A UDP socket's data calls are the exception: each datagram travels
+//! behind its address, which [`send_datagram`] and [`recv_datagram`] add
+//! and strip.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -54,6 +57,12 @@ pub fn enabled() -> bool {
 
 /// The stack's id of the socket `fd`, if it is one of the stack's.
 pub fn id_of(fd: i32) -> Option<u32> {
+    lookup(fd).map(|(id, _)| id)
+}
+
+/// The stack's id of the socket `fd` and whether it is a UDP one, if it
+/// is one of the stack's.
+pub fn lookup(fd: i32) -> Option<(u32, bool)> {
     if !enabled() {
         return None;
     }
@@ -75,7 +84,8 @@ pub fn id_of(fd: i32) -> Option<u32> {
     if len < 2 || u16::from_le_bytes([name[0], name[1]]) as u32 != AF_UNIX {
         return None;
     }
-    proto::parse_name(&name[2..len])
+    let path = &name[2..len];
+    proto::parse_name(path).map(|id| (id, proto::is_datagram(path)))
 }
 
 fn close(fd: i32) {
@@ -215,13 +225,14 @@ fn set_flags(fd: i32, flags: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `socket(AF_INET, SOCK_STREAM | flags, 0)`.
-pub fn socket(flags: u32) -> Result<i32, Errno> {
+/// `socket(AF_INET, SOCK_STREAM | flags, 0)`, or `SOCK_DGRAM` when
+/// `datagram`.
+pub fn socket(flags: u32, datagram: bool) -> Result<i32, Errno> {
     let (reply, fd) = request(
         Request {
             op: Op::Socket,
             id: 0,
-            args: [0; 3],
+            args: [datagram as u32, 0, 0],
             addr: Addr::default(),
         },
         None,
@@ -335,4 +346,69 @@ pub fn set_option(fd: i32, id: u32, level: u32, name: u32, value: u32) -> Result
 
 pub fn get_option(fd: i32, id: u32, level: u32, name: u32) -> Result<u32, Errno> {
     call(Op::GetOption, id, [level, name, 0], Addr::default(), fd).map(|r| r.value)
+}
+
+/// Sends one datagram on the UDP socket `fd` to `to` (the connected peer
+/// when `None`: `EDESTADDRREQ` without one, as Linux) from the guest's
+/// checked iovecs `iov`, behind its header in kernel memory.
+pub fn send_datagram(
+    fd: i32,
+    id: u32,
+    to: Option<Addr>,
+    iov: &[[u64; 2]],
+    flags: u64,
+) -> Result<u64, Errno> {
+    if to.is_none() && name(fd, id, true).is_err() {
+        return Err(Errno::EDESTADDRREQ);
+    }
+    let header = proto::encode_datagram_header(to.unwrap_or_default());
+    let mut host_iov = alloc::vec::Vec::with_capacity(iov.len() + 1);
+    host_iov.push([header.as_ptr() as u64, header.len() as u64]);
+    host_iov.extend_from_slice(iov);
+    let hdr = [
+        0,
+        0,
+        host_iov.as_ptr() as u64,
+        host_iov.len() as u64,
+        0,
+        0,
+        0,
+    ];
+    let n = host_call(
+        Sysno::sendmsg,
+        [
+            fd as u64,
+            hdr.as_ptr() as u64,
+            flags | MSG_NOSIGNAL,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    Ok(n.saturating_sub(header.len() as u64))
+}
+
+/// Receives one datagram on the UDP socket `fd` into the guest's checked
+/// iovecs `iov`: (payload bytes, source, the host's `msg_flags`, such as
+/// `MSG_TRUNC`).
+pub fn recv_datagram(fd: i32, iov: &[[u64; 2]], flags: u64) -> Result<(u64, Addr, u32), Errno> {
+    let mut header = [0u8; proto::DATAGRAM_HEADER];
+    let mut host_iov = alloc::vec::Vec::with_capacity(iov.len() + 1);
+    host_iov.push([header.as_mut_ptr() as u64, header.len() as u64]);
+    host_iov.extend_from_slice(iov);
+    let mut hdr = [
+        0,
+        0,
+        host_iov.as_ptr() as u64,
+        host_iov.len() as u64,
+        0,
+        0,
+        0,
+    ];
+    let n = host_call(
+        Sysno::recvmsg,
+        [fd as u64, hdr.as_mut_ptr() as u64, flags, 0, 0, 0],
+    )?;
+    let from = proto::decode_datagram_header(&header).unwrap_or_default();
+    Ok((n.saturating_sub(header.len() as u64), from, hdr[6] as u32))
 }

@@ -13,7 +13,9 @@
 //! are host unix sockets the container's own stack handed out: the data
 //! calls stay as they are, and the calls below that mean something else
 //! for such a socket (bind, connect, listen, accept, names, options) ask
-//! the stack.
+//! the stack; UDP sockets' `send*`/`recv*` go through
+//! [`sandbox::send_datagram`] and [`sandbox::recv_datagram`] for the
+//! address each datagram carries.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -81,19 +83,23 @@ pub fn sys_socket(call: &Call) -> SysResult {
     Ok(crate::fs::fdtable::adopt(fd as i32)? as u64)
 }
 
-/// An IPv4 or IPv6 socket of the container's own stack: TCP over IPv4
-/// only so far (a kernel without IPv6 says `EAFNOSUPPORT`).
+/// An IPv4 or IPv6 socket of the container's own stack: TCP and UDP over
+/// IPv4 only so far (a kernel without IPv6 says `EAFNOSUPPORT`).
 fn sandbox_socket(family: u32, ty: u32) -> SysResult {
     const SOCK_TYPE_MASK: u32 = 0xf;
     if family == AF_INET6 {
         crate::kinfo!("--network sandbox: IPv6 sockets are not implemented yet");
         return Err(Errno::EAFNOSUPPORT);
     }
-    if ty & SOCK_TYPE_MASK != SOCK_STREAM {
-        crate::kinfo!("--network sandbox: only TCP sockets are implemented yet");
-        return Err(Errno::EPROTONOSUPPORT);
-    }
-    Ok(sandbox::socket(ty & !SOCK_TYPE_MASK)? as u64)
+    let datagram = match ty & SOCK_TYPE_MASK {
+        SOCK_STREAM => false,
+        SOCK_DGRAM => true,
+        _ => {
+            crate::kinfo!("--network sandbox: only TCP and UDP sockets are implemented yet");
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+    };
+    Ok(sandbox::socket(ty & !SOCK_TYPE_MASK, datagram)? as u64)
 }
 
 /// socketpair(family, type, protocol, sv): unix sockets only, as on Linux.
@@ -212,6 +218,17 @@ pub fn sys_getname(call: &Call) -> SysResult {
 pub fn sys_sendto(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         user::check_buffer(call.arg(1), call.arg(2))?;
+        if let Some((id, true)) = sandbox::lookup(fd) {
+            let to = if call.arg(4) == 0 {
+                None
+            } else {
+                Some(sandbox::inet_addr(
+                    SockAddr::read(call.arg(4), call.arg(5))?.bytes(),
+                )?)
+            };
+            let iov = [[call.arg(1), call.arg(2)]];
+            return sandbox::send_datagram(fd, id, to, &iov, call.arg(3));
+        }
         let to = if call.arg(4) == 0 {
             None
         } else {
@@ -232,6 +249,15 @@ pub fn sys_recvfrom(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         user::check_buffer(call.arg(1), call.arg(2))?;
         let mut from = AddrOut::new(call.arg(4), call.arg(5), true)?;
+        if let Some((_, true)) = sandbox::lookup(fd) {
+            let iov = [[call.arg(1), call.arg(2)]];
+            let (n, source, _) = sandbox::recv_datagram(fd, &iov, call.arg(3))?;
+            if let Some(from) = from.as_mut() {
+                from.set(&source.to_sockaddr_in());
+                from.copy_out()?;
+            }
+            return Ok(n);
+        }
         let (addr, len) = sockaddr::host_ptrs(&mut from);
         let n = host_call(
             Sysno::recvfrom,
@@ -555,6 +581,16 @@ fn own_ids() -> Ids {
 fn send_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let msg = GuestMsg::read(msg_addr)?;
     let name_len = msg.name_len()?;
+    if let Some((id, true)) = sandbox::lookup(fd) {
+        let to = if name_len == 0 {
+            None
+        } else {
+            let addr =
+                SockAddr::read(msg.word(MSG_NAME), name_len.min(SOCKADDR_MAX as u32) as u64)?;
+            Some(sandbox::inet_addr(addr.bytes())?)
+        };
+        return sandbox::send_datagram(fd, id, to, &msg.iovecs()?, flags);
+    }
     let name = if name_len == 0 {
         None
     } else {
@@ -583,6 +619,16 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let mut name = (msg.word(MSG_NAME) != 0)
         .then(|| AddrOut::with_capacity(msg.word(MSG_NAME), msg.field(MSG_NAMELEN), name_len));
     let iov = msg.iovecs()?;
+    if let Some((_, true)) = sandbox::lookup(fd) {
+        let (n, source, out_flags) = sandbox::recv_datagram(fd, &iov, flags)?;
+        if let Some(name) = name.as_mut() {
+            name.set(&source.to_sockaddr_in());
+            name.copy_out()?;
+        }
+        user::write_u64(msg.field(MSG_CONTROLLEN), 0)?;
+        user::write_u32(msg.field(MSG_FLAGS), out_flags)?;
+        return Ok(n);
+    }
     let mut control = vec![0u8; msg.control_room()];
     let name_buf = sockaddr::host_ptrs(&mut name).0;
     let name_room = if name.is_some() {

@@ -28,11 +28,35 @@ pub const REPLY_SIZE: usize = 16;
 /// peer's address, then the local one.
 pub const ACCEPTED_SIZE: usize = 16;
 
+/// The generation in the name of every UDP socket: the kernel tells them
+/// from TCP ones by it, since their data calls carry addresses.
+pub const DATAGRAM_GENERATION: u32 = u32::MAX;
+
+/// Bytes of the address before each datagram on a UDP socket's ends: the
+/// destination (0.0.0.0:0 for the connected peer) from the guest, the
+/// source to it. A guest UDP socket is one end of a `SOCK_SEQPACKET`
+/// pair, so each message is one datagram (and a hang-up is seen).
+pub const DATAGRAM_HEADER: usize = 8;
+
+/// The header of a datagram to or from `addr`.
+pub fn encode_datagram_header(addr: Addr) -> [u8; DATAGRAM_HEADER] {
+    let mut out = [0u8; DATAGRAM_HEADER];
+    addr.encode(&mut out[..6]);
+    out
+}
+
+/// The address in a datagram's header (`raw` is at least
+/// [`DATAGRAM_HEADER`] bytes long, or `None`).
+pub fn decode_datagram_header(raw: &[u8]) -> Option<Addr> {
+    (raw.len() >= DATAGRAM_HEADER).then(|| Addr::decode(&raw[..6]))
+}
+
 /// The requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Op {
-    /// A new unconnected TCP socket; the reply carries its descriptor.
+    /// A new unconnected TCP socket (UDP when `args[0]` is 1); the reply
+    /// carries its descriptor.
     Socket = 1,
     /// `bind(addr)`.
     Bind = 2,
@@ -224,6 +248,15 @@ pub fn socket_name(id: u32, generation: u32, out: &mut [u8; 40]) -> usize {
     len
 }
 
+/// Whether the stack's socket named `path` (as for [`parse_name`]) is a
+/// UDP one.
+pub fn is_datagram(path: &[u8]) -> bool {
+    let mut name = [0u8; 40];
+    let len = socket_name(0, DATAGRAM_GENERATION, &mut name);
+    let suffix = &name[NAME_PREFIX.len() + 1..len];
+    path.ends_with(suffix)
+}
+
 /// The socket id in a `sun_path` (as `getsockname` gives it: `path` is
 /// the bytes after `sun_family`), or `None` if the name is not the stack's.
 pub fn parse_name(path: &[u8]) -> Option<u32> {
@@ -297,6 +330,21 @@ mod tests {
         assert_eq!(parse_name(b"\0oxbox-netstack/12345678901.0"), None);
         assert_eq!(parse_name(b"/tmp/oxbox-netstack/1.0"), None);
         assert_eq!(parse_name(b""), None);
+        let len = socket_name(12, DATAGRAM_GENERATION, &mut out);
+        assert!(is_datagram(&out[..len]));
+        assert_eq!(parse_name(&out[..len]), Some(12));
+        let len = socket_name(12, 1, &mut out);
+        assert!(!is_datagram(&out[..len]));
+        let header = encode_datagram_header(peer_example());
+        assert_eq!(decode_datagram_header(&header), Some(peer_example()));
+        assert_eq!(decode_datagram_header(&header[..7]), None);
+    }
+
+    fn peer_example() -> Addr {
+        Addr {
+            ip: [10, 200, 7, 1],
+            port: 5353,
+        }
     }
 
     #[test]

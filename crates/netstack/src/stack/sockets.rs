@@ -6,9 +6,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::socket::{Shutdown, SockType, recv, send, shutdown};
+use nix::sys::socket::{MsgFlags, Shutdown, SockType, recv, send, shutdown};
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::socket::udp;
 use smoltcp::time::Duration;
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 
@@ -17,6 +18,11 @@ use crate::proto::{self, Addr, Op, Reply, Request};
 
 /// Buffer sizes of one TCP connection (each way).
 const BUFFER: usize = 128 << 10;
+/// Datagrams (and bytes of them) one UDP socket holds each way.
+const DATAGRAMS: usize = 64;
+const DATAGRAM_BYTES: usize = 256 << 10;
+/// The largest UDP payload over IPv4.
+const DATAGRAM_MAX: usize = 65507;
 /// Most connections a listening socket completes before the guest accepts.
 const BACKLOG_MAX: u32 = 16;
 /// Linux's default ephemeral port range (`ip_local_port_range`).
@@ -27,6 +33,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
 const SOL_SOCKET: u32 = 1;
 const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
 const SO_REUSEADDR: u32 = 2;
 const SO_TYPE: u32 = 3;
 const SO_ERROR: u32 = 4;
@@ -71,6 +78,9 @@ enum Kind {
         waiting: Vec<SocketHandle>,
         ready: VecDeque<SocketHandle>,
     },
+    /// A UDP socket: its smoltcp socket once it has a port (bound,
+    /// connected or used to send).
+    Datagram { handle: Option<SocketHandle> },
 }
 
 struct Sock {
@@ -104,6 +114,19 @@ impl Sock {
         }
     }
 
+    /// A UDP socket's smoltcp socket and the stack's end, once it has both.
+    fn datagram(&self) -> Option<(SocketHandle, BorrowedFd<'_>)> {
+        match (&self.kind, &self.end) {
+            (
+                Kind::Datagram {
+                    handle: Some(handle),
+                },
+                Some(end),
+            ) => Some((*handle, end.as_fd())),
+            _ => None,
+        }
+    }
+
     fn apply_options(&self, socket: &mut tcp::Socket) {
         socket.set_nagle_enabled(!self.nodelay);
         socket.set_keep_alive(
@@ -124,6 +147,20 @@ fn addr_of(endpoint: IpEndpoint) -> Addr {
         ip: ip.octets(),
         port: endpoint.port,
     }
+}
+
+fn endpoint_of(addr: Addr) -> IpEndpoint {
+    IpEndpoint::new(ip_of(addr), addr.port)
+}
+
+fn new_udp() -> udp::Socket<'static> {
+    let buffer = || {
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; DATAGRAMS],
+            vec![0; DATAGRAM_BYTES],
+        )
+    };
+    udp::Socket::new(buffer(), buffer())
 }
 
 fn new_tcp() -> tcp::Socket<'static> {
@@ -163,8 +200,13 @@ impl Table {
     /// `reuse`: Linux lets `SO_REUSEADDR` sockets share a port unless one
     /// of them listens.
     fn in_use(&self, id: u32, addr: Addr, reuse: bool) -> bool {
+        let datagram = self
+            .socks
+            .get(&id)
+            .is_some_and(|s| matches!(s.kind, Kind::Datagram { .. }));
         self.socks.iter().any(|(other, s)| {
             *other != id
+                && matches!(s.kind, Kind::Datagram { .. }) == datagram
                 && s.local.is_some_and(|l| {
                     l.port == addr.port
                         && (l.ip == addr.ip || l.ip == [0; 4] || addr.ip == [0; 4])
@@ -227,7 +269,7 @@ impl Table {
         set: &mut SocketSet,
     ) -> (Option<Reply>, Option<OwnedFd>) {
         if request.op == Op::Socket {
-            return match self.socket() {
+            return match self.socket(request.args[0] == 1) {
                 Ok(fd) => (Some(Reply::default()), Some(fd)),
                 Err(e) => (Some(Reply::error(errno(e))), None),
             };
@@ -248,7 +290,7 @@ impl Table {
         let guest = guest.expect("checked above");
         let result = match request.op {
             Op::Socket => unreachable!("answered above"),
-            Op::Bind => self.bind(id, request.addr).map(|()| Reply::default()),
+            Op::Bind => self.bind(id, request.addr, set).map(|()| Reply::default()),
             Op::Listen => {
                 return match self.listen(id, request.args[0], set) {
                     Ok(fd) => (
@@ -261,6 +303,9 @@ impl Table {
                     Err(e) => (Some(Reply::error(errno(e))), None),
                 };
             }
+            Op::Connect if matches!(self.socks[&id].kind, Kind::Datagram { .. }) => self
+                .connect_datagram(id, request.addr, set)
+                .map(|()| Reply::default()),
             Op::Connect => {
                 let nonblocking = request.args[0] != 0;
                 match self.connect(id, request.addr, nonblocking, &guest, reply_to, iface, set) {
@@ -290,18 +335,26 @@ impl Table {
         )
     }
 
-    fn socket(&mut self) -> Result<OwnedFd, Errno> {
+    fn socket(&mut self, datagram: bool) -> Result<OwnedFd, Errno> {
         let id = self.next_id;
-        let (ours, theirs, ino) =
-            fds::guest_pair(SockType::Stream, id, 0).map_err(|_| Errno::ENFILE)?;
+        let (ty, generation, kind) = if datagram {
+            (
+                SockType::SeqPacket,
+                proto::DATAGRAM_GENERATION,
+                Kind::Datagram { handle: None },
+            )
+        } else {
+            (SockType::Stream, 0, Kind::Fresh)
+        };
+        let (ours, theirs, ino) = fds::guest_pair(ty, id, generation).map_err(|_| Errno::ENFILE)?;
         self.next_id = self.next_id.checked_add(1).ok_or(Errno::ENFILE)?;
         self.socks.insert(
             id,
             Sock {
                 end: Some(ours),
                 guest_ino: ino,
-                generation: 0,
-                kind: Kind::Fresh,
+                generation,
+                kind,
                 local: None,
                 peer: None,
                 filler: 0,
@@ -316,9 +369,9 @@ impl Table {
         Ok(theirs)
     }
 
-    fn bind(&mut self, id: u32, addr: Addr) -> Result<(), Errno> {
+    fn bind(&mut self, id: u32, addr: Addr, set: &mut SocketSet) -> Result<(), Errno> {
         let sock = &self.socks[&id];
-        if sock.local.is_some() || !matches!(sock.kind, Kind::Fresh) {
+        if sock.local.is_some() || !matches!(sock.kind, Kind::Fresh | Kind::Datagram { .. }) {
             return Err(Errno::EINVAL);
         }
         if !self.is_local(addr.ip) {
@@ -331,7 +384,56 @@ impl Table {
         } else {
             addr.port
         };
-        self.socks.get_mut(&id).expect("known").local = Some(Addr { ip: addr.ip, port });
+        let sock = self.socks.get_mut(&id).expect("known");
+        sock.local = Some(Addr { ip: addr.ip, port });
+        if matches!(sock.kind, Kind::Datagram { .. }) {
+            Self::open_datagram(sock, set)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a bound UDP socket its smoltcp socket, which receives from
+    /// then on.
+    fn open_datagram(sock: &mut Sock, set: &mut SocketSet) -> Result<(), Errno> {
+        let local = sock.local.expect("bound by the caller");
+        let mut socket = new_udp();
+        socket
+            .bind(IpListenEndpoint {
+                addr: (local.ip != [0; 4]).then(|| ip_of(local)),
+                port: local.port,
+            })
+            .map_err(|_| Errno::EINVAL)?;
+        sock.kind = Kind::Datagram {
+            handle: Some(set.add(socket)),
+        };
+        Ok(())
+    }
+
+    /// Binds an unbound UDP socket to an ephemeral port, as Linux does on
+    /// its first `connect` or `send`.
+    fn bind_datagram(&mut self, id: u32, set: &mut SocketSet) -> Result<(), Errno> {
+        if self.socks[&id].local.is_some() {
+            return Ok(());
+        }
+        self.bind(id, Addr::default(), set)
+    }
+
+    /// `connect` on a UDP socket: the peer its `send`s go to and the only
+    /// one it receives from.
+    fn connect_datagram(
+        &mut self,
+        id: u32,
+        mut remote: Addr,
+        set: &mut SocketSet,
+    ) -> Result<(), Errno> {
+        if remote.ip == [0; 4] {
+            remote.ip = [127, 0, 0, 1];
+        }
+        if remote.port == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.bind_datagram(id, set)?;
+        self.socks.get_mut(&id).expect("known").peer = Some(remote);
         Ok(())
     }
 
@@ -356,6 +458,7 @@ impl Table {
         match self.socks[&id].kind {
             Kind::Fresh => {}
             Kind::Listening { .. } => return Ok(None),
+            Kind::Datagram { .. } => return Err(Errno::EOPNOTSUPP),
             _ => return Err(Errno::EINVAL),
         }
         if self.socks[&id].local.is_none() {
@@ -409,7 +512,7 @@ impl Table {
             Kind::Fresh => {}
             Kind::Connecting { .. } => return Err(Errno::EALREADY),
             Kind::Stream { .. } => return Err(Errno::EISCONN),
-            Kind::Listening { .. } => return Err(Errno::EINVAL),
+            Kind::Listening { .. } | Kind::Datagram { .. } => return Err(Errno::EINVAL),
         }
         if remote.ip == [0; 4] {
             // Linux takes INADDR_ANY as the local host.
@@ -507,10 +610,13 @@ impl Table {
     fn get_option(&mut self, id: u32, args: [u32; 3]) -> Result<u32, Errno> {
         let sock = self.socks.get_mut(&id).expect("known");
         let [level, name, _] = args;
+        let datagram = matches!(sock.kind, Kind::Datagram { .. });
         Ok(match (level, name) {
             (SOL_SOCKET, SO_ERROR) => std::mem::take(&mut sock.error),
+            (SOL_SOCKET, SO_TYPE) if datagram => 2,
             (SOL_SOCKET, SO_TYPE) => 1,
             (SOL_SOCKET, SO_DOMAIN) => 2,
+            (SOL_SOCKET, SO_PROTOCOL) if datagram => IPPROTO_UDP,
             (SOL_SOCKET, SO_PROTOCOL) => 6,
             (SOL_SOCKET, SO_ACCEPTCONN) => matches!(sock.kind, Kind::Listening { .. }) as u32,
             (SOL_SOCKET, SO_REUSEADDR) => sock.reuse_addr as u32,
@@ -551,6 +657,20 @@ impl Table {
                     events
                 }
                 Kind::Listening { ready, .. } if !ready.is_empty() => PollFlags::POLLOUT,
+                Kind::Datagram { handle: None } => PollFlags::POLLIN,
+                Kind::Datagram {
+                    handle: Some(handle),
+                } => {
+                    let socket = set.get::<udp::Socket>(*handle);
+                    let mut events = PollFlags::empty();
+                    if socket.can_send() {
+                        events |= PollFlags::POLLIN;
+                    }
+                    if socket.can_recv() {
+                        events |= PollFlags::POLLOUT;
+                    }
+                    events
+                }
                 _ => PollFlags::empty(),
             };
             out.push((*id, end.as_fd(), events));
@@ -586,7 +706,12 @@ impl Table {
         {
             let sock = self.socks.remove(&id).expect("present");
             match sock.kind {
-                Kind::Fresh => {}
+                Kind::Fresh | Kind::Datagram { handle: None } => {}
+                Kind::Datagram {
+                    handle: Some(handle),
+                } => {
+                    set.remove(handle);
+                }
                 Kind::Connecting { handle, .. } => {
                     set.get_mut::<tcp::Socket>(handle).abort();
                     self.orphans.push(handle);
@@ -691,7 +816,87 @@ impl Table {
             }
             Kind::Stream { .. } => Self::pump_stream(sock, set),
             Kind::Listening { .. } => Self::pump_listener(sock, set),
+            Kind::Datagram { .. } => self.pump_datagram(id, set),
         }
+    }
+
+    /// Datagrams from the guest into smoltcp (each left on the guest's
+    /// end until smoltcp has room for it) and from smoltcp to the guest.
+    fn pump_datagram(&mut self, id: u32, set: &mut SocketSet) -> bool {
+        let mut moved = false;
+        let mut buf = vec![0u8; proto::DATAGRAM_HEADER + DATAGRAM_MAX];
+        loop {
+            let sock = &self.socks[&id];
+            let Some(end) = &sock.end else { return moved };
+            let Ok(n) = recv(end.as_raw_fd(), &mut buf, QUIET | MsgFlags::MSG_PEEK) else {
+                break;
+            };
+            let Some(mut to) = proto::decode_datagram_header(&buf[..n]) else {
+                // Not a datagram of the kernel's: dropped.
+                let _ = recv(end.as_raw_fd(), &mut buf, QUIET);
+                continue;
+            };
+            let peer = sock.peer;
+            if to == Addr::default() {
+                match peer {
+                    Some(peer) => to = peer,
+                    None => {
+                        // No destination: Linux fails with EDESTADDRREQ;
+                        // the kernel checks that before it sends.
+                        let _ = recv(end.as_raw_fd(), &mut buf, QUIET);
+                        continue;
+                    }
+                }
+            } else if to.ip == [0; 4] {
+                to.ip = [127, 0, 0, 1];
+            }
+            if self.bind_datagram(id, set).is_err() {
+                break;
+            }
+            let sock = &self.socks[&id];
+            let Some((handle, end)) = sock.datagram() else {
+                break;
+            };
+            // From a wildcard-bound socket, loopback destinations are
+            // reached from 127.0.0.1 (smoltcp would pick eth0's address).
+            let meta = udp::UdpMetadata {
+                local_address: (to.ip[0] == 127 && sock.local.is_some_and(|l| l.ip == [0; 4]))
+                    .then(|| IpAddress::v4(127, 0, 0, 1)),
+                ..endpoint_of(to).into()
+            };
+            let socket = set.get_mut::<udp::Socket>(handle);
+            match socket.send_slice(&buf[proto::DATAGRAM_HEADER..n], meta) {
+                Err(udp::SendError::BufferFull) => break,
+                // Unaddressable: dropped, as Linux drops what it cannot route.
+                Ok(()) | Err(udp::SendError::Unaddressable) => {}
+            }
+            let _ = recv(end.as_raw_fd(), &mut buf, QUIET);
+            moved = true;
+        }
+        let sock = &self.socks[&id];
+        let Some((handle, end)) = sock.datagram() else {
+            return moved;
+        };
+        let socket = set.get_mut::<udp::Socket>(handle);
+        while let Ok((payload, meta)) = socket.peek() {
+            let from = addr_of(meta.endpoint);
+            if sock.peer.is_some_and(|p| p != from) {
+                // A connected socket receives from its peer only.
+                let _ = socket.recv();
+                continue;
+            }
+            buf[..proto::DATAGRAM_HEADER].copy_from_slice(&proto::encode_datagram_header(from));
+            buf[proto::DATAGRAM_HEADER..proto::DATAGRAM_HEADER + payload.len()]
+                .copy_from_slice(payload);
+            let len = proto::DATAGRAM_HEADER + payload.len();
+            if send(end.as_raw_fd(), &buf[..len], QUIET).is_err() {
+                // The guest's queue is full: later.
+                break;
+            }
+            let _ = socket.recv();
+            moved = true;
+        }
+        moved
     }
 
     /// Discards the filler of a non-blocking connect from the stack's end.
