@@ -34,8 +34,8 @@ pub mod stats;
 pub use debian::debian;
 pub use rootfs::{Rootfs, host_program, rootfs};
 pub use run::{
-    Compare, Outcome, Run, Scratch, assert_guest_passed, assert_same, guest_matches_native,
-    native_only, oxbox_bin,
+    Compare, Outcome, Run, Scratch, assert_guest_passed, assert_same, eventually,
+    guest_matches_native, native_only, oxbox_bin, skip_without_oxbox, unique,
 };
 pub use stats::Stats;
 

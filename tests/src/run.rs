@@ -86,6 +86,33 @@ pub fn native_only() -> bool {
     std::env::var("OXBOX_NATIVE_ONLY").is_ok_and(|v| v == "1")
 }
 
+/// For scenarios about oxbox alone (no native half): whether to skip
+/// them, said on stderr, because `OXBOX_NATIVE_ONLY=1`.
+pub fn skip_without_oxbox() -> bool {
+    if native_only() {
+        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
+    }
+    native_only()
+}
+
+/// Polls until `done` holds, for at most `limit`; whether it did. Only a
+/// guard against a hang: no assertion depends on how long it took.
+pub fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A name no other test process uses at the same time: `tag` and our pid.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}-{}", std::process::id())
+}
+
 fn timeout() -> Duration {
     let secs = std::env::var("OXBOX_TEST_TIMEOUT_SECS")
         .ok()

@@ -17,9 +17,11 @@
 
 use std::fs;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use oxbox_integration::{Run, native_only, oxbox_bin, require_root, rootfs};
+use oxbox_integration::{
+    Run, eventually, oxbox_bin, require_root, rootfs, skip_without_oxbox, unique,
+};
 
 /// Host pids of the processes whose boot record names `hostname`.
 fn container_processes(hostname: &str) -> Vec<u32> {
@@ -33,30 +35,6 @@ fn container_processes(hostname: &str) -> Vec<u32> {
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
         })
         .collect()
-}
-
-/// Polls until `done` holds, for at most `limit`; whether it did. Only a
-/// guard against a hang: no assertion depends on how long it took.
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-fn skip_without_oxbox() -> bool {
-    if native_only() {
-        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
-    }
-    native_only()
-}
-
-fn unique(tag: &str) -> String {
-    format!("{tag}-{}", std::process::id())
 }
 
 #[test]

@@ -22,14 +22,8 @@ use std::str::FromStr;
 use oxbox_abi::Sysno;
 use oxbox_integration::{
     Compare, Outcome, Run, Scratch, Stats, assert_guest_passed, native_only, require_root, rootfs,
+    skip_without_oxbox,
 };
-
-fn skip_without_oxbox() -> bool {
-    if native_only() {
-        eprintln!("OXBOX_NATIVE_ONLY=1: skipped (oxbox only)");
-    }
-    native_only()
-}
 
 /// The numeric entries of an `ls` listing.
 fn pids(listing: &str) -> BTreeSet<String> {

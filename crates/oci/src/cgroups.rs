@@ -220,6 +220,39 @@ impl Cgroup {
         text.trim().parse().ok()
     }
 
+    /// How many processes the memory controller killed for want of memory
+    /// (`oom_kill` in v1's `memory.oom_control`, v2's `memory.events`);
+    /// `None` when the host does not count them.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let file = match self {
+            Self::V2(_) => "memory.events",
+            Self::V1(_) => "memory.oom_control",
+        };
+        let text = fs::read_to_string(self.file(file)?).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
+    /// The names of the cgroups directly below this one (in the pids
+    /// hierarchy under v1), for sweeping the ones a killed runtime left.
+    pub fn children(&self) -> Vec<String> {
+        let Some(dir) = self
+            .file("cgroup.procs")
+            .and_then(|f| f.parent().map(Path::to_path_buf))
+        else {
+            return Vec::new();
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+
     /// Removes the directories (once their processes are gone).
     pub fn remove(&self) -> Result<()> {
         for dir in self.dirs() {

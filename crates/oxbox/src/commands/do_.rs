@@ -67,6 +67,9 @@ pub struct DoArgs {
     pub stats: bool,
 
     #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
+
+    #[command(flatten)]
     pub store: super::image::StoreArgs,
 
     /// The command to run as the container's pid 1, and its arguments; or
@@ -125,8 +128,15 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         spec.user.uid = user.uid;
         spec.user.gid = user.gid;
     }
+    let cgroup = args.limits.cgroup()?;
     tracing::debug!(?spec, "starting container");
-    let code = oxbox_sandbox::run(&spec, false, |_| Ok(()))?;
+    let code = oxbox_sandbox::run(&spec, false, |pid| {
+        cgroup.as_ref().map_or(Ok(()), |c| c.join(pid.as_raw()))
+    })?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.report_oom();
+    }
+    drop(cgroup);
     drop(container);
     Ok(u8::try_from(code).unwrap_or(u8::MAX))
 }

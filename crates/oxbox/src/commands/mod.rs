@@ -3,5 +3,6 @@
 pub mod debug;
 pub mod do_;
 pub mod image;
+pub mod limits;
 pub mod pull;
 pub mod runtime;
