@@ -128,8 +128,18 @@ pub fn set_guest_mask(mask: u64) -> Result<(), Errno> {
     set_host_mask(host_mask(mask))
 }
 
+/// Blocks on the host every signal the guest can receive, leaving the
+/// guest's mask as it is. For the moment before a host `execve`: a signal
+/// that comes then stays queued in the host for the new image (which
+/// unblocks it as it boots, see `crate::signals::install_kernel_handlers`)
+/// instead of being taken by a handler of this image and lost with it.
+/// [`set_guest_mask`] undoes it.
+pub fn hold_guest_signals_in_host() -> Result<(), Errno> {
+    set_host_mask(host_mask(u64::MAX))
+}
+
 /// Sets the calling thread's host signal mask.
-pub(crate) fn set_host_mask(mask: u64) -> Result<(), Errno> {
+fn set_host_mask(mask: u64) -> Result<(), Errno> {
     const SIG_SETMASK: u64 = 2;
     // SAFETY: `mask` is a valid 8-byte signal set that outlives the call.
     unsafe {

@@ -443,13 +443,24 @@ fn hand_back(index: usize, info: &[u8; 128]) {
     }
 }
 
-/// Gives every signal the kernel holds for this thread back to the host
-/// (before `execve`: pending signals survive it).
-pub fn hand_back_all() {
+/// Before `execve`: pending signals survive it. The host holds every guest
+/// signal from now until the new image boots, and the ones the kernel
+/// holds for this thread go back to the host's queues. (Left to this
+/// image's handler, a signal that came between the two would be held in
+/// memory the `execve` discards: a Ctrl-C as `sh` execs its last command
+/// would be lost.) [`exec_failed`] undoes it.
+pub fn hold_across_exec() {
+    let _ = cpu::hold_guest_signals_in_host();
     let rest = cpu::thread_signals().pending.swap(0, Ordering::AcqRel);
     for index in (1..=NSIG).filter(|i| rest & bit(*i) != 0) {
         hand_back(index, &load_info(index));
     }
+}
+
+/// An `execve` failed and this image goes on: the host's mask mirrors the
+/// guest's again, and what the host held reaches the kernel's handlers.
+pub fn exec_failed() {
+    let _ = cpu::set_guest_mask(mask());
 }
 
 /// Takes a signal of `set` the kernel holds for this thread, if any, with

@@ -417,10 +417,8 @@ pub fn sys_execve(call: &Call) -> SysResult {
     if stats::enabled() {
         log::write_raw(&stats::render());
     }
-    // Pending signals survive execve: the ones the kernel holds go back
-    // to the host's queues.
-    signal::hand_back_all();
-    host_call(
+    signal::hold_across_exec();
+    let failed = host_call(
         Sysno::execveat,
         [
             KERNEL_IMAGE_FD as u64,
@@ -430,7 +428,9 @@ pub fn sys_execve(call: &Call) -> SysResult {
             AT_EMPTY_PATH,
             0,
         ],
-    )
+    );
+    signal::exec_failed();
+    failed
 }
 
 /// wait4(pid, status, options, rusage). A stop or continue it reports
