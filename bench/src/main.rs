@@ -13,6 +13,7 @@ mod bundle;
 mod chart;
 mod docker_seccomp;
 mod dockerd;
+mod fuzz_rate;
 mod harness;
 mod host_syscalls;
 mod images;
@@ -293,6 +294,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
     let sleeper = workload::MEMORY.build(&cache).ok();
     let host_syscalls = host_syscalls::count_all(&runtimes, &runner, sleeper.as_deref());
+    let fuzz = runtimes
+        .contains(&RuntimeKind::Oxbox)
+        .then(|| fuzz_rate::measure(&runner, &cache, if cli.quick { 1 } else { 5 }));
     let results = harness::run(&plan, &runner, &binaries);
     machine.load_after = machine::load_average();
     let report = Report {
@@ -307,6 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         workloads: results,
         host_syscalls,
+        fuzz,
         tree,
         image: image_description,
     };

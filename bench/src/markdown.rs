@@ -64,6 +64,9 @@ pub fn render(report: &Report, charts: &[(Group, Chart)]) -> String {
         }
         if group == Group::Costs {
             out.push_str(&host_syscalls_table(report));
+            if let Some(fuzz) = &report.fuzz {
+                let _ = writeln!(out, "{}.\n", fuzz.describe());
+            }
         }
         if group == Group::Servers {
             out.push_str(&servers_setup(report));
@@ -546,6 +549,7 @@ pub mod tests {
                     installed: "the container's process".into(),
                 },
             ],
+            fuzz: None,
             tree: None,
             image: None,
         }

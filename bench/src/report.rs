@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::fuzz_rate::FuzzRate;
 use crate::host_syscalls::HostSyscalls;
 use crate::oxbox_stats::{OxboxStats, SyscallCounts, Totals, fraction};
 use crate::runtime::RuntimeKind;
@@ -28,6 +29,8 @@ pub struct Report {
     pub workloads: Vec<WorkloadResult>,
     /// Host syscalls reachable from a container, per runtime.
     pub host_syscalls: Vec<HostSyscalls>,
+    /// The syscall fuzzer's rate inside oxbox, when oxbox was measured.
+    pub fuzz: Option<FuzzRate>,
     /// The source tree the tar workload extracts.
     pub tree: Option<String>,
     /// The image the image workloads import and unpack.
@@ -447,6 +450,9 @@ impl Report {
             out.push('\n');
             out.push_str(&w.render_table());
             out.push_str(&w.render_targets());
+        }
+        if let Some(fuzz) = &self.fuzz {
+            let _ = writeln!(out, "\n{}", fuzz.describe());
         }
         out
     }

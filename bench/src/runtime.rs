@@ -669,6 +669,28 @@ impl Runner {
 
     /// Runs `body` in a fresh directory of the scratch area, removed
     /// afterwards unless runs are kept.
+    /// Runs `oxbox do FLAGS --rootfs ROOTFS -- ARGV` in a run directory of
+    /// its own, for a measurement outside the workload matrix.
+    pub fn oxbox_do(
+        &self,
+        rootfs: &Path,
+        flags: &[&str],
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<RunOutput> {
+        self.in_run_dir(|_, dir| {
+            let mut c = Command::new(&self.oxbox);
+            c.arg("do")
+                .args(flags)
+                .arg("--rootfs")
+                .arg(rootfs)
+                .arg("--")
+                .args(argv)
+                .env_remove("OXBOX_STATS");
+            run_timed(c, None, dir, timeout)
+        })
+    }
+
     fn in_run_dir<T>(&self, body: impl FnOnce(&str, &Path) -> Result<T>) -> Result<T> {
         let id = format!(
             "oxbox-bench-{}-{}",

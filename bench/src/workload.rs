@@ -720,54 +720,66 @@ impl Workload {
     }
 
     /// Builds the program with gcc, or returns the cached binary.
-    ///
-    /// The cache key hashes the source and the flags, so an edited
-    /// workload is rebuilt and an unchanged one never is.
     pub fn build(&self, cache_dir: &Path) -> Result<PathBuf> {
-        let stem = self
-            .source_name
-            .strip_suffix(".c")
-            .unwrap_or(self.source_name);
-        let binary = cache_dir.join(format!("{stem}-{}", self.cache_key()));
-        if binary.is_file() {
-            return Ok(binary);
-        }
-        fs::create_dir_all(cache_dir)
-            .with_context(|| format!("creating {}", cache_dir.display()))?;
-        let source = cache_dir.join(format!("{}.{}", self.cache_key(), self.source_name));
-        fs::write(&source, self.source).with_context(|| format!("writing {}", source.display()))?;
-        // Build beside the final name and rename: an interrupted build
-        // never leaves a truncated binary that looks cached.
-        let partial = binary.with_extension("partial");
-        let output = Command::new("gcc")
-            .args(CFLAGS)
-            .arg("-o")
-            .arg(&partial)
-            .arg(&source)
-            .output()
-            .context("running gcc (is it installed?)")?;
-        if !output.status.success() {
-            bail!(
-                "gcc failed on {}: {}",
-                self.source_name,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        fs::rename(&partial, &binary)
-            .with_context(|| format!("renaming to {}", binary.display()))?;
-        Ok(binary)
+        build_static(cache_dir, (self.source_name, self.source), &[])
     }
+}
 
-    fn cache_key(&self) -> String {
-        let mut hash = Sha256::new();
-        hash.update(CFLAGS.join(" "));
-        hash.update([0]);
-        hash.update(self.source);
-        hash.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+/// A C file's name and text.
+pub type CSource = (&'static str, &'static str);
+
+/// Builds a static program from `main` and the `headers` it includes
+/// (`#include "name"`, written beside it), or returns the cached binary.
+///
+/// The cache key hashes the texts and the flags, so an edited program is
+/// rebuilt and an unchanged one never is.
+pub fn build_static(cache_dir: &Path, main: CSource, headers: &[CSource]) -> Result<PathBuf> {
+    let (name, _) = main;
+    let key = cache_key(main, headers);
+    let stem = name.strip_suffix(".c").unwrap_or(name);
+    let binary = cache_dir.join(format!("{stem}-{key}"));
+    if binary.is_file() {
+        return Ok(binary);
     }
+    let sources = cache_dir.join(format!("{key}.src"));
+    fs::create_dir_all(&sources).with_context(|| format!("creating {}", sources.display()))?;
+    for (file, text) in headers.iter().chain([&main]) {
+        let path = sources.join(file);
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    // Build beside the final name and rename: an interrupted build
+    // never leaves a truncated binary that looks cached.
+    let partial = binary.with_extension("partial");
+    let output = Command::new("gcc")
+        .args(CFLAGS)
+        .arg("-o")
+        .arg(&partial)
+        .arg(sources.join(name))
+        .output()
+        .context("running gcc (is it installed?)")?;
+    if !output.status.success() {
+        bail!(
+            "gcc failed on {name}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    fs::rename(&partial, &binary).with_context(|| format!("renaming to {}", binary.display()))?;
+    Ok(binary)
+}
+
+fn cache_key(main: CSource, headers: &[CSource]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(CFLAGS.join(" "));
+    for (name, text) in [&main].into_iter().chain(headers) {
+        hash.update([0]);
+        hash.update(name);
+        hash.update([0]);
+        hash.update(text);
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Reads the `ns_per_op=<float>` line a timing loop prints.
@@ -836,15 +848,16 @@ mod tests {
     }
 
     #[test]
-    fn cache_key_is_stable_and_depends_on_the_source() {
-        let a = GETPPID.cache_key();
-        assert_eq!(a, GETPPID.cache_key());
+    fn cache_key_is_stable_and_depends_on_the_source_and_headers() {
+        let main = (GETPPID.source_name, GETPPID.source);
+        let a = cache_key(main, &[]);
+        assert_eq!(a, cache_key(main, &[]));
         assert_eq!(a.len(), 16);
-        let edited = Workload {
-            source: "int main(void) { return 0; }",
-            ..GETPPID
-        };
-        assert_ne!(a, edited.cache_key());
+        let edited = (GETPPID.source_name, "int main(void) { return 0; }");
+        assert_ne!(a, cache_key(edited, &[]));
+        let with_header = cache_key(main, &[("check.h", "#define X 1")]);
+        assert_ne!(a, with_header);
+        assert_ne!(with_header, cache_key(main, &[("check.h", "#define X 2")]));
     }
 
     #[test]
