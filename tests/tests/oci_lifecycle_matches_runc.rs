@@ -30,7 +30,7 @@ impl Runtime {
             .arg(&self.root)
             .args(args)
             .stdin(Stdio::null());
-        if args.first() == Some(&"create") {
+        if args.contains(&"create") {
             // The container inherits create's stdio and keeps it until it
             // exits: never a pipe the harness would wait on.
             let log = std::fs::File::create(self.root.join("create.log")).unwrap();
@@ -66,6 +66,25 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Whether the createContainer hook ran in the mount namespace of the
+    /// container's process (whose pid `create` wrote), which is not the
+    /// host's.
+    fn create_hook_namespace(&self, id: &str, bundle: &str) -> String {
+        let pid = std::fs::read_to_string(self.root.join(format!("{id}.pid"))).unwrap_or_default();
+        let ns = |path: String| std::fs::read_link(path).map(|l| l.display().to_string());
+        let container = ns(format!("/proc/{}/ns/mnt", pid.trim()));
+        let hook = std::fs::read_to_string(Path::new(bundle).join("out/create-ns"));
+        match (container, hook) {
+            (Ok(container), Ok(hook)) if hook.trim() == container => {
+                let host = ns("/proc/self/ns/mnt".into()).unwrap();
+                format!("the container's, host's: {}", host == container)
+            }
+            other => format!("differs: {other:?}"),
+        }
+    }
+}
+
 /// Runs `steps` on `runtime`; returns one line per step.
 fn transcript(runtime: &Runtime, bundle: &Path, steps: &[&str]) -> Vec<String> {
     let bundle = bundle.to_str().unwrap();
@@ -76,6 +95,7 @@ fn transcript(runtime: &Runtime, bundle: &Path, steps: &[&str]) -> Vec<String> {
             let line = match words[..] {
                 ["await", id, wanted] => runtime.await_status(id, wanted),
                 ["status", id] => runtime.status(id),
+                ["ns", id] => runtime.create_hook_namespace(id, bundle),
                 ["create", id] => {
                     let pid_file = runtime.root.join(format!("{id}.pid"));
                     let out = runtime.call(&[
@@ -102,38 +122,61 @@ fn transcript(runtime: &Runtime, bundle: &Path, steps: &[&str]) -> Vec<String> {
 
 /// runc's default spec on the test rootfs, running `command`, with a
 /// prestart, poststart and poststop hook each appending its name and the
-/// status it was given on stdin to `hooks.log` in the bundle.
-fn bundle(dir: &Path, command: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let out = Command::new("runc")
+/// status it was given on stdin to `out/hooks.log` in the bundle. With
+/// `in_container`, `out` is also bind-mounted on the container's `/tmp` and
+/// the container gets createContainer and startContainer hooks: the
+/// scripts given (`sh` from the host's root, and the container's).
+fn bundle(dir: &Path, command: &str, in_container: Option<(&str, &str)>) -> PathBuf {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let out = out.display();
+    let run = Command::new("runc")
         .args(["spec", "--bundle"])
         .arg(dir)
         .output()
         .expect("runc (Debian's package) must be installed");
-    assert!(out.status.success(), "runc spec: {out:?}");
+    assert!(run.status.success(), "runc spec: {run:?}");
     let config = dir.join("config.json");
     let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
+    let mut text = text
         .replace("\"terminal\": true", "\"terminal\": false")
         .replace(
             "\"path\": \"rootfs\"",
             &format!("\"path\": \"{}\"", rootfs().path().display()),
         )
         .replace("\"sh\"", &format!("\"sh\", \"-c\", \"{command}\""));
-    let log = dir.join("hooks.log");
     let hook = |name: &str| {
         format!(
-            r#"[{{"path": "/bin/sh", "args": ["sh", "-c", "echo {name} $(grep -o '\"status\": *\"[a-z]*\"' | tr -d ' ') >> {}"]}}]"#,
-            log.display()
+            r#"[{{"path": "/bin/sh", "args": ["sh", "-c", "echo {name} $(grep -o '\"status\": *\"[a-z]*\"' | tr -d ' ') >> {out}/hooks.log"]}}]"#
         )
     };
-    let hooks = format!(
-        r#""hooks": {{"prestart": {}, "poststart": {}, "poststop": {}}},"#,
+    let mut hooks = format!(
+        r#""prestart": {}, "poststart": {}, "poststop": {}"#,
         hook("prestart"),
         hook("poststart"),
         hook("poststop")
     );
-    let text = text.replacen("\"root\":", &format!("{hooks}\n\t\"root\":"), 1);
+    if let Some((create, start)) = in_container {
+        std::fs::write(dir.join("create-hook.sh"), create).unwrap();
+        std::fs::write(dir.join("out/start-hook.sh"), start).unwrap();
+        hooks += &format!(
+            r#", "createContainer": [{{"path": "/bin/sh", "args": ["sh", "{}/create-hook.sh"], "env": ["OUT={out}"], "timeout": 30}}],
+            "startContainer": [{{"path": "/bin/sh", "args": ["sh", "/tmp/start-hook.sh"], "env": ["OUT=/tmp"], "timeout": 30}}]"#,
+            dir.display()
+        );
+        text = text.replacen(
+            "\"mounts\": [",
+            &format!(
+                r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{out}", "options": ["rbind", "rw"]}},"#
+            ),
+            1,
+        );
+    }
+    let text = text.replacen(
+        "\"root\":",
+        &format!("\"hooks\": {{{hooks}}},\n\t\"root\":"),
+        1,
+    );
     std::fs::write(&config, text).unwrap();
     dir.to_owned()
 }
@@ -142,6 +185,17 @@ fn bundle(dir: &Path, command: &str) -> PathBuf {
 /// a state root of its own; ids are made unique per test (`tag-c1`), as
 /// both runtimes name the container's cgroup after it.
 fn compare(tag: &str, steps: &[&str], command: &str) -> Vec<String> {
+    compare_with(tag, steps, command, None)
+}
+
+/// [`compare`] on a bundle with createContainer and startContainer hooks
+/// (see [`bundle`]).
+fn compare_with(
+    tag: &str,
+    steps: &[&str],
+    command: &str,
+    in_container: Option<(&str, &str)>,
+) -> Vec<String> {
     if !oxbox_integration::is_root() {
         eprintln!("skipped: runtimes need root");
         return Vec::new();
@@ -156,7 +210,7 @@ fn compare(tag: &str, steps: &[&str], command: &str) -> Vec<String> {
         .collect();
     let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
     let _ = std::fs::remove_dir_all(&work);
-    let bundle = bundle(&work.join("bundle"), command);
+    let bundle = bundle(&work.join("bundle"), command, in_container);
     let runtimes = [
         Runtime {
             name: "runc",
@@ -171,9 +225,9 @@ fn compare(tag: &str, steps: &[&str], command: &str) -> Vec<String> {
     ];
     let [runc, oxbox] = runtimes.map(|r| {
         std::fs::create_dir_all(&r.root).unwrap();
-        let _ = std::fs::remove_file(bundle.join("hooks.log"));
+        let _ = std::fs::remove_file(bundle.join("out/hooks.log"));
         let mut lines = transcript(&r, &bundle, &steps);
-        let hooks = std::fs::read_to_string(bundle.join("hooks.log")).unwrap_or_default();
+        let hooks = std::fs::read_to_string(bundle.join("out/hooks.log")).unwrap_or_default();
         lines.extend(hooks.lines().map(|l| format!("hook: {l}")));
         // Nothing may be left running, whatever the outcome.
         for id in ["c1", "c2"] {
@@ -288,4 +342,146 @@ fn a_created_container_can_be_deleted_without_start() {
         &["create c1", "status c1", "delete c1", "status c1"],
         "sleep 60",
     );
+}
+
+/// The createContainer hook: the host's `sh`, which runc runs in the
+/// container's namespaces once its mounts exist, before the pivot, in its
+/// root. It logs the state it was given, its working directory and
+/// whether the container's `/tmp` bind mount is in its mount table, and
+/// keeps its mount namespace for the `ns` step. (Not the hostname: runc
+/// sets it after these hooks, oxbox before its mounts.)
+const CREATE_HOOK: &str = r#"state=$(cat)
+field() { printf '%s' "$state" | grep -o "\"$1\": *[^,}]*" | tr -d ' "'; }
+echo "createContainer $(field id) $(field status) $(field pid) cwd=$(pwd)" \
+    "tmp-mounted=$(grep -c " $(pwd)/tmp " /proc/self/mountinfo)" >> "$OUT/hooks.log"
+readlink /proc/self/ns/mnt > "$OUT/create-ns"
+"#;
+
+/// The startContainer hook: the container's own `sh` (busybox), run in the
+/// container at `start`. It logs what the create hook does, the user it
+/// runs as and the root directory it sees, through the container's `/tmp`.
+const START_HOOK: &str = r#"state=$(cat)
+field() { printf '%s' "$state" | grep -o "\"$1\": *[^,}]*" | tr -d ' "'; }
+echo "startContainer $(field id) $(field status) $(field pid) cwd=$(pwd)" \
+    "hostname=$(uname -n) uid=$(id -u) root=$(ls / | tr '\n' ,)" >> "$OUT/hooks.log"
+"#;
+
+#[test]
+fn create_and_start_container_hooks_run_inside_the_container() {
+    require_root!();
+    let transcript = compare_with(
+        "inside",
+        &[
+            "create c1",
+            "ns c1",
+            "status c1",
+            "start c1",
+            "status c1",
+            "kill c1 KILL",
+            "await c1 stopped",
+            "delete c1",
+        ],
+        "sleep 60",
+        Some((CREATE_HOOK, START_HOOK)),
+    );
+    // What runc showed, spelled out.
+    assert!(transcript.contains(&"ns inside-c1: the container's, host's: false".to_string()));
+    let mut root: Vec<String> = std::fs::read_dir(rootfs().path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    root.sort();
+    let hooks: Vec<&str> = transcript
+        .iter()
+        .filter_map(|l| l.strip_prefix("hook: "))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            "prestart \"status\":\"creating\"".to_string(),
+            format!(
+                "createContainer id:inside-c1 status:creating pid:1 cwd={} tmp-mounted=1",
+                rootfs().path().display()
+            ),
+            "poststart \"status\":\"created\"".to_string(),
+            format!(
+                "startContainer id:inside-c1 status:created pid:1 cwd=/ hostname=runc uid=0 \
+                 root={},",
+                root.join(",")
+            ),
+            "poststop \"status\":\"stopped\"".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_create_container_hook_fails_create_and_leaves_nothing() {
+    compare_with(
+        "failcreate",
+        &["create c1", "status c1", "delete c1"],
+        "sleep 60",
+        Some(("echo broken >&2; exit 3", START_HOOK)),
+    );
+}
+
+/// The last `msg` of an error line in a logrus JSON log.
+fn last_logged_error(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains(r#""level":"error""#))
+        .filter_map(|l| l.split(r#""msg":""#).nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .next_back()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn failing_hooks_fail_create_and_start_with_the_reason_in_the_log() {
+    require_root!();
+    let work = std::env::temp_dir().join(format!("oxbox-failing-hooks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let oxbox = Runtime {
+        name: "oxbox",
+        binary: oxbox_bin(),
+        root: work.join("root"),
+    };
+    std::fs::create_dir_all(&oxbox.root).unwrap();
+    let log = work.join("log.json");
+    let log_args = ["--log", log.to_str().unwrap(), "--log-format", "json"];
+    let verb = |words: &[&str]| {
+        let mut args = log_args.to_vec();
+        args.extend_from_slice(words);
+        oxbox.call(&args).status.code()
+    };
+    let failing = [
+        ("echo create broken >&2; exit 3", "exit 0", "create"),
+        ("exit 0", "echo start broken >&2; exit 4", "start"),
+    ];
+    for (create, start, fails) in failing {
+        let id = format!("failing-{fails}");
+        let bundle = bundle(&work.join(&id), "sleep 60", Some((create, start)));
+        let created = verb(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+        if fails == "create" {
+            assert_eq!(created, Some(1));
+            assert_eq!(
+                last_logged_error(&log),
+                "createContainer hook /bin/sh: exit status: 3: create broken"
+            );
+            assert_eq!(oxbox.status(&id), "absent");
+            continue;
+        }
+        assert_eq!(created, Some(0));
+        // runc 1.1 returns 0 here and only the container's stderr tells;
+        // the runtime spec asks for an error, which engines then report.
+        assert_eq!(verb(&["start", &id]), Some(1));
+        assert_eq!(
+            last_logged_error(&log),
+            "startContainer hook /bin/sh: exit status: 4: start broken"
+        );
+        assert_eq!(oxbox.await_status(&id, "stopped"), "stopped");
+        assert_eq!(verb(&["delete", &id]), Some(0));
+        assert_eq!(oxbox.status(&id), "absent");
+    }
+    let _ = std::fs::remove_dir_all(&work);
 }

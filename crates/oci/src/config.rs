@@ -36,6 +36,15 @@ pub struct Hooks {
     pub prestart: Vec<Hook>,
     /// At the same point, after `prestart`.
     pub create_runtime: Vec<Hook>,
+    /// In the container's namespaces, run by its first process once its
+    /// mounts are in place, before the pivot into its root (their paths
+    /// are the host's).
+    #[serde(default)]
+    pub create_container: Vec<Hook>,
+    /// In the container, its root and privileges, run by its first
+    /// process after `start` released it, right before the exec.
+    #[serde(default)]
+    pub start_container: Vec<Hook>,
     /// After `start` released the process.
     pub poststart: Vec<Hook>,
     /// After the container is deleted.
@@ -135,20 +144,6 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
     let listed = |hooks: Option<&Option<Vec<Hook>>>| -> Vec<Hook> {
         hooks.and_then(|h| h.clone()).unwrap_or_default()
     };
-    if let Some(hooks) = hooks
-        && (hooks
-            .create_container()
-            .as_ref()
-            .is_some_and(|h| !h.is_empty())
-            || hooks
-                .start_container()
-                .as_ref()
-                .is_some_and(|h| !h.is_empty()))
-    {
-        return Err(Error::Config(
-            "createContainer and startContainer hooks are not supported by oxbox yet".into(),
-        ));
-    }
     Ok(Bundle {
         spec: container,
         cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),
@@ -156,6 +151,8 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         hooks: Hooks {
             prestart: listed(hooks.map(|h| h.prestart())),
             create_runtime: listed(hooks.map(|h| h.create_runtime())),
+            create_container: listed(hooks.map(|h| h.create_container())),
+            start_container: listed(hooks.map(|h| h.start_container())),
             poststart: listed(hooks.map(|h| h.poststart())),
             poststop: listed(hooks.map(|h| h.poststop())),
         },
@@ -384,7 +381,11 @@ mod tests {
     {{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid","noexec","nodev","mode=1777","size=67108864"]}},
     {{"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind","rprivate","ro"]}}
   ],
-  "hooks": {{"prestart": [{{"path": "/proc/1/exe", "args": ["libnetwork-setkey", "x"]}}]}},
+  "hooks": {{
+    "prestart": [{{"path": "/proc/1/exe", "args": ["libnetwork-setkey", "x"]}}],
+    "createContainer": [{{"path": "/bin/true"}}, {{"path": "/bin/echo", "timeout": 5}}],
+    "startContainer": [{{"path": "/bin/true", "env": ["A=1"]}}]
+  }},
   "linux": {{
     "cgroupsPath": "/docker/abc",
     "resources": {{"memory": {{"limit": 67108864}}, "pids": {{"limit": 100}}}},
@@ -460,6 +461,9 @@ mod tests {
         assert_eq!(spec.mounts[1].flags, MsFlags::MS_RDONLY);
         assert_eq!(bundle.cgroups_path, Some("/docker/abc".into()));
         assert_eq!(bundle.hooks.prestart.len(), 1);
+        assert_eq!(bundle.hooks.create_container.len(), 2);
+        assert_eq!(bundle.hooks.create_container[1].timeout(), Some(5));
+        assert_eq!(bundle.hooks.start_container.len(), 1);
         // In all three sets and kept on the host: CHOWN and KILL.
         assert_eq!(
             spec.capabilities,

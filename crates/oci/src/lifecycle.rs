@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process};
 use oxbox_sandbox::signals::{SignalInbox, SignalMask};
-use oxbox_sandbox::{ContainerSpec, Launch, Rootfs, namespaces, terminal};
+use oxbox_sandbox::{ContainerSpec, InContainer, Launch, Rootfs, Stage, namespaces, terminal};
 
 use crate::cgroups::Cgroup;
 use crate::config::{self, Bundle};
@@ -148,11 +148,23 @@ impl Runtime {
             hooks: bundle.hooks.clone(),
             annotations: bundle.annotations.clone(),
         };
+        let start_report = if saved.hooks.start_container.is_empty() {
+            None
+        } else {
+            let path = dir.join(state::START_ERROR);
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::io("create", &path, e))?;
+            Some(file)
+        };
         let launch = Launch {
             exec_gate: Some(gate.into()),
             console,
             supervised,
             check_program: true,
+            in_container: in_container_hooks(&saved, start_report),
         };
         let on_namespaces = |pid: Pid| -> oxbox_sandbox::Result<()> {
             in_namespaces(&bundle, &cgroup, &saved, pid).map_err(to_sandbox)
@@ -168,6 +180,12 @@ impl Runtime {
             Ok(spawned) => spawned,
             Err(e) => {
                 let _ = cgroup.remove();
+                // As runc, which destroys the failed container: the
+                // poststop hooks undo what the prestart ones did.
+                let state = saved.oci_state(Status::Stopped, 0);
+                if let Err(e) = hooks::run_all("poststop", &saved.hooks.poststop, &state) {
+                    tracing::warn!(error = %e, "poststop hook failed");
+                }
                 return Err(e.into());
             }
         };
@@ -220,7 +238,22 @@ impl Runtime {
             })?;
         gate.write_all(b"0")
             .map_err(|e| Error::io("write", &gate_path, e))?;
-        fs::remove_file(&gate_path).map_err(|e| Error::io("remove", &gate_path, e))
+        fs::remove_file(&gate_path).map_err(|e| Error::io("remove", &gate_path, e))?;
+        if container.saved.hooks.start_container.is_empty() {
+            return Ok(());
+        }
+        // The process closes its end of the gate when it execs the kernel
+        // or dies: by then its startContainer hooks have run, and a
+        // failure is in the report.
+        wait_for_no_reader(&gate).map_err(|e| Error::io("wait for", &gate_path, e))?;
+        let report_path = container.dir.join(state::START_ERROR);
+        let report =
+            fs::read_to_string(&report_path).map_err(|e| Error::io("read", &report_path, e))?;
+        if report.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Hook(report))
+        }
     }
 
     /// `state`.
@@ -412,6 +445,7 @@ impl Runtime {
             console,
             supervised: !options.detach,
             check_program: true,
+            in_container: None,
         };
         let spawned = oxbox_sandbox::spawn(&spec, launch, &signals.mask, &signals.inbox, join)?;
         let pid = spawned.pid;
@@ -445,6 +479,61 @@ fn in_namespaces(bundle: &Bundle, cgroup: &Cgroup, saved: &Saved, pid: Pid) -> R
     let state = saved.oci_state(Status::Creating, pid.as_raw());
     hooks::run_all("prestart", &bundle.hooks.prestart, &state)?;
     hooks::run_all("createRuntime", &bundle.hooks.create_runtime, &state)
+}
+
+/// The createContainer and startContainer hooks, for the container's first
+/// process to run itself at those stages of its setup; a failed
+/// startContainer hook is also written to `start_report`, for `start` to
+/// return (the process is on its own by then).
+fn in_container_hooks(saved: &Saved, start_report: Option<fs::File>) -> Option<InContainer> {
+    if saved.hooks.create_container.is_empty() && saved.hooks.start_container.is_empty() {
+        return None;
+    }
+    let saved = saved.clone();
+    Some(InContainer(Box::new(move |stage| {
+        let (point, list, status) = match stage {
+            Stage::BeforePivot => (
+                "createContainer",
+                &saved.hooks.create_container,
+                Status::Creating,
+            ),
+            Stage::BeforeExec => (
+                "startContainer",
+                &saved.hooks.start_container,
+                Status::Created,
+            ),
+        };
+        // As runc: the process's own pid, in the container's pid namespace.
+        let state = saved.oci_state(status, nix::unistd::getpid().as_raw());
+        hooks::run_all(point, list, &state).map_err(|e| {
+            if let Some(mut report) = start_report.as_ref().filter(|_| stage == Stage::BeforeExec) {
+                // Nothing more to do if it cannot be written: the process
+                // also reports the error on its stderr.
+                let _ = report.write_all(e.to_string().as_bytes());
+            }
+            to_sandbox(e)
+        })
+    })))
+}
+
+/// Waits until the FIFO whose write end is `fifo` has no reader left.
+fn wait_for_no_reader(fifo: &fs::File) -> std::io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_)
+                if fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLERR)) =>
+            {
+                return Ok(());
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The spec of a process `exec`'d into `container`: its own command, env,

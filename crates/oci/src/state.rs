@@ -26,6 +26,9 @@ pub const DEFAULT_ROOT: &str = "/run/oxbox";
 const STATE_FILE: &str = "state.json";
 /// The exec gate of a created container.
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// Where a created container's process writes why its startContainer
+/// hooks failed, for `start` to report.
+pub const START_ERROR: &str = "start-error";
 
 /// A container's status, as `runc state` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +83,8 @@ pub struct Saved {
     pub guest_filter: Option<String>,
     /// The cgroup path it was placed in (relative to each hierarchy).
     pub cgroup_path: PathBuf,
-    /// Hooks still to run (poststart, poststop).
+    /// Hooks still to run (poststart, poststop; startContainer, which
+    /// the container's process runs, tells `start` to wait for it).
     pub hooks: Hooks,
     /// The config's annotations.
     pub annotations: std::collections::HashMap<String, String>,

@@ -59,8 +59,15 @@ pub fn enter_namespaces(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<
 }
 
 /// Second phase: sets up the calling process inside its namespaces, up to
-/// (not including) the exec of the kernel image.
-pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
+/// (not including) the exec of the kernel image. `before_pivot` runs once
+/// the mounts are in place, before the root turns read-only and before
+/// the pivot, in the new root as working directory (where runc runs OCI
+/// createContainer hooks).
+pub fn prepare(
+    host: &mut impl HostSys,
+    plan: &InitPlan<'_>,
+    before_pivot: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     if let Some(hostname) = plan.hostname {
         host.set_hostname(hostname)
             .map_err(|e| Error::sys("set hostname", e))?;
@@ -69,7 +76,14 @@ pub fn prepare(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
         host.loopback_up()
             .map_err(|e| Error::sys("bring loopback interface up", e))?;
     }
-    mounts::apply(host, plan.mounts)?;
+    let (assemble, finish) = mounts::split_before_pivot(plan.mounts);
+    mounts::apply(host, assemble)?;
+    if let Some(MountStep::PivotRoot { new_root }) = finish.last() {
+        host.chdir(new_root)
+            .map_err(|e| Error::path("enter new root", new_root, e))?;
+    }
+    before_pivot()?;
+    mounts::apply(host, finish)?;
     enter_workdir(host, plan.workdir)?;
     for limit in plan.rlimits {
         host.set_rlimit(limit)
@@ -124,6 +138,10 @@ mod tests {
         additional_gids: Vec::new(),
     };
 
+    fn no_hook() -> Result<()> {
+        Ok(())
+    }
+
     fn plan(workdir: &Path) -> InitPlan<'_> {
         InitPlan {
             join: &[],
@@ -142,7 +160,7 @@ mod tests {
     fn setup_runs_in_order_and_drops_privileges_last() {
         let mut host = FakeHost::default();
         enter_namespaces(&mut host, &plan(Path::new("/"))).unwrap();
-        prepare(&mut host, &plan(Path::new("/"))).unwrap();
+        prepare(&mut host, &plan(Path::new("/")), no_hook).unwrap();
         let names: Vec<&str> = host
             .calls
             .iter()
@@ -166,9 +184,57 @@ mod tests {
     }
 
     #[test]
+    fn before_pivot_runs_in_the_new_root_after_the_mounts_and_before_the_pivot() {
+        let steps = [
+            MountStep::Tmpfs {
+                target: "/r/dev".into(),
+                mode: 0o755,
+                flags: nix::mount::MsFlags::empty(),
+                options: None,
+            },
+            MountStep::ReadOnlyTree {
+                root: "/r".into(),
+                except: Vec::new(),
+            },
+            MountStep::PivotRoot {
+                new_root: "/r".into(),
+            },
+        ];
+        let plan = InitPlan {
+            mounts: &steps,
+            ..plan(Path::new("/"))
+        };
+        let mut host = FakeHost::default();
+        host.files.insert("/r".into(), FileKind::Dir);
+        let err = prepare(&mut host, &plan, || Err(Error::Setup("hook failed".into())));
+        assert_eq!(crate::error::one_line(&err.unwrap_err()), "hook failed");
+        let names: Vec<&str> = host.calls.iter().map(String::as_str).collect();
+        assert!(
+            names
+                .iter()
+                .any(|c| c.starts_with("mount(") && c.contains("/r/dev")),
+            "{names:?}"
+        );
+        assert_eq!(names.last(), Some(&"chdir(/r)"), "{names:?}");
+        assert!(host.calls_named("pivot_root").is_empty());
+
+        let mut host = FakeHost::default();
+        host.files.insert("/r".into(), FileKind::Dir);
+        let mut ran = false;
+        // The fake host cannot detach the old root; what matters is the
+        // pivot came after the callback.
+        let _ = prepare(&mut host, &plan, || {
+            ran = true;
+            Ok(())
+        });
+        assert!(ran);
+        assert_eq!(host.calls_named("pivot_root").len(), 1);
+    }
+
+    #[test]
     fn missing_workdir_is_created_then_entered() {
         let mut host = FakeHost::default();
-        prepare(&mut host, &plan(Path::new("/work/dir"))).unwrap();
+        prepare(&mut host, &plan(Path::new("/work/dir")), no_hook).unwrap();
         assert_eq!(
             host.calls_named("chdir"),
             ["chdir(/work/dir)", "chdir(/work/dir)"]
@@ -180,7 +246,7 @@ mod tests {
     fn existing_workdir_is_entered_without_mkdir() {
         let mut host = FakeHost::default();
         host.files.insert("/srv".into(), FileKind::Dir);
-        prepare(&mut host, &plan(Path::new("/srv"))).unwrap();
+        prepare(&mut host, &plan(Path::new("/srv")), no_hook).unwrap();
         assert!(host.calls_named("mkdir").is_empty());
     }
 
@@ -188,7 +254,7 @@ mod tests {
     fn workdir_on_read_only_root_fails_before_privileges_are_dropped() {
         let mut host = FakeHost::default();
         host.failures.insert("mkdir_all(/work".into(), libc::EROFS);
-        let err = prepare(&mut host, &plan(Path::new("/work"))).unwrap_err();
+        let err = prepare(&mut host, &plan(Path::new("/work")), no_hook).unwrap_err();
         assert_eq!(
             crate::error::one_line(&err),
             "create working directory /work: Read-only file system"
@@ -199,7 +265,7 @@ mod tests {
     #[test]
     fn root_keeps_the_planned_capabilities_and_another_user_none() {
         let mut host = FakeHost::default();
-        prepare(&mut host, &plan(Path::new("/"))).unwrap();
+        prepare(&mut host, &plan(Path::new("/")), no_hook).unwrap();
         assert_eq!(
             host.calls_named("limit_capabilities"),
             ["limit_capabilities(0x43b)"]
@@ -214,7 +280,7 @@ mod tests {
             user: Some(&web),
             ..plan(Path::new("/"))
         };
-        prepare(&mut host, &plan).unwrap();
+        prepare(&mut host, &plan, no_hook).unwrap();
         assert_eq!(
             host.calls_named("limit_bounding_set"),
             ["limit_bounding_set(0x0)"]
@@ -233,7 +299,7 @@ mod tests {
             loopback: false,
             ..plan(Path::new("/"))
         };
-        prepare(&mut host, &plan).unwrap();
+        prepare(&mut host, &plan, no_hook).unwrap();
         assert!(host.calls_named("sethostname").is_empty());
         assert!(host.calls_named("loopback_up").is_empty());
     }
@@ -242,7 +308,7 @@ mod tests {
     fn hostname_failure_is_reported() {
         let mut host = FakeHost::default();
         host.failures.insert("sethostname(box".into(), libc::EPERM);
-        let err = prepare(&mut host, &plan(Path::new("/"))).unwrap_err();
+        let err = prepare(&mut host, &plan(Path::new("/")), no_hook).unwrap_err();
         assert!(crate::error::one_line(&err).starts_with("set hostname: Operation not permitted"));
     }
 }

@@ -65,6 +65,31 @@ pub struct Launch {
     /// executed, so that `create` fails with runc's message instead of a
     /// container that exits 127 at `start`.
     pub check_program: bool,
+    /// Work the container process does itself, inside the container, at
+    /// the [`Stage`]s of its setup (OCI createContainer and startContainer
+    /// hooks). Its failure is the setup's.
+    pub in_container: Option<InContainer>,
+}
+
+/// Where, in its own setup, the container process calls
+/// [`Launch::in_container`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Its namespaces and mounts exist, its root is neither read-only nor
+    /// pivoted into yet, and its working directory is that root.
+    BeforePivot,
+    /// The exec gate opened (or there is none) and the setup is over,
+    /// privileges dropped: the kernel image is exec'd next.
+    BeforeExec,
+}
+
+/// The callback of [`Launch::in_container`].
+pub struct InContainer(pub Box<dyn Fn(Stage) -> Result<()>>);
+
+impl std::fmt::Debug for InContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InContainer")
+    }
 }
 
 /// A container process whose setup is done (it is at its exec gate, or
@@ -257,6 +282,12 @@ pub fn spawn(
             drop(child_end);
             drop(kernel);
             drop(launch);
+            // In a user namespace of its own the caller may not go back;
+            // it runs no hooks there (`oxbox do` without root).
+            if !user_namespace && let Err(e) = namespaces::leave_pid_namespace(&spec.namespaces) {
+                abandon(child);
+                return Err(e);
+            }
             let spawned = Spawned {
                 pid: child,
                 channel,
@@ -342,7 +373,9 @@ impl ChildSetup<'_> {
         init::enter_namespaces(&mut RealHost, self.plan)?;
         self.channel.send(&ChildMessage::NamespacesReady)?;
         self.channel.wait_resume()?;
-        init::prepare(&mut RealHost, self.plan)?;
+        init::prepare(&mut RealHost, self.plan, || {
+            self.in_container(Stage::BeforePivot)
+        })?;
         if let Some(console) = &self.launch.console {
             let (master, slave) = terminal::open_pty(self.spec.console_size)?;
             terminal::send_master(console, &master)?;
@@ -359,7 +392,14 @@ impl ChildSetup<'_> {
         if let Some(gate) = &self.launch.exec_gate {
             wait_at_gate(gate)?;
         }
-        Ok(())
+        self.in_container(Stage::BeforeExec)
+    }
+
+    fn in_container(&self, stage: Stage) -> Result<()> {
+        match &self.launch.in_container {
+            Some(work) => (work.0)(stage),
+            None => Ok(()),
+        }
     }
 }
 

@@ -35,7 +35,7 @@ pub mod sync;
 pub mod terminal;
 
 pub use error::{Error, Result, one_line};
-pub use launch::{Launch, SETUP_FAILED, Spawned, run, spawn, supervise};
+pub use launch::{InContainer, Launch, SETUP_FAILED, Spawned, Stage, run, spawn, supervise};
 pub use spec::{
     ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Options, Rlimit,
     Rootfs, User,

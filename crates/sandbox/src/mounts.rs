@@ -383,6 +383,22 @@ pub fn apply(host: &mut impl HostSys, steps: &[MountStep]) -> Result<()> {
     Ok(())
 }
 
+/// Splits a plan into the mounts that assemble the root and what finishes
+/// it: the read-only remount of the root, if any, and the pivot.
+pub fn split_before_pivot(steps: &[MountStep]) -> (&[MountStep], &[MountStep]) {
+    let finish = steps
+        .iter()
+        .rev()
+        .take_while(|s| {
+            matches!(
+                s,
+                MountStep::ReadOnlyTree { .. } | MountStep::PivotRoot { .. }
+            )
+        })
+        .count();
+    steps.split_at(steps.len() - finish)
+}
+
 fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
     tracing::debug!(?step, "mount step");
     match step {
@@ -705,6 +721,37 @@ mod tests {
         });
         let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
         assert!(ensure < dev && dev < ro);
+    }
+
+    #[test]
+    fn the_split_before_the_pivot_leaves_the_root_writable_until_then() {
+        for read_only in [false, true] {
+            let steps = plan(&dir_rootfs(read_only), &[], &dir_ctx());
+            let (assemble, finish) = split_before_pivot(&steps);
+            assert!(
+                !assemble.is_empty()
+                    && !assemble.iter().any(|s| matches!(
+                        s,
+                        MountStep::ReadOnlyTree { .. } | MountStep::PivotRoot { .. }
+                    )),
+                "{assemble:?}"
+            );
+            let kinds: Vec<bool> = finish
+                .iter()
+                .map(|s| matches!(s, MountStep::ReadOnlyTree { .. }))
+                .collect();
+            assert_eq!(
+                kinds,
+                if read_only {
+                    vec![true, false]
+                } else {
+                    vec![false]
+                }
+            );
+            assert!(matches!(finish.last(), Some(MountStep::PivotRoot { .. })));
+        }
+        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        assert_eq!(split_before_pivot(&steps).1.len(), 1);
     }
 
     #[test]

@@ -44,6 +44,19 @@ pub fn enter_pid_namespace(namespaces: &Namespaces) -> Result<()> {
     }
 }
 
+/// Undoes [`enter_pid_namespace`] once the container's first process is
+/// forked: the caller's later children (OCI hooks, which run in the
+/// runtime's namespaces) are born in its own pid namespace again, not in
+/// the container's, where a fork fails with ENOMEM once its init is gone.
+pub fn leave_pid_namespace(namespaces: &Namespaces) -> Result<()> {
+    if namespaces.get(NamespaceKind::Pid).is_none() {
+        return Ok(());
+    }
+    let own = open_namespace(Path::new("/proc/self/ns/pid"))?;
+    nix::sched::setns(own, CloneFlags::CLONE_NEWPID)
+        .map_err(|e| Error::sys("return to the runtime's pid namespace", e))
+}
+
 fn open_namespace(path: &Path) -> Result<OwnedFd> {
     fs::File::open(path)
         .map(OwnedFd::from)
