@@ -241,6 +241,8 @@ pub struct Run {
     terminal: bool,
     /// The host's network namespace instead of a fresh one.
     host_network: bool,
+    /// `NAME=SOFT[:HARD]` resource limits.
+    ulimits: Vec<String>,
     rootfs: PathBuf,
     /// Recreated empty before each run.
     scratch: Vec<Scratch>,
@@ -275,6 +277,7 @@ impl Run {
             tmpfs: Vec::new(),
             terminal: false,
             host_network: false,
+            ulimits: Vec::new(),
             rootfs: dir.to_path_buf(),
             scratch: Vec::new(),
         }
@@ -348,6 +351,13 @@ impl Run {
         self
     }
 
+    /// A resource limit, `NAME=SOFT[:HARD]` in numbers: `--ulimit` under
+    /// oxbox, `prlimit --NAME=SOFT[:HARD]` natively (the names are the same).
+    pub fn ulimit(mut self, limit: &str) -> Run {
+        self.ulimits.push(limit.into());
+        self
+    }
+
     /// Mounts a fresh tmpfs (`DST[:OPTIONS]`, as `oxbox do --tmpfs`) under
     /// oxbox only: for guests that never run natively (the fuzzer), so the
     /// native baseline does not get it.
@@ -382,7 +392,14 @@ impl Run {
     /// namespaces (not net with [`Run::host_network`]), with the environment `oxbox do` would give.
     pub fn native(&self) -> Outcome {
         self.reset_scratch();
-        let mut cmd = Command::new("unshare");
+        let mut cmd = if self.ulimits.is_empty() {
+            Command::new("unshare")
+        } else {
+            let mut prlimit = Command::new("prlimit");
+            prlimit.args(self.ulimits.iter().map(|limit| format!("--{limit}")));
+            prlimit.arg("unshare");
+            prlimit
+        };
         cmd.args(["--mount", "--uts", "--pid"]);
         if !self.host_network {
             cmd.arg("--net");
@@ -433,6 +450,9 @@ impl Run {
         }
         for mount in &self.tmpfs {
             cmd.arg("--tmpfs").arg(mount);
+        }
+        for limit in &self.ulimits {
+            cmd.arg("--ulimit").arg(limit);
         }
         if self.stats {
             cmd.arg("--stats");

@@ -8,7 +8,8 @@
 //! and it has no `/`, as a runtime does for the first process) and starts
 //! it with the guest argv. A guest `execve` re-executes the kernel image
 //! the same way, with the record carrying the state that survives `execve`
-//! (the signal mask and ignored signals). The record is a short line of
+//! (the signal mask and ignored signals, and `RLIMIT_NOFILE`, which the
+//! kernel keeps for the guest instead of the host). The record is a short line of
 //! `key=value` pairs separated by `;`; values never contain `;`, `=` or NUL
 //! (hostnames and numbers only), which [`BootRecord::encode`] checks.
 
@@ -19,6 +20,10 @@ use core::fmt::Write;
 pub const KERNEL_ARGV0: &str = "oxbox-kernel";
 /// Prefix that identifies (and versions) an encoded record.
 const MAGIC: &str = "oxbox-boot/1";
+
+/// The highest hard `RLIMIT_NOFILE` a guest may have: Linux's default
+/// `fs.nr_open`, above which `setrlimit` fails with `EPERM`.
+pub const NR_OPEN: u64 = 1 << 20;
 
 /// How much the kernel writes to its log descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,6 +74,12 @@ pub struct BootRecord<'a> {
     pub signal_mask: u64,
     /// Signals the process ignored when it called `execve`.
     pub ignored_signals: u64,
+    /// The guest's `RLIMIT_NOFILE`: soft, then hard limit.
+    pub nofile: [u64; 2],
+    /// The guest may raise its hard `RLIMIT_NOFILE` (up to [`NR_OPEN`]), as
+    /// a process with `CAP_SYS_RESOURCE` may: it is root, and the runtime
+    /// that started the container had the capability.
+    pub raise_nofile: bool,
 }
 
 /// Why a boot record could not be built or read.
@@ -102,7 +113,7 @@ impl<'a> BootRecord<'a> {
         // Writing into a String cannot fail.
         let _ = write!(
             out,
-            ";hostname={};uid={};gid={};stats={};log={};first={};mask={};ignore={}",
+            ";hostname={};uid={};gid={};stats={};log={};first={};mask={};ignore={};nofile={};nofile_max={};nofile_raise={}",
             self.hostname,
             self.uid,
             self.gid,
@@ -110,7 +121,10 @@ impl<'a> BootRecord<'a> {
             self.log_level as u8,
             self.first_process as u8,
             self.signal_mask,
-            self.ignored_signals
+            self.ignored_signals,
+            self.nofile[0],
+            self.nofile[1],
+            self.raise_nofile as u8
         );
         Ok(out)
     }
@@ -122,8 +136,19 @@ impl<'a> BootRecord<'a> {
             return Err(BootError::BadMagic);
         }
         let mut hostname = None;
-        const KEYS: [&str; 7] = ["uid", "gid", "stats", "log", "first", "mask", "ignore"];
-        let mut numbers: [Option<u64>; 7] = [None; 7];
+        const KEYS: [&str; 10] = [
+            "uid",
+            "gid",
+            "stats",
+            "log",
+            "first",
+            "mask",
+            "ignore",
+            "nofile",
+            "nofile_max",
+            "nofile_raise",
+        ];
+        let mut numbers: [Option<u64>; 10] = [None; 10];
         for field in fields {
             let (key, value) = field.split_once('=').ok_or(BootError::BadField)?;
             if key == "hostname" {
@@ -147,6 +172,8 @@ impl<'a> BootRecord<'a> {
             first_process: get(4)? != 0,
             signal_mask: get(5)?,
             ignored_signals: get(6)?,
+            nofile: [get(7)?, get(8)?],
+            raise_nofile: get(9)? != 0,
         })
     }
 }
@@ -165,6 +192,8 @@ mod tests {
             first_process: true,
             signal_mask: 1 << 14,
             ignored_signals: u64::MAX >> 1,
+            nofile: [64, NR_OPEN],
+            raise_nofile: true,
         }
     }
 
@@ -194,8 +223,10 @@ mod tests {
             BootRecord::decode("oxbox-boot/1;hostname=a"),
             Err(BootError::BadField)
         );
-        let unknown =
-            "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;first=1;mask=0;ignore=0;root=1";
-        assert_eq!(BootRecord::decode(unknown), Err(BootError::BadField));
+        let fields = "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;first=1;mask=0;ignore=0";
+        let without_nofile = BootRecord::decode(fields);
+        assert_eq!(without_nofile, Err(BootError::BadField));
+        let unknown = alloc::format!("{fields};nofile=1;nofile_max=2;nofile_raise=0;root=1");
+        assert_eq!(BootRecord::decode(&unknown), Err(BootError::BadField));
     }
 }

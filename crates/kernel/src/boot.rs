@@ -54,6 +54,7 @@ pub fn start(initial: InitialStack) -> ! {
         ),
     };
     log::set_level(record.log_level);
+    crate::fs::fdtable::init_nofile(record.nofile, record.raise_nofile);
     if record.stats {
         stats::enable();
     }

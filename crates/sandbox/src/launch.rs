@@ -219,6 +219,7 @@ pub fn spawn(
         Vec::new()
     };
     tracing::debug!(steps = mount_plan.len(), "mount plan ready");
+    let host_rlimits = spec.host_rlimits();
     let plan = InitPlan {
         join: &joined,
         unshare: spec.namespaces.unshare_flags(),
@@ -229,7 +230,7 @@ pub fn spawn(
         loopback: spec.namespaces.is_new(NamespaceKind::Network),
         mounts: &mount_plan,
         workdir: &spec.workdir,
-        rlimits: &spec.rlimits,
+        rlimits: &host_rlimits,
         user: (!user_namespace).then_some(&spec.user),
         capabilities: spec.capabilities,
     };
@@ -516,8 +517,10 @@ fn open_kernel(path: &Path) -> Result<OwnedFd> {
 /// boot record in `argv[1]`, the program to run in `argv[2]` (looked up in
 /// the guest's PATH) and the guest's own argv after it.
 pub fn kernel_argv(spec: &ContainerSpec) -> Result<Vec<CString>> {
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Error::sys("getrlimit", e))?;
     let record = spec
-        .boot_record()
+        .boot_record(spec.nofile([soft, hard])?, may_raise_limits())
         .encode()
         .map_err(|_| Error::Hostname(spec.hostname.clone()))?;
     let program = spec.command.first().map(String::as_str);
@@ -527,6 +530,13 @@ pub fn kernel_argv(spec: &ContainerSpec) -> Result<Vec<CString>> {
         .chain(spec.command.iter().map(String::as_str))
         .map(cstring)
         .collect()
+}
+
+/// The runtime has `CAP_SYS_RESOURCE`: as a native process of its own,
+/// the guest root could raise its hard limits.
+fn may_raise_limits() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    crate::caps::get().is_ok_and(|c| c.effective & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -694,9 +704,10 @@ mod tests {
         let spec = ContainerSpec::from_options(options, |_| None).unwrap();
         let argv = kernel_argv(&spec).unwrap();
         assert_eq!(argv[0].to_str().unwrap(), KERNEL_ARGV0);
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         assert_eq!(
             BootRecord::decode(argv[1].to_str().unwrap()).unwrap(),
-            spec.boot_record()
+            spec.boot_record([soft, hard], may_raise_limits())
         );
         assert_eq!(argv[2].to_str().unwrap(), "ls");
         assert_eq!(argv[3].to_str().unwrap(), "ls");

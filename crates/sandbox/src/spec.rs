@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
-use oxbox_abi::boot::{BootRecord, LogLevel};
+use oxbox_abi::boot::{BootRecord, LogLevel, NR_OPEN};
 
 use crate::error::{Error, Result};
 
@@ -366,8 +366,45 @@ impl ContainerSpec {
         })
     }
 
-    /// The record the kernel receives as its `argv[1]`.
-    pub fn boot_record(&self) -> BootRecord<'_> {
+    /// The guest's `RLIMIT_NOFILE` (soft, hard), which its kernel keeps: the
+    /// spec's, else `inherited` (the runtime's own, as a native process
+    /// would inherit it). Refused as `setrlimit` would refuse it.
+    pub fn nofile(&self, inherited: [u64; 2]) -> Result<[u64; 2]> {
+        let limits = self
+            .rlimits
+            .iter()
+            .rev()
+            .find(|l| l.resource == libc::RLIMIT_NOFILE as i32)
+            .map_or(inherited, |l| [l.soft, l.hard]);
+        if limits[0] > limits[1] {
+            return Err(Error::Config(format!(
+                "RLIMIT_NOFILE: the soft limit {} is above the hard limit {}",
+                limits[0], limits[1]
+            )));
+        }
+        if limits[1] > NR_OPEN {
+            return Err(Error::Config(format!(
+                "RLIMIT_NOFILE: the hard limit {} is above fs.nr_open ({NR_OPEN})",
+                limits[1]
+            )));
+        }
+        Ok(limits)
+    }
+
+    /// The resource limits set on the host process: all but
+    /// `RLIMIT_NOFILE`, which is the guest kernel's ([`Self::nofile`]).
+    pub fn host_rlimits(&self) -> Vec<Rlimit> {
+        self.rlimits
+            .iter()
+            .filter(|l| l.resource != libc::RLIMIT_NOFILE as i32)
+            .copied()
+            .collect()
+    }
+
+    /// The record the kernel receives as its `argv[1]`, with `nofile` from
+    /// [`Self::nofile`]; `privileged`: the runtime has `CAP_SYS_RESOURCE`,
+    /// which a root guest may then use to raise its hard `RLIMIT_NOFILE`.
+    pub fn boot_record(&self, nofile: [u64; 2], privileged: bool) -> BootRecord<'_> {
         BootRecord {
             hostname: &self.hostname,
             uid: self.user.uid,
@@ -377,6 +414,8 @@ impl ContainerSpec {
             first_process: true,
             signal_mask: 0,
             ignored_signals: 0,
+            nofile,
+            raise_nofile: privileged && self.user.uid == 0,
         }
     }
 }
@@ -628,10 +667,40 @@ mod tests {
             ..options(&["sh"])
         };
         let spec = ContainerSpec::from_options(opts, no_env).unwrap();
-        let encoded = spec.boot_record().encode().unwrap();
+        let encoded = spec.boot_record([64, 128], true).encode().unwrap();
         let decoded = BootRecord::decode(&encoded).unwrap();
         assert_eq!(decoded.hostname, "web");
         assert!(decoded.stats);
+        assert_eq!(decoded.nofile, [64, 128]);
+        assert!(decoded.raise_nofile);
+        assert!(!spec.boot_record([64, 128], false).raise_nofile);
+        let mut user = spec;
+        user.user.uid = 1000;
+        assert!(!user.boot_record([64, 128], true).raise_nofile);
+    }
+
+    #[test]
+    fn nofile_is_the_specs_else_inherited_and_never_the_hosts_to_set() {
+        let mut spec = ContainerSpec::from_options(options(&["sh"]), no_env).unwrap();
+        assert_eq!(spec.nofile([1024, 4096]).unwrap(), [1024, 4096]);
+        let limit = |resource: i32, soft, hard| Rlimit {
+            resource,
+            soft,
+            hard,
+        };
+        spec.rlimits = vec![
+            limit(libc::RLIMIT_NPROC as i32, 10, 20),
+            limit(libc::RLIMIT_NOFILE as i32, 64, 128),
+        ];
+        assert_eq!(spec.nofile([1024, 4096]).unwrap(), [64, 128]);
+        assert_eq!(
+            spec.host_rlimits(),
+            [limit(libc::RLIMIT_NPROC as i32, 10, 20)]
+        );
+        spec.rlimits[1].soft = 256;
+        assert!(spec.nofile([0, 0]).is_err());
+        spec.rlimits[1] = limit(libc::RLIMIT_NOFILE as i32, 64, NR_OPEN + 1);
+        assert!(spec.nofile([0, 0]).is_err());
     }
 
     #[test]

@@ -396,6 +396,8 @@ pub fn sys_execve(call: &Call) -> SysResult {
         first_process: false,
         signal_mask: signal::mask(),
         ignored_signals: signal::ignored(),
+        nofile: fdtable::swap_nofile(None)?,
+        raise_nofile: fdtable::may_raise_nofile(),
     }
     .encode()
     .map_err(|_| Errno::EINVAL)?;

@@ -271,7 +271,7 @@ pub fn sys_fcntl(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
     match call.arg(1) {
         F_DUPFD | F_DUPFD_CLOEXEC => {
-            if call.arg(2) >= RESERVED_FD_BASE as u64 {
+            if call.arg(2) >= fdtable::fd_limit() as u64 {
                 return Err(Errno::EINVAL);
             }
             let new = fdtable::adopt(call.forward()? as i32)?;
@@ -308,6 +308,12 @@ pub fn sys_dup2(call: &Call) -> SysResult {
         return Ok(new as u64);
     }
     let flags = if is_dup3 { call.arg(2) } else { 0 };
+    if flags & !O_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if new as u64 >= fdtable::nofile_soft() {
+        return Err(Errno::EBADF);
+    }
     host_call(Sysno::dup3, [old as u64, new as u64, flags, 0, 0, 0])?;
     fdtable::duplicated(old, new);
     Ok(new as u64)
@@ -326,14 +332,16 @@ pub fn sys_pipe(call: &Call) -> SysResult {
 }
 
 /// Gives the guest two descriptors the host just created (pipe2,
-/// socketpair) by writing them to `addr`; closes both if either landed
-/// in the reserved range or `addr` is not writable.
+/// socketpair) by writing them to `addr`; closes both if either is beyond
+/// the guest's limit (`EMFILE`) or `addr` is not writable.
 pub fn hand_out_pair(fds: [i32; 2], addr: u64) -> SysResult {
-    if let Err(e) = fds.iter().try_for_each(|fd| fdtable::adopt(*fd).map(drop)) {
-        for fd in fds.iter().filter(|fd| **fd < RESERVED_FD_BASE) {
-            let _ = host_call(Sysno::close, [*fd as u64, 0, 0, 0, 0, 0]);
+    let adopted = fds.map(fdtable::adopt);
+    if adopted.iter().any(Result::is_err) {
+        // adopt closed the refused ones.
+        for fd in adopted.into_iter().flatten() {
+            let _ = host_call(Sysno::close, [fd as u64, 0, 0, 0, 0, 0]);
         }
-        return Err(e);
+        return Err(Errno::EMFILE);
     }
     let mut bytes = [0u8; 8];
     bytes[..4].copy_from_slice(&fds[0].to_le_bytes());
@@ -853,7 +861,7 @@ pub fn sys_sendfile(call: &Call) -> SysResult {
 pub fn sys_poll(call: &Call) -> SysResult {
     const POLLFD_SIZE: u64 = 8;
     let count = call.arg(1);
-    if count > RESERVED_FD_BASE as u64 * 4 {
+    if count > RESERVED_FD_BASE as u64 * 4 || count > fdtable::nofile_soft() {
         return Err(Errno::EINVAL);
     }
     user::check_buffer(call.arg(0), count * POLLFD_SIZE)?;

@@ -24,7 +24,6 @@ use oxbox_abi::Sysno;
 use oxbox_abi::hostcalls::{
     AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET,
 };
-use oxbox_abi::layout::RESERVED_FD_BASE;
 
 use super::{Call, fs, host_call};
 use crate::fs::fdtable::guest_fd;
@@ -645,7 +644,7 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let mut out_flags = hdr[6] as u32;
     control.truncate(hdr[5] as usize);
     let c = task::container();
-    let received = cmsg::incoming(&mut control, c.uid, c.gid, RESERVED_FD_BASE);
+    let received = cmsg::incoming(&mut control, c.uid, c.gid, crate::fs::fdtable::fd_limit());
     if !received.dropped.is_empty() {
         received.dropped.iter().copied().for_each(close);
         out_flags |= MSG_CTRUNC;

@@ -188,7 +188,10 @@ pub fn sys_arch_prctl(call: &Call) -> SysResult {
     }
 }
 
-/// prlimit64 on this process (pid 0 or its own pid).
+const RLIMIT_NOFILE: u64 = 7;
+
+/// prlimit64 on this process (pid 0 or its own pid). `RLIMIT_NOFILE` is
+/// the kernel's, the other limits the host's.
 pub fn sys_prlimit(call: &Call) -> SysResult {
     let pid = call.int(0);
     if pid != 0 && pid != task::pid() {
@@ -198,10 +201,19 @@ pub fn sys_prlimit(call: &Call) -> SysResult {
     let new = if new_addr == 0 {
         None
     } else {
-        let limits = [user::read_u64(new_addr)?, user::read_u64(new_addr + 8)?];
-        Some(limits.map(|l| address_space_limit(resource, l, u64::saturating_add)))
+        Some([user::read_u64(new_addr)?, user::read_u64(new_addr + 8)?])
     };
     user::check_buffer(old_addr, 16)?;
+    if resource == RLIMIT_NOFILE {
+        // The guest's own, not the host's (see fdtable).
+        let old = crate::fs::fdtable::swap_nofile(new)?;
+        if old_addr != 0 {
+            user::write_u64(old_addr, old[0])?;
+            user::write_u64(old_addr + 8, old[1])?;
+        }
+        return Ok(0);
+    }
+    let new = new.map(|l| l.map(|l| address_space_limit(resource, l, u64::saturating_add)));
     let mut old = [0u64; 2];
     host_call(
         Sysno::prlimit64,

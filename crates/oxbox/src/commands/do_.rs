@@ -128,6 +128,7 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         spec.user.uid = user.uid;
         spec.user.gid = user.gid;
     }
+    spec.rlimits = args.limits.rlimits();
     let cgroup = args.limits.cgroup()?;
     tracing::debug!(?spec, "starting container");
     let code = oxbox_sandbox::run(&spec, false, |pid| {

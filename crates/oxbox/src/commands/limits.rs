@@ -1,6 +1,14 @@
 //! `oxbox do`'s resource limits: Docker's `--memory`, `--pids-limit` and
 //! `--cpus`, with Docker's syntax, enforced by a cgroup of the container's
-//! own that the OCI runtime's cgroup code creates, fills and removes.
+//! own that the OCI runtime's cgroup code creates, fills and removes; and
+//! Docker's `--ulimit`, the first process's `setrlimit` limits.
+//!
+//! `--ulimit nofile` is the guest kernel's to enforce (its descriptor
+//! table); the other names it accepts are set on the container's host
+//! process, where the host enforces them as on any process: the guest's
+//! calls that they limit are host calls. `stack` and `data` are refused:
+//! the guest's stack and heap are the oxbox kernel's, which the host's
+//! limits would not measure.
 //!
 //! The container's processes join the cgroup before the guest's first
 //! instruction (the sandbox's `on_namespaces` hook, as for `oxbox create`),
@@ -14,6 +22,7 @@ use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
 };
 use oxbox_oci::cgroups::Cgroup;
+use oxbox_sandbox::spec::Rlimit;
 
 /// Docker's smallest memory limit: below it a container cannot even start.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -36,6 +45,13 @@ pub struct LimitArgs {
     /// CPU time the container may use, in CPUs (1.5: one and a half CPUs' worth)
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
+
+    /// A resource limit of the container's processes, as `ulimit` sets it:
+    /// nofile, nproc, core, cpu, fsize, locks, memlock, msgqueue, nice,
+    /// rss, rtprio, rttime or sigpending; HARD defaults to SOFT, -1 or
+    /// infinity is unlimited [default: oxbox's own limits]
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = parse_ulimit)]
+    pub ulimits: Vec<Rlimit>,
 }
 
 impl LimitArgs {
@@ -68,6 +84,17 @@ impl LimitArgs {
             );
         }
         Ok(Some(resources.build()?))
+    }
+
+    /// The `--ulimit` limits, one per resource (the last given wins, as
+    /// with Docker).
+    pub fn rlimits(&self) -> Vec<Rlimit> {
+        let mut limits: Vec<Rlimit> = Vec::new();
+        for limit in &self.ulimits {
+            limits.retain(|l| l.resource != limit.resource);
+            limits.push(*limit);
+        }
+        limits
     }
 
     /// The container's cgroup, created empty, when a limit is asked for.
@@ -194,6 +221,91 @@ fn parse_cpus(text: &str) -> Result<f64, String> {
     Ok(cpus)
 }
 
+/// Docker's `--ulimit` names (go-units' table), their `RLIMIT_*` numbers,
+/// and whether oxbox can honour them (see the module's doc).
+const ULIMITS: [(&str, i32, bool); 15] = [
+    ("core", libc::RLIMIT_CORE as i32, true),
+    ("cpu", libc::RLIMIT_CPU as i32, true),
+    ("data", libc::RLIMIT_DATA as i32, false),
+    ("fsize", libc::RLIMIT_FSIZE as i32, true),
+    ("locks", libc::RLIMIT_LOCKS as i32, true),
+    ("memlock", libc::RLIMIT_MEMLOCK as i32, true),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE as i32, true),
+    ("nice", libc::RLIMIT_NICE as i32, true),
+    ("nofile", libc::RLIMIT_NOFILE as i32, true),
+    ("nproc", libc::RLIMIT_NPROC as i32, true),
+    ("rss", libc::RLIMIT_RSS as i32, true),
+    ("rtprio", libc::RLIMIT_RTPRIO as i32, true),
+    ("rttime", libc::RLIMIT_RTTIME as i32, true),
+    ("sigpending", libc::RLIMIT_SIGPENDING as i32, true),
+    ("stack", libc::RLIMIT_STACK as i32, false),
+];
+
+/// `--ulimit NAME=SOFT[:HARD]`, read and refused as Docker's CLI does
+/// (go-units' `ParseUlimit`, its messages included): HARD defaults to
+/// SOFT, `-1` and `infinity` mean unlimited, and a soft limit above the
+/// hard one is an error. Values become `rlim_t` as Docker converts them.
+fn parse_ulimit(text: &str) -> Result<Rlimit, String> {
+    let Some((name, values)) = text.split_once('=') else {
+        return Err(format!("invalid ulimit argument: {text}"));
+    };
+    let Some(&(_, resource, supported)) = ULIMITS.iter().find(|(n, ..)| *n == name) else {
+        return Err(format!("invalid ulimit type: {name}"));
+    };
+    let (soft, hard) = match values.split(':').collect::<Vec<_>>()[..] {
+        [soft] => {
+            let soft = ulimit_value(soft)?;
+            (soft, soft)
+        }
+        [soft, hard] => {
+            let hard = ulimit_value(hard)?;
+            (ulimit_value(soft)?, hard)
+        }
+        _ => {
+            return Err(format!(
+                "too many limit value arguments - {values}, can only have up to two, `soft[:hard]`"
+            ));
+        }
+    };
+    if hard != -1 && soft == -1 {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}"
+        ));
+    }
+    if hard != -1 && soft > hard {
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
+    }
+    if !supported {
+        return Err(format!(
+            "--ulimit {name} is not supported by oxbox: the guest's stack and heap are its kernel's, which the host's limit would not measure"
+        ));
+    }
+    Ok(Rlimit {
+        resource,
+        soft: soft as u64,
+        hard: hard as u64,
+    })
+}
+
+/// One limit value: a decimal `int64` as Go's `strconv.ParseInt` reads it
+/// (with its error messages), or `infinity` (-1).
+fn ulimit_value(text: &str) -> Result<i64, String> {
+    if text == "infinity" {
+        return Ok(-1);
+    }
+    text.parse().map_err(|e: std::num::ParseIntError| {
+        let reason = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        format!("strconv.ParseInt: parsing \"{text}\": {reason}")
+    })
+}
+
 /// `64 MiB`-style sizes for messages.
 fn human_bytes(bytes: i64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -238,6 +350,7 @@ mod tests {
             memory: Some(64 << 20),
             pids_limit: Some(32),
             cpus: Some(0.5),
+            ulimits: Vec::new(),
         };
         let resources = limits.resources().unwrap().unwrap();
         assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(64 << 20));
@@ -250,6 +363,90 @@ mod tests {
             ..LimitArgs::default()
         };
         assert!(too_many.resources().is_err());
+    }
+
+    #[test]
+    fn ulimits_read_as_dockers() {
+        let nofile = |soft, hard| {
+            Ok(Rlimit {
+                resource: libc::RLIMIT_NOFILE as i32,
+                soft,
+                hard,
+            })
+        };
+        assert_eq!(parse_ulimit("nofile=64:128"), nofile(64, 128));
+        assert_eq!(parse_ulimit("nofile=64"), nofile(64, 64));
+        assert_eq!(parse_ulimit("nofile=+64"), nofile(64, 64));
+        assert_eq!(parse_ulimit("nofile=-1"), nofile(u64::MAX, u64::MAX));
+        assert_eq!(parse_ulimit("nofile=10:infinity"), nofile(10, u64::MAX));
+        let core = parse_ulimit("core=0:-1").unwrap();
+        assert_eq!(
+            (core.resource, core.soft, core.hard),
+            (libc::RLIMIT_CORE as i32, 0, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn bad_ulimits_get_dockers_messages() {
+        for (text, message) in [
+            ("nofile", "invalid ulimit argument: nofile"),
+            ("files=1", "invalid ulimit type: files"),
+            ("Nofile=1", "invalid ulimit type: Nofile"),
+            (
+                "nofile=1:2:3",
+                "too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`",
+            ),
+            (
+                "nofile=abc",
+                "strconv.ParseInt: parsing \"abc\": invalid syntax",
+            ),
+            ("nofile=", "strconv.ParseInt: parsing \"\": invalid syntax"),
+            (
+                "nofile=1:x",
+                "strconv.ParseInt: parsing \"x\": invalid syntax",
+            ),
+            (
+                "nofile=99999999999999999999",
+                "strconv.ParseInt: parsing \"99999999999999999999\": value out of range",
+            ),
+            (
+                "nofile=128:64",
+                "ulimit soft limit must be less than or equal to hard limit: 128 > 64",
+            ),
+            (
+                "nofile=-1:64",
+                "ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 64",
+            ),
+        ] {
+            assert_eq!(parse_ulimit(text), Err(message.to_string()), "{text}");
+        }
+        for unsupported in ["stack=8192", "data=1:2"] {
+            let error = parse_ulimit(unsupported).unwrap_err();
+            assert!(error.contains("is not supported by oxbox"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_last_ulimit_of_a_name_wins() {
+        let ulimits = ["nofile=10", "nproc=5", "nofile=20:30"]
+            .map(|u| parse_ulimit(u).unwrap())
+            .to_vec();
+        let limits = LimitArgs {
+            ulimits,
+            ..LimitArgs::default()
+        };
+        let got: Vec<_> = limits
+            .rlimits()
+            .iter()
+            .map(|l| (l.resource, l.soft, l.hard))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (libc::RLIMIT_NPROC as i32, 5, 5),
+                (libc::RLIMIT_NOFILE as i32, 20, 30)
+            ]
+        );
     }
 
     #[test]
