@@ -34,7 +34,7 @@ pub mod stats;
 pub use debian::debian;
 pub use rootfs::{Rootfs, host_program, rootfs};
 pub use run::{
-    Compare, Outcome, Run, Scratch, assert_guest_passed, assert_same, eventually,
+    Compare, Outcome, Run, Scratch, Watchdog, assert_guest_passed, assert_same, eventually,
     guest_matches_native, native_only, oxbox_bin, skip_without_oxbox, unique,
 };
 pub use stats::Stats;

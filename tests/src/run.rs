@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{rootfs, target_dir, workspace_root};
@@ -106,6 +107,65 @@ pub fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
+}
+
+/// Kills a long-lived process (`kill -KILL`) that is still running after
+/// the test timeout, so a test that waits on a hung guest fails (its reads
+/// see end of file) instead of hanging the whole suite. Disarm it (or drop
+/// it) before the process is reaped, so its pid cannot be reused under it.
+pub struct Watchdog {
+    disarmed: Arc<AtomicBool>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    /// Watches `pid` for the test timeout from now on.
+    pub fn new(pid: u32) -> Watchdog {
+        Watchdog::with_limit(pid, timeout())
+    }
+
+    fn with_limit(pid: u32, limit: Duration) -> Watchdog {
+        let disarmed = Arc::new(AtomicBool::new(false));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (stop, report) = (disarmed.clone(), fired.clone());
+        let deadline = Instant::now() + limit;
+        std::thread::spawn(move || {
+            while Instant::now() < deadline {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !stop.load(Ordering::SeqCst) {
+                report.store(true, Ordering::SeqCst);
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        });
+        Watchdog { disarmed, fired }
+    }
+
+    /// Stops watching (before the process is reaped).
+    pub fn disarm(&self) {
+        self.disarmed.store(true, Ordering::SeqCst);
+    }
+
+    /// Why the watched process ended, if the watchdog ended it: for the
+    /// message of the test that saw it end.
+    pub fn verdict(&self) -> &'static str {
+        if self.fired.load(Ordering::SeqCst) {
+            "it hung and was killed after the test timeout (OXBOX_TEST_TIMEOUT_SECS changes it)"
+        } else {
+            "it ended by itself"
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.disarm();
+    }
 }
 
 /// A name no other test process uses at the same time: `tag` and our pid.
@@ -701,5 +761,37 @@ mod tests {
     fn missing_lines_are_shown() {
         let d = line_diff("ok a\nok b\n", "ok a\n");
         assert!(d.contains("<no line>"), "{d}");
+    }
+
+    fn sleeper() -> Child {
+        Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("run sleep")
+    }
+
+    #[test]
+    fn the_watchdog_kills_a_process_that_outlives_its_limit() {
+        let mut child = sleeper();
+        let watchdog = Watchdog::with_limit(child.id(), Duration::from_millis(100));
+        let status = child.wait().expect("wait for sleep");
+        assert_eq!(status.signal(), Some(9));
+        assert!(
+            watchdog.verdict().contains("hung"),
+            "{}",
+            watchdog.verdict()
+        );
+    }
+
+    #[test]
+    fn a_disarmed_watchdog_leaves_the_process_alone() {
+        let mut child = sleeper();
+        let watchdog = Watchdog::with_limit(child.id(), Duration::from_millis(100));
+        watchdog.disarm();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(child.try_wait().expect("poll sleep").is_none());
+        assert_eq!(watchdog.verdict(), "it ended by itself");
+        child.kill().expect("kill sleep");
+        child.wait().expect("reap sleep");
     }
 }

@@ -14,11 +14,12 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use oxbox_integration::{Run, debian, oxbox_bin, require_root, rootfs};
+use oxbox_integration::{Run, Watchdog, debian, oxbox_bin, require_root, rootfs};
 
 /// A container started with `--network sandbox`, running in the
 /// background until dropped.
 struct Sandbox {
+    watchdog: Watchdog,
     child: Child,
     stdout: BufReader<ChildStdout>,
     address: String,
@@ -41,12 +42,16 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start oxbox");
+        let watchdog = Watchdog::new(child.id());
         let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
         let mut seen = String::new();
         let (address, gateway) = loop {
             let mut line = String::new();
             if stderr.read_line(&mut line).expect("read oxbox's stderr") == 0 {
-                panic!("oxbox ended before its network was up:\n{seen}");
+                panic!(
+                    "oxbox ended before its network was up ({}):\n{seen}",
+                    watchdog.verdict()
+                );
             }
             seen.push_str(&line);
             // "container network: eth0 A/30 via G (host interface oxbN)"
@@ -62,6 +67,7 @@ impl Sandbox {
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         Sandbox {
+            watchdog,
             child,
             stdout,
             address,
@@ -75,7 +81,10 @@ impl Sandbox {
         loop {
             let mut line = String::new();
             if self.stdout.read_line(&mut line).expect("read stdout") == 0 {
-                panic!("the guest ended before printing {text:?}:\n{seen}");
+                panic!(
+                    "the guest ended before printing {text:?} ({}):\n{seen}",
+                    self.watchdog.verdict()
+                );
             }
             if line.contains(text) {
                 return;
@@ -88,6 +97,7 @@ impl Sandbox {
     fn wait(mut self) -> (i32, String) {
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).expect("read stdout");
+        self.watchdog.disarm();
         let status = self.child.wait().expect("wait for oxbox");
         (status.code().unwrap_or(-1), rest)
     }
@@ -95,6 +105,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.watchdog.disarm();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

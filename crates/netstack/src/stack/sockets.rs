@@ -288,6 +288,10 @@ impl Table {
             return (Some(Reply::error(errno(e))), None);
         }
         let guest = guest.expect("checked above");
+        // What the guest wrote on its end before it asked comes first: a
+        // `sendto` that binds an unbound UDP socket is seen by the
+        // `getsockname` after it, as on Linux.
+        self.pump_one(id, set);
         let result = match request.op {
             Op::Socket => unreachable!("answered above"),
             Op::Bind => self.bind(id, request.addr, set).map(|()| Reply::default()),
@@ -831,6 +835,12 @@ impl Table {
             let Ok(n) = recv(end.as_raw_fd(), &mut buf, QUIET | MsgFlags::MSG_PEEK) else {
                 break;
             };
+            if n == 0 {
+                // End of file: the guest closed its end (the kernel never
+                // sends an empty message). `poll` reports the hang-up,
+                // which drops the socket.
+                break;
+            }
             let Some(mut to) = proto::decode_datagram_header(&buf[..n]) else {
                 // Not a datagram of the kernel's: dropped.
                 let _ = recv(end.as_raw_fd(), &mut buf, QUIET);
@@ -1065,5 +1075,51 @@ impl Table {
             }
         }
         moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn a_udp_socket_the_guest_closed_does_not_stall_the_pump() {
+        let mut table = Table::new([10, 0, 0, 2]);
+        let mut set = SocketSet::new(Vec::new());
+        let guest = table.socket(true).expect("a UDP socket");
+        drop(guest);
+        let (done, pumped) = mpsc::channel();
+        std::thread::spawn(move || {
+            table.pump(&mut set);
+            let _ = done.send(());
+        });
+        assert!(
+            pumped
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .is_ok(),
+            "the pump spins on the closed end"
+        );
+    }
+
+    #[test]
+    fn a_send_from_an_unbound_udp_socket_binds_an_ephemeral_port() {
+        let mut table = Table::new([10, 0, 0, 2]);
+        let mut set = SocketSet::new(Vec::new());
+        let guest = table.socket(true).expect("a UDP socket");
+        let id = *table.socks.keys().next().expect("one socket");
+        let mut datagram = proto::encode_datagram_header(Addr {
+            ip: [127, 0, 0, 1],
+            port: 9,
+        })
+        .to_vec();
+        datagram.extend_from_slice(b"first");
+        send(guest.as_raw_fd(), &datagram, QUIET).expect("the guest's send");
+        assert_eq!(table.local_name(id, &set).addr, Addr::default());
+        assert!(table.pump_one(id, &mut set));
+        let local = table.local_name(id, &set).addr;
+        assert_eq!(local.ip, [0; 4]);
+        assert!(EPHEMERAL.contains(&local.port), "{local:?}");
     }
 }
