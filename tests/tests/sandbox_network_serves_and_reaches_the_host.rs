@@ -4,7 +4,8 @@
 //! container's address, a forked child accepts on its parent's listening
 //! socket, busybox `wget` inside fetches from a server on the host end's
 //! address, socket calls with bad input fail as natively, UDP over
-//! loopback answers as on Linux, and a python UDP echo server inside
+//! loopback answers as on Linux (also through `read`, `write`, `dup`, an
+//! exec and `SCM_RIGHTS`), and a python UDP echo server inside
 //! answers the host and sends to it. From the host, the container's
 //! processes hold no host TCP/UDP socket at all.
 
@@ -379,12 +380,7 @@ fn socket_calls_with_bad_input_fail_as_on_linux() {
 /// peeking, non-blocking receives and readiness give the same answers
 /// from the sandbox stack as from Linux.
 const UDP_LOOPBACK: &str = r#"
-import errno, select, socket
-def err(f):
-    try:
-        return f()
-    except OSError as e:
-        return errno.errorcode[e.errno]
+import select
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 a.bind(("127.0.0.1", 0))
 port = a.getsockname()[1]
@@ -426,10 +422,69 @@ data, src = b.recvfrom(100)
 print("empty datagram", data, src == ("127.0.0.1", port))
 "#;
 
+/// What the UDP scripts begin with: `err(f)` is `f()` or the name of
+/// the errno it failed with.
+const UDP_PRELUDE: &str = r#"
+import errno, socket
+def err(f):
+    try:
+        return f()
+    except OSError as e:
+        return errno.errorcode[e.errno]
+"#;
+
 #[test]
 fn udp_over_loopback_inside_answers_as_on_linux() {
     require_root!();
-    answers_as_natively(UDP_LOOPBACK);
+    answers_as_natively(&format!("{UDP_PRELUDE}{UDP_LOOPBACK}"));
+}
+
+/// A UDP socket as a plain descriptor: `read`, `write`, `readv`, `writev`
+/// on it; a `dup` of it; the socket kept through an exec and passed with
+/// `SCM_RIGHTS`; and its number, once closed or replaced, a plain pipe.
+const UDP_DESCRIPTORS: &str = r#"
+import os, subprocess, sys
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind(("127.0.0.1", 0))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.connect(a.getsockname())
+a.connect(b.getsockname())
+lone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("unconnected write", err(lambda: os.write(lone.fileno(), b"x")))
+os.write(b.fileno(), b"written")
+print("read", os.read(a.fileno(), 100))
+os.writev(b.fileno(), [b"two ", b"parts"])
+bufs = [bytearray(4), bytearray(10)]
+print("readv", os.readv(a.fileno(), bufs), bufs)
+os.write(a.fileno(), b"back")
+print("recvfrom", b.recvfrom(100)[0])
+os.write(b.fileno(), b"truncated datagram")
+print("short read", os.read(a.fileno(), 5), err(lambda: a.recv(100, socket.MSG_DONTWAIT)))
+d = os.dup(b.fileno())
+os.write(d, b"through a dup")
+print("dup", a.recv(100))
+os.close(d)
+child = "import os, sys; os.write(int(sys.argv[1]), b'from an exec')"
+subprocess.run([sys.executable, "-c", child, str(b.fileno())], pass_fds=[b.fileno()], check=True)
+print("exec", a.recv(100))
+left, right = socket.socketpair()
+socket.send_fds(left, [b"fd"], [b.fileno()])
+_, fds, _, _ = socket.recv_fds(right, 10, 1)
+os.write(fds[0], b"passed")
+print("scm_rights", a.recv(100))
+os.close(fds[0])
+n = b.fileno()
+b.close()
+p, q = os.pipe()
+os.dup2(p, n)
+os.write(q, b"plain bytes through a pipe")
+print("reused number", os.read(n, 100))
+"#;
+
+#[test]
+fn udp_sockets_read_and_write_as_descriptors_as_on_linux() {
+    require_root!();
+    answers_as_natively(&format!("{UDP_PRELUDE}{UDP_DESCRIPTORS}"));
 }
 
 const UDP_ECHO: &str = r#"

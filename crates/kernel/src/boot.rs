@@ -137,6 +137,9 @@ pub fn start(initial: InitialStack) -> ! {
     }
     must("guest seccomp profile", syscall::guest_filter::load());
     syscall::enable_fast_answers();
+    if !record.first_process {
+        crate::net::sandbox::find_datagram_sockets();
+    }
 
     must(
         "signal state",

@@ -2,9 +2,11 @@
 //!
 //! Descriptor numbers are host numbers: a guest `read` on a file is a host
 //! `read` on the same number. The kernel keeps only what the host cannot
-//! tell it: which descriptors stand for its synthetic directories, the path
-//! each descriptor was opened with (for `/proc/self/fd`), and the reserved
-//! range at the top of the table that holds the kernel's own descriptors.
+//! tell it: which descriptors stand for its synthetic directories, which
+//! are UDP sockets of the container's own stack (`--network sandbox`), the
+//! path each descriptor was opened with (for `/proc/self/fd`), and the
+//! reserved range at the top of the table that holds the kernel's own
+//! descriptors.
 //!
 //! The guest's `RLIMIT_NOFILE` is the kernel's too: the host's limit must
 //! stay above the reserved range, so the guest's is kept here (from the
@@ -32,10 +34,74 @@ pub struct SynthDir {
     pub position: usize,
 }
 
-static SYNTH_DIRS: Mutex<BTreeMap<i32, SynthDir>> = Mutex::new(BTreeMap::new());
-/// Number of entries in `SYNTH_DIRS`, read without the lock on hot paths.
-static SYNTH_COUNT: AtomicUsize = AtomicUsize::new(0);
-static PATHS: Mutex<BTreeMap<i32, String>> = Mutex::new(BTreeMap::new());
+/// A record per descriptor that most processes never have, so that the
+/// hot paths (every `read` and `write` asks) see an empty one without the
+/// lock.
+struct Sparse<V> {
+    entries: Mutex<BTreeMap<i32, V>>,
+    /// Number of entries, read without the lock.
+    count: AtomicUsize,
+}
+
+impl<V: Clone> Sparse<V> {
+    const fn new() -> Self {
+        Sparse {
+            entries: Mutex::new(BTreeMap::new()),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
+    fn insert(&self, fd: i32, value: V) {
+        if self.entries.lock().insert(fd, value).is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, fd: i32) {
+        if !self.is_empty() && self.entries.lock().remove(&fd).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self, fd: i32) -> Option<V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.entries.lock().get(&fd).cloned()
+    }
+
+    fn with<R>(&self, fd: i32, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        if self.is_empty() {
+            return None;
+        }
+        self.entries.lock().get_mut(&fd).map(f)
+    }
+
+    /// The descriptors in `[first, last]` that have an entry.
+    fn in_range(&self, first: i32, last: i32) -> Vec<i32> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        self.entries
+            .lock()
+            .range(first..=last)
+            .map(|(fd, _)| *fd)
+            .collect()
+    }
+}
+
+static SYNTH_DIRS: Sparse<SynthDir> = Sparse::new();
+/// The container stack's UDP sockets, with the stack's id of each: every
+/// datagram on them travels behind its address (see `crate::net::sandbox`),
+/// so even a `read` or `write` on one goes through the kernel. Recorded
+/// when the stack hands one out or one arrives with `SCM_RIGHTS`, copied
+/// by fork, found again after exec (`net::sandbox::find_datagram_sockets`).
+static STACK_DATAGRAMS: Sparse<u32> = Sparse::new();
+static PATHS: Sparse<String> = Sparse::new();
 
 /// The guest's `RLIMIT_NOFILE` (soft, hard); changed under the lock,
 /// the soft limit mirrored in `NOFILE_SOFT` for the checks on hot paths.
@@ -114,62 +180,65 @@ pub fn adopt(fd: i32) -> Result<i32, Errno> {
 
 #[inline]
 pub fn is_synthetic_dir(fd: i32) -> bool {
-    SYNTH_COUNT.load(Ordering::Relaxed) != 0 && SYNTH_DIRS.lock().contains_key(&fd)
+    SYNTH_DIRS.with(fd, |_| ()).is_some()
 }
 
 pub fn register_synthetic_dir(fd: i32, parts: Vec<String>) {
-    let mut dirs = SYNTH_DIRS.lock();
-    if dirs.insert(fd, SynthDir { parts, position: 0 }).is_none() {
-        SYNTH_COUNT.fetch_add(1, Ordering::Relaxed);
-    }
+    SYNTH_DIRS.insert(fd, SynthDir { parts, position: 0 });
 }
 
 /// Runs `f` on the synthetic directory open as `fd`, if it is one.
 pub fn with_synthetic_dir<R>(fd: i32, f: impl FnOnce(&mut SynthDir) -> R) -> Option<R> {
-    if SYNTH_COUNT.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    SYNTH_DIRS.lock().get_mut(&fd).map(f)
+    SYNTH_DIRS.with(fd, f)
+}
+
+/// Records that `fd` is the stack's UDP socket `id`.
+pub fn record_stack_datagram(fd: i32, id: u32) {
+    STACK_DATAGRAMS.insert(fd, id);
+}
+
+/// The stack's id of `fd`, if it is one of the stack's UDP sockets.
+#[inline]
+pub fn stack_datagram(fd: i32) -> Option<u32> {
+    STACK_DATAGRAMS.get(fd)
 }
 
 pub fn record_path(fd: i32, path: String) {
-    PATHS.lock().insert(fd, path);
+    PATHS.insert(fd, path);
 }
 
 pub fn path_of(fd: i32) -> Option<String> {
-    PATHS.lock().get(&fd).cloned()
+    PATHS.get(fd)
 }
 
 /// Forgets what the kernel knew about `fd` after the host closed it.
 pub fn closed(fd: i32) {
-    if SYNTH_COUNT.load(Ordering::Relaxed) != 0 && SYNTH_DIRS.lock().remove(&fd).is_some() {
-        SYNTH_COUNT.fetch_sub(1, Ordering::Relaxed);
-    }
-    PATHS.lock().remove(&fd);
+    SYNTH_DIRS.remove(fd);
+    STACK_DATAGRAMS.remove(fd);
+    PATHS.remove(fd);
 }
 
 /// Records that `new` now refers to what `old` refers to (dup family).
 pub fn duplicated(old: i32, new: i32) {
     closed(new);
-    let dir = with_synthetic_dir(old, |d| d.clone());
-    if let Some(dir) = dir {
+    if let Some(dir) = SYNTH_DIRS.get(old) {
         register_synthetic_dir(new, dir.parts);
     }
-    if let Some(path) = path_of(old) {
-        record_path(new, path);
+    if let Some(id) = STACK_DATAGRAMS.get(old) {
+        STACK_DATAGRAMS.insert(new, id);
+    }
+    if let Some(path) = PATHS.get(old) {
+        PATHS.insert(new, path);
     }
 }
 
 /// Forgets every descriptor in `[first, last]` (close_range).
 pub fn closed_range(first: i32, last: i32) {
-    let doomed: Vec<i32> = {
-        let dirs = SYNTH_DIRS.lock();
-        let paths = PATHS.lock();
-        dirs.range(first..=last)
-            .map(|(fd, _)| *fd)
-            .chain(paths.range(first..=last).map(|(fd, _)| *fd))
-            .collect()
-    };
+    let doomed = SYNTH_DIRS
+        .in_range(first, last)
+        .into_iter()
+        .chain(STACK_DATAGRAMS.in_range(first, last))
+        .chain(PATHS.in_range(first, last));
     for fd in doomed {
         closed(fd);
     }
@@ -178,6 +247,28 @@ pub fn closed_range(first: i32, last: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stack_datagrams_follow_dup_and_close() {
+        record_stack_datagram(40, 7);
+        assert_eq!(stack_datagram(40), Some(7));
+        duplicated(40, 41);
+        assert_eq!(stack_datagram(41), Some(7));
+        record_path(42, "/etc/hostname".into());
+        duplicated(42, 41);
+        assert_eq!(stack_datagram(41), None, "dup2 over it replaced it");
+        assert_eq!(path_of(41).as_deref(), Some("/etc/hostname"));
+        closed(40);
+        assert_eq!(stack_datagram(40), None);
+        record_stack_datagram(43, 8);
+        record_stack_datagram(50, 9);
+        closed_range(41, 49);
+        assert_eq!(stack_datagram(43), None);
+        assert_eq!(path_of(41), None);
+        assert_eq!(stack_datagram(50), Some(9));
+        closed(50);
+        assert!(STACK_DATAGRAMS.is_empty());
+    }
 
     #[test]
     fn nofile_changes_follow_linux_checks() {

@@ -9,13 +9,16 @@
 //! abstract name) and turns the calls that are not data into requests.
 //! A UDP socket's data calls are the exception: each datagram travels
 //! behind its address, which [`send_datagram`] and [`recv_datagram`] add
-//! and strip.
+//! and strip, for `read` and `write` too. So that those ask nothing of the
+//! host, the descriptor table records which descriptors are UDP sockets
+//! ([`datagram_id`]), as they are made or arrive, and an exec finds them
+//! again ([`find_datagram_sockets`]).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use oxbox_abi::Sysno;
 use oxbox_abi::hostcalls::{AF_INET, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET};
-use oxbox_abi::layout::NETSTACK_FD;
+use oxbox_abi::layout::{NETSTACK_FD, RESERVED_FD_BASE};
 use oxbox_netstack_proto::{self as proto, Addr, Op, Reply, Request};
 
 use crate::Errno;
@@ -248,7 +251,54 @@ pub fn socket(flags: u32, datagram: bool) -> Result<i32, Errno> {
         close(fd);
         return Err(e);
     }
+    if datagram {
+        note_datagram_socket(fd);
+    }
     Ok(fd)
+}
+
+/// Records `fd` in the descriptor table if it is one of the stack's UDP
+/// sockets: for one the stack just handed out or one that arrived with
+/// `SCM_RIGHTS`.
+pub fn note_datagram_socket(fd: i32) {
+    if let Some((id, true)) = lookup(fd) {
+        fdtable::record_stack_datagram(fd, id);
+    }
+}
+
+/// The stack's id of `fd` if it is one of its UDP sockets, whose data
+/// calls go through [`send_datagram`] and [`recv_datagram`].
+#[inline]
+pub fn datagram_id(fd: i32) -> Option<u32> {
+    fdtable::stack_datagram(fd)
+}
+
+/// Finds the stack's UDP sockets among the descriptors an exec kept (the
+/// record of them went with the old image's memory): one host `poll`
+/// tells the open descriptors, each is asked its name.
+pub fn find_datagram_sockets() {
+    const POLLNVAL: u16 = 0x20;
+    if !enabled() {
+        return;
+    }
+    let count = RESERVED_FD_BASE as usize;
+    // struct pollfd { int fd; short events; short revents; }, events 0:
+    // only POLLNVAL (not open) or hang-ups come back.
+    let mut polled: alloc::vec::Vec<[i32; 2]> = (0..count as i32).map(|fd| [fd, 0]).collect();
+    if host_call(
+        Sysno::poll,
+        [polled.as_mut_ptr() as u64, count as u64, 0, 0, 0, 0],
+    )
+    .is_err()
+    {
+        return;
+    }
+    for [fd, events] in polled {
+        let revents = (events as u32 >> 16) as u16;
+        if revents & POLLNVAL == 0 {
+            note_datagram_socket(fd);
+        }
+    }
 }
 
 /// The IPv4 address of a guest's `struct sockaddr` (`bytes`, as long as

@@ -20,6 +20,7 @@ use crate::fs::path::{self, Route};
 use crate::fs::procfs::{self, Node};
 use crate::fs::stat::SynthStat;
 use crate::mm::user;
+use crate::net::sandbox;
 use crate::{Errno, SysResult, signal};
 
 pub const AT_FDCWD: i32 = -100;
@@ -157,6 +158,10 @@ pub fn sys_rw(call: &Call) -> SysResult {
         );
     }
     user::check_buffer(call.arg(1), call.arg(2))?;
+    if let Some(id) = sandbox::datagram_id(fd) {
+        let iov = [[call.arg(1), call.arg(2)]];
+        return datagram_rw(call, fd, id, &iov);
+    }
     call.forward()
 }
 
@@ -166,8 +171,24 @@ pub fn sys_rw_vectored(call: &Call) -> SysResult {
     if fdtable::is_synthetic_dir(fd) {
         return Err(Errno::EISDIR);
     }
-    user::read_iovecs(call.arg(1), call.arg(2))?;
+    let iov = user::read_iovecs(call.arg(1), call.arg(2))?;
+    if let Some(id) = sandbox::datagram_id(fd) {
+        let iov: Vec<[u64; 2]> = iov.into_iter().map(|(base, len)| [base, len]).collect();
+        return datagram_rw(call, fd, id, &iov);
+    }
     call.forward()
+}
+
+/// `read`/`readv` (one datagram, its address dropped) and `write`/`writev`
+/// (one datagram to the connected peer) on a UDP socket of the
+/// container's stack; the positioned forms fail with `ESPIPE` on the host,
+/// as on any socket.
+fn datagram_rw(call: &Call, fd: i32, id: u32, iov: &[[u64; 2]]) -> SysResult {
+    match Sysno::new(call.nr as usize) {
+        Some(Sysno::read | Sysno::readv) => Ok(sandbox::recv_datagram(fd, iov, 0)?.0),
+        Some(Sysno::write | Sysno::writev) => sandbox::send_datagram(fd, id, None, iov, 0),
+        _ => call.forward(),
+    }
 }
 
 /// Calls whose first argument is a descriptor and that take no pointer the

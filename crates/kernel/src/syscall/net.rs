@@ -217,7 +217,7 @@ pub fn sys_getname(call: &Call) -> SysResult {
 pub fn sys_sendto(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         user::check_buffer(call.arg(1), call.arg(2))?;
-        if let Some((id, true)) = sandbox::lookup(fd) {
+        if let Some(id) = sandbox::datagram_id(fd) {
             let to = if call.arg(4) == 0 {
                 None
             } else {
@@ -248,7 +248,7 @@ pub fn sys_recvfrom(call: &Call) -> SysResult {
     on_socket(call, |fd| {
         user::check_buffer(call.arg(1), call.arg(2))?;
         let mut from = AddrOut::new(call.arg(4), call.arg(5), true)?;
-        if let Some((_, true)) = sandbox::lookup(fd) {
+        if sandbox::datagram_id(fd).is_some() {
             let iov = [[call.arg(1), call.arg(2)]];
             let (n, source, _) = sandbox::recv_datagram(fd, &iov, call.arg(3))?;
             if let Some(from) = from.as_mut() {
@@ -580,7 +580,7 @@ fn own_ids() -> Ids {
 fn send_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let msg = GuestMsg::read(msg_addr)?;
     let name_len = msg.name_len()?;
-    if let Some((id, true)) = sandbox::lookup(fd) {
+    if let Some(id) = sandbox::datagram_id(fd) {
         let to = if name_len == 0 {
             None
         } else {
@@ -618,7 +618,7 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     let mut name = (msg.word(MSG_NAME) != 0)
         .then(|| AddrOut::with_capacity(msg.word(MSG_NAME), msg.field(MSG_NAMELEN), name_len));
     let iov = msg.iovecs()?;
-    if let Some((_, true)) = sandbox::lookup(fd) {
+    if sandbox::datagram_id(fd).is_some() {
         let (n, source, out_flags) = sandbox::recv_datagram(fd, &iov, flags)?;
         if let Some(name) = name.as_mut() {
             name.set(&source.to_sockaddr_in());
@@ -663,6 +663,13 @@ fn recv_one(fd: i32, msg_addr: u64, flags: u64) -> SysResult {
     if let Err(e) = written {
         received.kept.iter().copied().for_each(close);
         return Err(e);
+    }
+    if sandbox::enabled() {
+        received
+            .kept
+            .iter()
+            .copied()
+            .for_each(sandbox::note_datagram_socket);
     }
     Ok(n)
 }
