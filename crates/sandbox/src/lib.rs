@@ -28,7 +28,6 @@ pub mod launch;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
-pub mod publish;
 pub mod relay;
 pub mod signals;
 pub mod spec;
