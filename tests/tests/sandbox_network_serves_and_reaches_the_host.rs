@@ -440,10 +440,10 @@ fn udp_over_loopback_inside_answers_as_on_linux() {
 }
 
 /// A UDP socket as a plain descriptor: `read`, `write`, `readv`, `writev`
-/// on it; a `dup` of it; the socket kept through an exec and passed with
+/// and `FIONREAD` on it; a `dup` of it; the socket kept through an exec and passed with
 /// `SCM_RIGHTS`; and its number, once closed or replaced, a plain pipe.
 const UDP_DESCRIPTORS: &str = r#"
-import os, subprocess, sys
+import array, fcntl, os, select, subprocess, sys, termios
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 a.bind(("127.0.0.1", 0))
 b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -458,6 +458,19 @@ bufs = [bytearray(4), bytearray(10)]
 print("readv", os.readv(a.fileno(), bufs), bufs)
 os.write(a.fileno(), b"back")
 print("recvfrom", b.recvfrom(100)[0])
+def pending(s):
+    n = array.array("i", [-1])
+    fcntl.ioctl(s.fileno(), termios.FIONREAD, n)
+    return n[0]
+print("nothing pending", pending(a))
+os.write(b.fileno(), b"12345")
+os.write(b.fileno(), b"1234567")
+# Readable first: the sandbox stack delivers a datagram after the send
+# returns, not during it.
+def ready_then_pending(s):
+    select.select([s], [], [], 30)
+    return pending(s)
+print("FIONREAD", ready_then_pending(a), a.recv(100), ready_then_pending(a), a.recv(100), pending(a))
 os.write(b.fileno(), b"truncated datagram")
 print("short read", os.read(a.fileno(), 5), err(lambda: a.recv(100, socket.MSG_DONTWAIT)))
 d = os.dup(b.fileno())

@@ -100,7 +100,17 @@ static SYNTH_DIRS: Sparse<SynthDir> = Sparse::new();
 /// so even a `read` or `write` on one goes through the kernel. Recorded
 /// when the stack hands one out or one arrives with `SCM_RIGHTS`, copied
 /// by fork, found again after exec (`net::sandbox::find_datagram_sockets`).
-static STACK_DATAGRAMS: Sparse<u32> = Sparse::new();
+static STACK_DATAGRAMS: Sparse<StackDatagram> = Sparse::new();
+
+/// One of the container stack's UDP sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackDatagram {
+    /// The stack's id of it.
+    pub id: u32,
+    /// Known to be connected: a send without an address needs no question
+    /// to the stack (a UDP socket, once connected, stays so).
+    pub connected: bool,
+}
 static PATHS: Sparse<String> = Sparse::new();
 
 /// The guest's `RLIMIT_NOFILE` (soft, hard); changed under the lock,
@@ -194,12 +204,23 @@ pub fn with_synthetic_dir<R>(fd: i32, f: impl FnOnce(&mut SynthDir) -> R) -> Opt
 
 /// Records that `fd` is the stack's UDP socket `id`.
 pub fn record_stack_datagram(fd: i32, id: u32) {
-    STACK_DATAGRAMS.insert(fd, id);
+    STACK_DATAGRAMS.insert(
+        fd,
+        StackDatagram {
+            id,
+            connected: false,
+        },
+    );
 }
 
-/// The stack's id of `fd`, if it is one of the stack's UDP sockets.
+/// Records that the stack's UDP socket `fd` is connected.
+pub fn stack_datagram_connected(fd: i32) {
+    STACK_DATAGRAMS.with(fd, |d| d.connected = true);
+}
+
+/// What the kernel knows of `fd` if it is one of the stack's UDP sockets.
 #[inline]
-pub fn stack_datagram(fd: i32) -> Option<u32> {
+pub fn stack_datagram(fd: i32) -> Option<StackDatagram> {
     STACK_DATAGRAMS.get(fd)
 }
 
@@ -224,8 +245,8 @@ pub fn duplicated(old: i32, new: i32) {
     if let Some(dir) = SYNTH_DIRS.get(old) {
         register_synthetic_dir(new, dir.parts);
     }
-    if let Some(id) = STACK_DATAGRAMS.get(old) {
-        STACK_DATAGRAMS.insert(new, id);
+    if let Some(datagram) = STACK_DATAGRAMS.get(old) {
+        STACK_DATAGRAMS.insert(new, datagram);
     }
     if let Some(path) = PATHS.get(old) {
         PATHS.insert(new, path);
@@ -250,22 +271,30 @@ mod tests {
 
     #[test]
     fn stack_datagrams_follow_dup_and_close() {
+        let id = |fd| stack_datagram(fd).map(|d| d.id);
         record_stack_datagram(40, 7);
-        assert_eq!(stack_datagram(40), Some(7));
+        assert_eq!(id(40), Some(7));
+        stack_datagram_connected(40);
         duplicated(40, 41);
-        assert_eq!(stack_datagram(41), Some(7));
+        assert_eq!(
+            stack_datagram(41),
+            Some(StackDatagram {
+                id: 7,
+                connected: true
+            })
+        );
         record_path(42, "/etc/hostname".into());
         duplicated(42, 41);
-        assert_eq!(stack_datagram(41), None, "dup2 over it replaced it");
+        assert_eq!(id(41), None, "dup2 over it replaced it");
         assert_eq!(path_of(41).as_deref(), Some("/etc/hostname"));
         closed(40);
-        assert_eq!(stack_datagram(40), None);
+        assert_eq!(id(40), None);
         record_stack_datagram(43, 8);
         record_stack_datagram(50, 9);
         closed_range(41, 49);
-        assert_eq!(stack_datagram(43), None);
+        assert_eq!(id(43), None);
         assert_eq!(path_of(41), None);
-        assert_eq!(stack_datagram(50), Some(9));
+        assert_eq!(id(50), Some(9));
         closed(50);
         assert!(STACK_DATAGRAMS.is_empty());
     }

@@ -270,7 +270,7 @@ pub fn note_datagram_socket(fd: i32) {
 /// calls go through [`send_datagram`] and [`recv_datagram`].
 #[inline]
 pub fn datagram_id(fd: i32) -> Option<u32> {
-    fdtable::stack_datagram(fd)
+    fdtable::stack_datagram(fd).map(|d| d.id)
 }
 
 /// Finds the stack's UDP sockets among the descriptors an exec kept (the
@@ -322,7 +322,9 @@ pub fn bind(fd: i32, id: u32, addr: Addr) -> Result<(), Errno> {
 pub fn connect(fd: i32, id: u32, addr: Addr) -> Result<(), Errno> {
     let flags = host_call(Sysno::fcntl, [fd as u64, F_GETFL, 0, 0, 0, 0])?;
     let nonblocking = (flags & O_NONBLOCK != 0) as u32;
-    call(Op::Connect, id, [nonblocking, 0, 0], addr, fd).map(drop)
+    call(Op::Connect, id, [nonblocking, 0, 0], addr, fd)?;
+    fdtable::stack_datagram_connected(fd);
+    Ok(())
 }
 
 /// `listen`: the stack's listening descriptor takes the place of `fd`,
@@ -398,6 +400,32 @@ pub fn get_option(fd: i32, id: u32, level: u32, name: u32) -> Result<u32, Errno>
     call(Op::GetOption, id, [level, name, 0], Addr::default(), fd).map(|r| r.value)
 }
 
+/// `FIONREAD` on the UDP socket `fd`: the size of the next datagram
+/// (without its header), 0 when none waits. (The host's answer for a
+/// `SOCK_SEQPACKET` end would be every queued message, headers and all.)
+pub fn next_datagram_len(fd: i32) -> Result<u64, Errno> {
+    const MSG_PEEK: u64 = 2;
+    const MSG_TRUNC: u64 = 0x20;
+    const MSG_DONTWAIT: u64 = 0x40;
+    let mut header = [0u8; proto::DATAGRAM_HEADER];
+    let peeked = host_call(
+        Sysno::recvfrom,
+        [
+            fd as u64,
+            header.as_mut_ptr() as u64,
+            header.len() as u64,
+            MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT,
+            0,
+            0,
+        ],
+    );
+    match peeked {
+        Ok(len) => Ok(len.saturating_sub(header.len() as u64)),
+        Err(Errno::EAGAIN) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 /// Sends one datagram on the UDP socket `fd` to `to` (the connected peer
 /// when `None`: `EDESTADDRREQ` without one, as Linux) from the guest's
 /// checked iovecs `iov`, behind its header in kernel memory.
@@ -408,8 +436,11 @@ pub fn send_datagram(
     iov: &[[u64; 2]],
     flags: u64,
 ) -> Result<u64, Errno> {
-    if to.is_none() && name(fd, id, true).is_err() {
-        return Err(Errno::EDESTADDRREQ);
+    if to.is_none() && !fdtable::stack_datagram(fd).is_some_and(|d| d.connected) {
+        if name(fd, id, true).is_err() {
+            return Err(Errno::EDESTADDRREQ);
+        }
+        fdtable::stack_datagram_connected(fd);
     }
     let header = proto::encode_datagram_header(to.unwrap_or_default());
     let mut host_iov = alloc::vec::Vec::with_capacity(iov.len() + 1);

@@ -274,6 +274,12 @@ pub fn sys_lseek(call: &Call) -> SysResult {
 pub fn sys_ioctl(call: &Call) -> SysResult {
     let fd = guest_fd(call.arg(0))?;
     let request = call.arg(1) as u32;
+    const FIONREAD: u32 = 0x541b;
+    if request == FIONREAD && sandbox::datagram_id(fd).is_some() {
+        let len = sandbox::next_datagram_len(fd)?;
+        user::write_u32(call.arg(2), len.min(i32::MAX as u64) as u32)?;
+        return Ok(0);
+    }
     if oxbox_abi::hostcalls::SOCKET_IOCTLS.contains(&request) && !fdtable::is_synthetic_dir(fd) {
         return super::net::ioctl(fd, request, call.arg(2));
     }
