@@ -440,10 +440,10 @@ fn udp_over_loopback_inside_answers_as_on_linux() {
 }
 
 /// A UDP socket as a plain descriptor: `read`, `write`, `readv`, `writev`
-/// and `FIONREAD` on it; a `dup` of it; the socket kept through an exec and passed with
+/// and `FIONREAD` on it; `connect(AF_UNSPEC)`; a `dup` of it; the socket kept through an exec and passed with
 /// `SCM_RIGHTS`; and its number, once closed or replaced, a plain pipe.
 const UDP_DESCRIPTORS: &str = r#"
-import array, fcntl, os, select, subprocess, sys, termios
+import array, ctypes, fcntl, os, select, subprocess, sys, termios
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 a.bind(("127.0.0.1", 0))
 b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -486,6 +486,25 @@ _, fds, _, _ = socket.recv_fds(right, 10, 1)
 os.write(fds[0], b"passed")
 print("scm_rights", a.recv(100))
 os.close(fds[0])
+libc = ctypes.CDLL(None, use_errno=True)
+def disconnect(s):
+    return libc.connect(s.fileno(), bytes(16), 16), err(s.getpeername), s.getsockname()
+inbox = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+inbox.bind(("127.0.0.1", 0))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(inbox.getsockname())
+print("port on connect", u.getsockname()[1] != 0)
+print("disconnect", disconnect(u), err(lambda: os.write(u.fileno(), b"x")))
+u.sendto(b"again", inbox.getsockname())
+print("rebound", u.getsockname()[1] != 0, inbox.recvfrom(100)[1] == u.getsockname())
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+v.bind(("127.0.0.1", 0))
+v.connect(inbox.getsockname())
+print("bound address stays", disconnect(v))
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+w.bind(("0.0.0.0", 45678))
+w.connect(inbox.getsockname())
+print("bound port stays", disconnect(w))
 n = b.fileno()
 b.close()
 p, q = os.pipe()

@@ -108,7 +108,9 @@ pub struct StackDatagram {
     /// The stack's id of it.
     pub id: u32,
     /// Known to be connected: a send without an address needs no question
-    /// to the stack (a UDP socket, once connected, stays so).
+    /// to the stack. (Should another process that shares the socket
+    /// disconnect it, such a send goes nowhere instead of failing with
+    /// `EDESTADDRREQ`.)
     pub connected: bool,
 }
 static PATHS: Sparse<String> = Sparse::new();
@@ -213,9 +215,9 @@ pub fn record_stack_datagram(fd: i32, id: u32) {
     );
 }
 
-/// Records that the stack's UDP socket `fd` is connected.
-pub fn stack_datagram_connected(fd: i32) {
-    STACK_DATAGRAMS.with(fd, |d| d.connected = true);
+/// Records whether the stack's UDP socket `fd` is connected.
+pub fn set_stack_datagram_connected(fd: i32, connected: bool) {
+    STACK_DATAGRAMS.with(fd, |d| d.connected = connected);
 }
 
 /// What the kernel knows of `fd` if it is one of the stack's UDP sockets.
@@ -274,7 +276,7 @@ mod tests {
         let id = |fd| stack_datagram(fd).map(|d| d.id);
         record_stack_datagram(40, 7);
         assert_eq!(id(40), Some(7));
-        stack_datagram_connected(40);
+        set_stack_datagram_connected(40, true);
         duplicated(40, 41);
         assert_eq!(
             stack_datagram(41),

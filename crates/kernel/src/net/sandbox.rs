@@ -323,7 +323,14 @@ pub fn connect(fd: i32, id: u32, addr: Addr) -> Result<(), Errno> {
     let flags = host_call(Sysno::fcntl, [fd as u64, F_GETFL, 0, 0, 0, 0])?;
     let nonblocking = (flags & O_NONBLOCK != 0) as u32;
     call(Op::Connect, id, [nonblocking, 0, 0], addr, fd)?;
-    fdtable::stack_datagram_connected(fd);
+    fdtable::set_stack_datagram_connected(fd, true);
+    Ok(())
+}
+
+/// `connect` to an `AF_UNSPEC` address on the UDP socket `fd`.
+pub fn disconnect(fd: i32, id: u32) -> Result<(), Errno> {
+    call(Op::Disconnect, id, [0; 3], Addr::default(), fd)?;
+    fdtable::set_stack_datagram_connected(fd, false);
     Ok(())
 }
 
@@ -440,7 +447,7 @@ pub fn send_datagram(
         if name(fd, id, true).is_err() {
             return Err(Errno::EDESTADDRREQ);
         }
-        fdtable::stack_datagram_connected(fd);
+        fdtable::set_stack_datagram_connected(fd, true);
     }
     let header = proto::encode_datagram_header(to.unwrap_or_default());
     let mut host_iov = alloc::vec::Vec::with_capacity(iov.len() + 1);

@@ -129,6 +129,10 @@ pub fn sys_bind_connect(call: &Call) -> SysResult {
         let addr = SockAddr::read(call.arg(1), call.arg(2))?;
         let bind = call.nr == Sysno::bind as u64;
         if let Some(id) = sandbox::id_of(fd) {
+            const AF_UNSPEC: [u8; 2] = [0, 0];
+            if !bind && addr.bytes().starts_with(&AF_UNSPEC) && sandbox::datagram_id(fd).is_some() {
+                return sandbox::disconnect(fd, id).map(|()| 0);
+            }
             let inet = sandbox::inet_addr(addr.bytes())?;
             return if bind {
                 sandbox::bind(fd, id, inet)

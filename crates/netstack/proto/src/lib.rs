@@ -74,6 +74,9 @@ pub enum Op {
     SetOption = 7,
     /// `getsockopt(args[0] = level, args[1] = name)`: the reply's value.
     GetOption = 8,
+    /// `connect` to `AF_UNSPEC` on a UDP socket: the peer is forgotten,
+    /// and a port the guest did not bind itself is given up (as Linux).
+    Disconnect = 9,
 }
 
 impl Op {
@@ -87,6 +90,7 @@ impl Op {
             6 => Op::PeerName,
             7 => Op::SetOption,
             8 => Op::GetOption,
+            9 => Op::Disconnect,
             _ => return None,
         })
     }

@@ -91,8 +91,12 @@ struct Sock {
     guest_ino: u64,
     generation: u32,
     kind: Kind,
-    /// Bound (or, once connected, local) address.
+    /// Bound (or, once connected, local) address; port 0 once a
+    /// disconnect gave up the port but not an address the guest bound.
     local: Option<Addr>,
+    /// What the guest's own `bind` asked for: the parts of it that are not
+    /// zero stay through a disconnect.
+    bound_by_guest: Option<Addr>,
     peer: Option<Addr>,
     /// Bytes of filler (see [`fds::fill`]) still to discard from `end`.
     filler: usize,
@@ -294,7 +298,10 @@ impl Table {
         self.pump_one(id, set);
         let result = match request.op {
             Op::Socket => unreachable!("answered above"),
-            Op::Bind => self.bind(id, request.addr, set).map(|()| Reply::default()),
+            Op::Bind => self.bind(id, request.addr, set).map(|()| {
+                self.socks.get_mut(&id).expect("known").bound_by_guest = Some(request.addr);
+                Reply::default()
+            }),
             Op::Listen => {
                 return match self.listen(id, request.args[0], set) {
                     Ok(fd) => (
@@ -310,6 +317,7 @@ impl Table {
             Op::Connect if matches!(self.socks[&id].kind, Kind::Datagram { .. }) => self
                 .connect_datagram(id, request.addr, set)
                 .map(|()| Reply::default()),
+            Op::Disconnect => self.disconnect_datagram(id, set).map(|()| Reply::default()),
             Op::Connect => {
                 let nonblocking = request.args[0] != 0;
                 match self.connect(id, request.addr, nonblocking, &guest, reply_to, iface, set) {
@@ -360,6 +368,7 @@ impl Table {
                 generation,
                 kind,
                 local: None,
+                bound_by_guest: None,
                 peer: None,
                 filler: 0,
                 error: 0,
@@ -375,7 +384,9 @@ impl Table {
 
     fn bind(&mut self, id: u32, addr: Addr, set: &mut SocketSet) -> Result<(), Errno> {
         let sock = &self.socks[&id];
-        if sock.local.is_some() || !matches!(sock.kind, Kind::Fresh | Kind::Datagram { .. }) {
+        if sock.local.is_some_and(|l| l.port != 0)
+            || !matches!(sock.kind, Kind::Fresh | Kind::Datagram { .. })
+        {
             return Err(Errno::EINVAL);
         }
         if !self.is_local(addr.ip) {
@@ -416,10 +427,34 @@ impl Table {
     /// Binds an unbound UDP socket to an ephemeral port, as Linux does on
     /// its first `connect` or `send`.
     fn bind_datagram(&mut self, id: u32, set: &mut SocketSet) -> Result<(), Errno> {
-        if self.socks[&id].local.is_some() {
+        let ip = match self.socks[&id].local {
+            Some(local) if local.port != 0 => return Ok(()),
+            Some(local) => local.ip,
+            None => [0; 4],
+        };
+        self.bind(id, Addr { ip, port: 0 }, set)
+    }
+
+    /// `connect(AF_UNSPEC)` on a UDP socket: no peer any more; unless the
+    /// guest bound a port itself, the port is given up (the next send
+    /// binds a new one) and only an address it bound stays.
+    fn disconnect_datagram(&mut self, id: u32, set: &mut SocketSet) -> Result<(), Errno> {
+        let sock = self.socks.get_mut(&id).expect("known");
+        let Kind::Datagram { handle } = &mut sock.kind else {
+            return Err(Errno::EAFNOSUPPORT);
+        };
+        sock.peer = None;
+        if sock.bound_by_guest.is_some_and(|b| b.port != 0) {
             return Ok(());
         }
-        self.bind(id, Addr::default(), set)
+        if let Some(handle) = handle.take() {
+            set.remove(handle);
+        }
+        sock.local = sock
+            .bound_by_guest
+            .filter(|b| b.ip != [0; 4])
+            .map(|b| Addr { ip: b.ip, port: 0 });
+        Ok(())
     }
 
     /// `connect` on a UDP socket: the peer its `send`s go to and the only
@@ -1060,6 +1095,7 @@ impl Table {
                         peer_eof: false,
                     },
                     local: Some(addr_of(local)),
+                    bound_by_guest: None,
                     peer: Some(addr_of(peer)),
                     filler: 0,
                     error: 0,
