@@ -1,7 +1,8 @@
 //! `oxbox do --network sandbox`: the container's TCP/IP is its own stack
 //! (`crates/netstack`) on a veth pair, and real programs use it both ways:
 //! python's `http.server` inside serves curl on the host at the
-//! container's address, a forked child accepts on its parent's listening
+//! container's address and through a port published with `-p` (which a
+//! second container then cannot take), a forked child accepts on its parent's listening
 //! socket, busybox `wget` inside fetches from a server on the host end's
 //! address, socket calls with bad input fail as natively, UDP over
 //! loopback answers as on Linux (also through `read`, `write`, `dup`, an
@@ -112,6 +113,40 @@ impl Drop for Sandbox {
     }
 }
 
+/// python's `http.server` serving `/`, unbuffered.
+const HTTP_SERVER: [&str; 9] = [
+    "python3",
+    "-u",
+    "-m",
+    "http.server",
+    "--bind",
+    "0.0.0.0",
+    "--directory",
+    "/",
+    "8000",
+];
+
+/// curl on the host gets files of `root` from the server at `base`: a
+/// small one, then megabytes (the end of which is still in flight when
+/// the server closes its socket).
+fn curl_gets_the_rootfs_files(root: &Path, base: &str) {
+    for file in ["etc/os-release", "usr/bin/python3"] {
+        let url = format!("{base}/{file}");
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "60", &url])
+            .output()
+            .expect("run curl");
+        assert!(out.status.success(), "curl {url}: {:?}", out.stderr);
+        let expected = std::fs::read(root.join(file)).expect("the rootfs's file");
+        assert!(
+            out.stdout == expected,
+            "curl got {} bytes of {} from {url}",
+            out.stdout.len(),
+            expected.len()
+        );
+    }
+}
+
 /// The host pids of the container's processes: those in the pid namespace
 /// of oxbox's child that runs the kernel.
 fn container_pids(oxbox: u32) -> Vec<u32> {
@@ -171,39 +206,9 @@ fn inet_sockets(pid: u32) -> Vec<(u64, u16)> {
 fn python_http_server_inside_serves_curl_on_the_host_and_holds_no_host_socket() {
     require_root!();
     let root = debian().path();
-    let mut sandbox = Sandbox::start(
-        root,
-        &[],
-        &[
-            "python3",
-            "-u",
-            "-m",
-            "http.server",
-            "--bind",
-            "0.0.0.0",
-            "--directory",
-            "/",
-            "8000",
-        ],
-    );
+    let mut sandbox = Sandbox::start(root, &[], &HTTP_SERVER);
     sandbox.wait_for("Serving HTTP on 0.0.0.0 port 8000");
-    // A small file, then megabytes (the end of which is still in flight
-    // when the server closes its socket).
-    for file in ["etc/os-release", "usr/bin/python3"] {
-        let url = format!("http://{}:8000/{file}", sandbox.address);
-        let out = Command::new("curl")
-            .args(["-sS", "--fail", "--max-time", "60", &url])
-            .output()
-            .expect("run curl");
-        assert!(out.status.success(), "curl {url}: {:?}", out.stderr);
-        let expected = std::fs::read(root.join(file)).expect("the rootfs's file");
-        assert!(
-            out.stdout == expected,
-            "curl got {} bytes of {} from {url}",
-            out.stdout.len(),
-            expected.len()
-        );
-    }
+    curl_gets_the_rootfs_files(root, &format!("http://{}:8000", sandbox.address));
 
     let pids = container_pids(sandbox.child.id());
     let held: HashSet<u64> = pids.iter().flat_map(|p| socket_inodes(*p)).collect();
@@ -219,6 +224,36 @@ fn python_http_server_inside_serves_curl_on_the_host_and_holds_no_host_socket() 
         );
         assert_ne!(*port, 8000, "the host stack serves the container's port");
     }
+}
+
+#[test]
+fn a_published_port_serves_curl_on_the_host_and_a_taken_one_fails_the_start() {
+    require_root!();
+    let root = debian().path();
+    // A port free on the host's loopback a moment ago.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let publish = format!("127.0.0.1:{port}:8000");
+    let mut sandbox = Sandbox::start(root, &["-p", &publish], &HTTP_SERVER);
+    sandbox.wait_for("Serving HTTP on 0.0.0.0 port 8000");
+    curl_gets_the_rootfs_files(root, &format!("http://127.0.0.1:{port}"));
+    // The port is the running container's: another cannot take it.
+    let second = Command::new(oxbox_bin())
+        .args(["do", "--network", "sandbox", "-p", &publish, "--rootfs"])
+        .arg(root)
+        .args(["--", "/bin/true"])
+        .output()
+        .expect("run oxbox");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot publish 127.0.0.1:{port}: port is already allocated"
+        )),
+        "{stderr}"
+    );
 }
 
 const FORK_SERVER: &str = r#"

@@ -139,6 +139,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
             .transpose()?
             .map(|filter| filter.encode()),
         sandbox_network: false,
+        publish: Vec::new(),
     };
     let hooks = spec.hooks().as_ref();
     let listed = |hooks: Option<&Option<Vec<Hook>>>| -> Vec<Hook> {

@@ -557,6 +557,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         kernel,
         guest_filter: container.saved.guest_filter.clone(),
         sandbox_network: false,
+        publish: Vec::new(),
     })
 }
 

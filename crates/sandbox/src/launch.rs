@@ -39,6 +39,7 @@ use crate::init::{self, InitPlan};
 use crate::mounts::{self, MountStep, PlanContext};
 use crate::namespaces;
 use crate::network;
+use crate::publish;
 use crate::signals::{self, SignalInbox, SignalMask};
 use crate::spec::{ContainerSpec, NamespaceKind, Rootfs};
 use crate::sync::{self, ChildEnd, ChildMessage, Event, ParentEnd};
@@ -245,6 +246,9 @@ pub fn spawn(
         ));
     }
 
+    // Before the stack, so that a port that is taken leaves nothing
+    // behind.
+    let publisher = publish::Publisher::bind(&spec.publish)?;
     // Before the pid namespace: the stack process must stay out of it.
     let stack = spec.sandbox_network.then(network::start).transpose()?;
     if user_namespace {
@@ -293,7 +297,7 @@ pub fn spawn(
                 pid: child,
                 channel,
             };
-            let result = await_ready(&spawned, inbox, stack, on_namespaces);
+            let result = await_ready(&spawned, inbox, stack, publisher, on_namespaces);
             drop(scratch);
             result.map(|()| spawned)
         }
@@ -305,13 +309,18 @@ fn await_ready(
     spawned: &Spawned,
     inbox: &SignalInbox,
     stack: Option<network::Stack>,
+    publisher: publish::Publisher,
     on_namespaces: impl FnOnce(Pid) -> Result<()>,
 ) -> Result<()> {
     match spawned.channel.next(Some(inbox)) {
         Ok(Event::Message(ChildMessage::NamespacesReady)) => {}
         other => return Err(spawned.fail(other)),
     }
-    let attached = stack.map_or(Ok(()), |stack| stack.attach(spawned.pid).map(drop));
+    let attached = stack.map_or(Ok(()), |stack| {
+        let address = stack.attach(spawned.pid)?;
+        publisher.start(address.into());
+        Ok(())
+    });
     if let Err(e) = attached
         .and_then(|()| on_namespaces(spawned.pid))
         .and_then(|()| spawned.channel.resume())

@@ -28,6 +28,7 @@ pub mod launch;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
+pub mod publish;
 pub mod relay;
 pub mod signals;
 pub mod spec;

@@ -257,6 +257,9 @@ pub struct Options {
     pub host_network: bool,
     /// `--network sandbox`: the container's own TCP/IP stack.
     pub sandbox_network: bool,
+    /// `-p`: host ports that lead to the container's (with
+    /// `--network sandbox` only).
+    pub publish: Vec<crate::publish::PortMapping>,
     /// `-v SRC:DST[:ro]` and `--tmpfs DST` mounts.
     pub mounts: Vec<Mount>,
     /// `-t`: give the guest a pseudo-terminal.
@@ -304,6 +307,8 @@ pub struct ContainerSpec {
     /// The container's TCP/IP is its own stack's (`--network sandbox`,
     /// [`crate::network`]) behind a veth pair, not the host's.
     pub sandbox_network: bool,
+    /// Host ports relayed to the container's ([`crate::publish`]).
+    pub publish: Vec<crate::publish::PortMapping>,
 }
 
 impl ContainerSpec {
@@ -313,6 +318,12 @@ impl ContainerSpec {
         options: Options,
         host_env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self> {
+        let sandbox_network = options.sandbox_network && !options.host_network;
+        if !options.publish.is_empty() && !sandbox_network {
+            return Err(Error::Config(
+                "-p needs --network sandbox (with --network host the container's ports are the host's; with none it has no network)".into(),
+            ));
+        }
         if options.command.is_empty() {
             return Err(Error::NoCommand);
         }
@@ -359,7 +370,8 @@ impl ContainerSpec {
             terminal: options.terminal,
             console_size: None,
             guest_filter: None,
-            sandbox_network: options.sandbox_network && !options.host_network,
+            sandbox_network,
+            publish: options.publish,
             stats: options.stats,
             log_level: options.log_level.unwrap_or(LogLevel::Warn),
             kernel: options.kernel,
@@ -730,6 +742,28 @@ mod tests {
         let env = guest_env("h", "/root", &["TERM".into(), "UNSET".into()], host).unwrap();
         assert_eq!(env.last().unwrap(), "TERM=xterm");
         assert!(!env.iter().any(|e| e.starts_with("UNSET")));
+    }
+
+    #[test]
+    fn published_ports_need_the_sandbox_network() {
+        let publish = vec![crate::publish::parse_port_mapping("8080:80").unwrap()];
+        let refused = Options {
+            publish: publish.clone(),
+            ..options(&["sh"])
+        };
+        let error = ContainerSpec::from_options(refused, no_env).unwrap_err();
+        assert!(error.to_string().contains("-p needs --network sandbox"));
+        let sandboxed = Options {
+            publish: publish.clone(),
+            sandbox_network: true,
+            ..options(&["sh"])
+        };
+        assert_eq!(
+            ContainerSpec::from_options(sandboxed, no_env)
+                .unwrap()
+                .publish,
+            publish
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use oxbox_abi::boot::LogLevel;
+use oxbox_sandbox::publish::parse_port_mapping;
 use oxbox_sandbox::spec::{parse_tmpfs, parse_volume};
 use oxbox_sandbox::{ContainerSpec, Options};
 
@@ -50,6 +51,11 @@ pub struct DoArgs {
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host", "sandbox"])]
     pub network: String,
 
+    /// Publish a container port on the host (with --network sandbox):
+    /// [IP:][HOST_PORT:]PORT[/tcp]; no HOST_PORT: a free one (logged at info)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST_PORT:]PORT")]
+    pub publish: Vec<String>,
+
     /// Bind-mount a host path: SRC:DST[:ro|rw]
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
@@ -88,6 +94,11 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>, _>>()?;
     mounts.extend(args.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    let publish = args
+        .publish
+        .iter()
+        .map(|p| parse_port_mapping(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut options = Options {
         command: args.command,
         rootfs: args.rootfs,
@@ -100,6 +111,7 @@ pub fn run(mut args: DoArgs, log_level: LogLevel) -> anyhow::Result<u8> {
         kernel: kernel_image_path(std::env::var_os("OXBOX_KERNEL"), &exe),
         host_network: args.network == "host",
         sandbox_network: args.network == "sandbox",
+        publish,
         mounts,
         terminal: args.tty,
     };
