@@ -1116,13 +1116,23 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::mpsc;
 
     use super::*;
 
+    /// A table whose sockets' abstract names no other test (in this
+    /// process or another) binds at the same time.
+    fn table() -> Table {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let mut table = Table::new([10, 0, 0, 2]);
+        table.next_id = (std::process::id() << 8) + NEXT.fetch_add(1, Ordering::Relaxed);
+        table
+    }
+
     #[test]
     fn a_udp_socket_the_guest_closed_does_not_stall_the_pump() {
-        let mut table = Table::new([10, 0, 0, 2]);
+        let mut table = table();
         let mut set = SocketSet::new(Vec::new());
         let guest = table.socket(true).expect("a UDP socket");
         drop(guest);
@@ -1141,7 +1151,7 @@ mod tests {
 
     #[test]
     fn a_send_from_an_unbound_udp_socket_binds_an_ephemeral_port() {
-        let mut table = Table::new([10, 0, 0, 2]);
+        let mut table = table();
         let mut set = SocketSet::new(Vec::new());
         let guest = table.socket(true).expect("a UDP socket");
         let id = *table.socks.keys().next().expect("one socket");

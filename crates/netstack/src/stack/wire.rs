@@ -158,13 +158,13 @@ impl Wire {
             }
             let n = n as usize;
             if n <= frame.len() {
-                self.input(&frame[..n]);
+                self.receive_frame(&frame[..n]);
             }
         }
     }
 
     /// One received frame: hostile input, checked field by field.
-    fn input(&mut self, frame: &[u8]) {
+    pub fn receive_frame(&mut self, frame: &[u8]) {
         if frame.len() < ETH_HEADER || frame[6..12] == self.mac {
             // Too short, or one of ours that the packet socket also sees.
             return;
@@ -353,7 +353,7 @@ mod tests {
         frame.extend_from_slice(&host);
         frame.extend_from_slice(&ETHERTYPE_ARP.to_be_bytes());
         frame.extend_from_slice(&request);
-        wire.input(&frame);
+        wire.receive_frame(&frame);
         let reply = read_frame(&peer).unwrap();
         assert_eq!(&reply[..6], &host);
         assert_eq!(&reply[ETH_HEADER + 6..ETH_HEADER + 8], &[0, 2]);
@@ -363,7 +363,7 @@ mod tests {
         let other = arp_packet(1, host, [10, 200, 0, 1], [0; 6], [10, 200, 0, 3]);
         frame.truncate(ETH_HEADER);
         frame.extend_from_slice(&other);
-        wire.input(&frame);
+        wire.receive_frame(&frame);
         assert_eq!(read_frame(&peer), None);
     }
 
@@ -382,7 +382,7 @@ mod tests {
         frame.extend_from_slice(&host);
         frame.extend_from_slice(&ETHERTYPE_ARP.to_be_bytes());
         frame.extend_from_slice(&answer);
-        wire.input(&frame);
+        wire.receive_frame(&frame);
         let sent = read_frame(&peer).unwrap();
         assert_eq!(&sent[..6], &host);
         assert_eq!(&sent[ETH_HEADER..], &packet[..]);
@@ -400,7 +400,7 @@ mod tests {
             if len >= ETH_HEADER {
                 frame[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
             }
-            wire.input(&frame);
+            wire.receive_frame(&frame);
         }
         assert!(!wire.has_input());
         assert_eq!(read_frame(&peer), None);
@@ -408,7 +408,7 @@ mod tests {
         let mut frame = vec![0u8; ETH_HEADER + 20];
         frame[..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
         frame[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-        wire.input(&frame);
+        wire.receive_frame(&frame);
         assert!(!wire.has_input());
     }
 }
