@@ -80,6 +80,10 @@ pub struct BootRecord<'a> {
     /// a process with `CAP_SYS_RESOURCE` may: it is root, and the runtime
     /// that started the container had the capability.
     pub raise_nofile: bool,
+    /// Every UDP socket of the container's stack (`--network sandbox`)
+    /// that the image calling `execve` had is a descriptor below this one
+    /// (0: it had none), so the new image looks for them only there.
+    pub datagrams_below: u32,
 }
 
 /// Why a boot record could not be built or read.
@@ -113,7 +117,7 @@ impl<'a> BootRecord<'a> {
         // Writing into a String cannot fail.
         let _ = write!(
             out,
-            ";hostname={};uid={};gid={};stats={};log={};first={};mask={};ignore={};nofile={};nofile_max={};nofile_raise={}",
+            ";hostname={};uid={};gid={};stats={};log={};first={};mask={};ignore={};nofile={};nofile_max={};nofile_raise={};udp_below={}",
             self.hostname,
             self.uid,
             self.gid,
@@ -124,7 +128,8 @@ impl<'a> BootRecord<'a> {
             self.ignored_signals,
             self.nofile[0],
             self.nofile[1],
-            self.raise_nofile as u8
+            self.raise_nofile as u8,
+            self.datagrams_below
         );
         Ok(out)
     }
@@ -136,7 +141,7 @@ impl<'a> BootRecord<'a> {
             return Err(BootError::BadMagic);
         }
         let mut hostname = None;
-        const KEYS: [&str; 10] = [
+        const KEYS: [&str; 11] = [
             "uid",
             "gid",
             "stats",
@@ -147,8 +152,9 @@ impl<'a> BootRecord<'a> {
             "nofile",
             "nofile_max",
             "nofile_raise",
+            "udp_below",
         ];
-        let mut numbers: [Option<u64>; 10] = [None; 10];
+        let mut numbers: [Option<u64>; 11] = [None; 11];
         for field in fields {
             let (key, value) = field.split_once('=').ok_or(BootError::BadField)?;
             if key == "hostname" {
@@ -174,6 +180,7 @@ impl<'a> BootRecord<'a> {
             ignored_signals: get(6)?,
             nofile: [get(7)?, get(8)?],
             raise_nofile: get(9)? != 0,
+            datagrams_below: id(10)?,
         })
     }
 }
@@ -194,6 +201,7 @@ mod tests {
             ignored_signals: u64::MAX >> 1,
             nofile: [64, NR_OPEN],
             raise_nofile: true,
+            datagrams_below: 7,
         }
     }
 
@@ -226,7 +234,8 @@ mod tests {
         let fields = "oxbox-boot/1;hostname=a;uid=0;gid=0;stats=0;log=0;first=1;mask=0;ignore=0";
         let without_nofile = BootRecord::decode(fields);
         assert_eq!(without_nofile, Err(BootError::BadField));
-        let unknown = alloc::format!("{fields};nofile=1;nofile_max=2;nofile_raise=0;root=1");
+        let unknown =
+            alloc::format!("{fields};nofile=1;nofile_max=2;nofile_raise=0;udp_below=0;root=1");
         assert_eq!(BootRecord::decode(&unknown), Err(BootError::BadField));
     }
 }

@@ -137,9 +137,7 @@ pub fn start(initial: InitialStack) -> ! {
     }
     must("guest seccomp profile", syscall::guest_filter::load());
     syscall::enable_fast_answers();
-    if !record.first_process {
-        crate::net::sandbox::find_datagram_sockets();
-    }
+    crate::net::sandbox::find_datagram_sockets(record.datagrams_below);
 
     must(
         "signal state",

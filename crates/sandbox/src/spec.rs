@@ -428,6 +428,7 @@ impl ContainerSpec {
             ignored_signals: 0,
             nofile,
             raise_nofile: privileged && self.user.uid == 0,
+            datagrams_below: 0,
         }
     }
 }

@@ -81,6 +81,17 @@ impl<V: Clone> Sparse<V> {
         self.entries.lock().get_mut(&fd).map(f)
     }
 
+    /// One past the highest descriptor with an entry (0: none).
+    fn end(&self) -> i32 {
+        if self.is_empty() {
+            return 0;
+        }
+        self.entries
+            .lock()
+            .last_key_value()
+            .map_or(0, |(fd, _)| fd + 1)
+    }
+
     /// The descriptors in `[first, last]` that have an entry.
     fn in_range(&self, first: i32, last: i32) -> Vec<i32> {
         if self.is_empty() {
@@ -220,6 +231,12 @@ pub fn set_stack_datagram_connected(fd: i32, connected: bool) {
     STACK_DATAGRAMS.with(fd, |d| d.connected = connected);
 }
 
+/// One past the highest of the stack's UDP sockets (0: there is none),
+/// for the boot record of an exec.
+pub fn stack_datagrams_below() -> u32 {
+    STACK_DATAGRAMS.end() as u32
+}
+
 /// What the kernel knows of `fd` if it is one of the stack's UDP sockets.
 #[inline]
 pub fn stack_datagram(fd: i32) -> Option<StackDatagram> {
@@ -297,8 +314,10 @@ mod tests {
         assert_eq!(id(43), None);
         assert_eq!(path_of(41), None);
         assert_eq!(id(50), Some(9));
+        assert_eq!(stack_datagrams_below(), 51);
         closed(50);
         assert!(STACK_DATAGRAMS.is_empty());
+        assert_eq!(stack_datagrams_below(), 0);
     }
 
     #[test]

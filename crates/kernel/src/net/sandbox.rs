@@ -273,15 +273,16 @@ pub fn datagram_id(fd: i32) -> Option<u32> {
     fdtable::stack_datagram(fd).map(|d| d.id)
 }
 
-/// Finds the stack's UDP sockets among the descriptors an exec kept (the
-/// record of them went with the old image's memory): one host `poll`
-/// tells the open descriptors, each is asked its name.
-pub fn find_datagram_sockets() {
+/// Finds the stack's UDP sockets among the descriptors below `below` that
+/// an exec kept (the record of them went with the old image's memory; its
+/// boot record says how far they reach): one host `poll` tells the open
+/// descriptors, each is asked its name.
+pub fn find_datagram_sockets(below: u32) {
     const POLLNVAL: u16 = 0x20;
-    if !enabled() {
+    if below == 0 || !enabled() {
         return;
     }
-    let count = RESERVED_FD_BASE as usize;
+    let count = below.min(RESERVED_FD_BASE as u32) as usize;
     // struct pollfd { int fd; short events; short revents; }, events 0:
     // only POLLNVAL (not open) or hang-ups come back.
     let mut polled: alloc::vec::Vec<[i32; 2]> = (0..count as i32).map(|fd| [fd, 0]).collect();

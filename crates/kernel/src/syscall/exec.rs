@@ -398,6 +398,7 @@ pub fn sys_execve(call: &Call) -> SysResult {
         ignored_signals: signal::ignored(),
         nofile: fdtable::swap_nofile(None)?,
         raise_nofile: fdtable::may_raise_nofile(),
+        datagrams_below: fdtable::stack_datagrams_below(),
     }
     .encode()
     .map_err(|_| Errno::EINVAL)?;
