@@ -332,9 +332,11 @@ fn busybox_wget_inside_fetches_from_a_server_on_the_host_end() {
         (String::from_utf8_lossy(&request[..n]).into_owned(), peer)
     });
     let dir = HostDir::new("sandbox-wget");
-    let volume = format!("{}:/x", dir.0.display());
+    // On a directory the shared rootfs has: a missing mount point would
+    // be made in it, and the engine tests build their image from it.
+    let volume = format!("{}:/tmp", dir.0.display());
     let script =
-        "while [ ! -s /x/addr ]; do sleep 0.1; done; wget -q -O - http://$(cat /x/addr)/page";
+        "while [ ! -s /tmp/addr ]; do sleep 0.1; done; wget -q -O - http://$(cat /tmp/addr)/page";
     let sandbox = Sandbox::start(rootfs().path(), &["-v", &volume], &["sh", "-c", script]);
     std::fs::write(
         dir.0.join("addr.tmp"),
