@@ -106,11 +106,29 @@ static void guest_fds(void)
 /*
  * The same from the kernel's text, which sees the kernel's own descriptors
  * (its image, the shared memory, the log) too: none may be a directory,
- * since `openat(dirfd, "..")` from a host directory leaves the rootfs.
- * Each open one is duplicated to 900 (dup3 returns 900 or an error, never
- * 0, so the stub returns) and read as a directory (getdents64 answers
- * ENOTDIR for anything else). Runs in a child, which prints the probe.
+ * since `openat(dirfd, "..")` from a host directory leaves the rootfs,
+ * unless it is the root of a read-only tree of its own (the copy of
+ * `/proc/sys`, a detached mount): `..` from it lists as itself and its
+ * mount is read-only (a chmod fails with EROFS). Each open one is duplicated to 900 (dup3
+ * returns 900 or an error, never 0, so the stub returns) and read as a
+ * directory (getdents64 answers ENOTDIR for anything else, EBADF for an
+ * O_PATH descriptor). Runs in a child, which prints the probe.
  */
+static int closed_read_only_tree(uintptr_t g)
+{
+    /* Only calls that do not return 0 here: the gadget returns only then.
+     * The descriptors opened stay open; the scan runs in a child. */
+    static char here[4096], up[4096];
+    long self = via_kernel(g, SYS_openat, 900, (long)".", O_RDONLY | O_DIRECTORY, 0, 0, 0);
+    long parent = via_kernel(g, SYS_openat, 900, (long)"..", O_RDONLY | O_DIRECTORY, 0, 0, 0);
+    if (self < 0 || parent < 0)
+        return 0;
+    long n = via_kernel(g, SYS_getdents64, self, (long)here, sizeof here, 0, 0, 0);
+    long m = via_kernel(g, SYS_getdents64, parent, (long)up, sizeof up, 0, 0, 0);
+    return n > 0 && n == m && memcmp(here, up, (size_t)n) == 0 &&
+           via_kernel(g, SYS_fchmodat, 900, (long)".", 0555, 0, 0, 0) == -EROFS;
+}
+
 static long scan_kernel_fds(void *arg)
 {
     uintptr_t g = *(uintptr_t *)arg;
@@ -119,7 +137,8 @@ static long scan_kernel_fds(void *arg)
         if (fd == 900 || via_kernel(g, SYS_dup3, fd, 900, 0, 0, 0, 0) != 900)
             continue;
         snprintf(open_fds + strlen(open_fds), sizeof open_fds - strlen(open_fds), " %d", fd);
-        if (via_kernel(g, SYS_getdents64, 900, (long)buf, sizeof buf, 0, 0, 0) != -ENOTDIR)
+        if (via_kernel(g, SYS_getdents64, 900, (long)buf, sizeof buf, 0, 0, 0) != -ENOTDIR &&
+            !closed_read_only_tree(g))
             snprintf(dirs + strlen(dirs), sizeof dirs - strlen(dirs), " %d", fd);
     }
     if (dirs[0])

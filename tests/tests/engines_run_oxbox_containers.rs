@@ -86,6 +86,21 @@ const COMPARED: &[Compared] = &[
         stdin: b"",
     },
     Compared {
+        name: "sysctls",
+        options: &[
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=0",
+            "--sysctl",
+            "kernel.shmmax=65536",
+        ],
+        command: &[
+            "cat",
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+            "/proc/sys/kernel/shmmax",
+        ],
+        stdin: b"",
+    },
+    Compared {
         name: "missing binary",
         options: &[],
         command: &["/nonexistent-binary"],
@@ -115,6 +130,7 @@ fn docker_and_containerd_run_oxbox_containers() {
     check("exec, top, pause and stop", lifecycle(&dockerd));
     check("kill", kill(&dockerd));
     check("error message", error_message(&dockerd));
+    check("refused sysctl", refused_sysctl(&dockerd));
     check("ctr run", ctr_run(&dockerd, &oxbox.to_string_lossy()));
     assert!(
         failures.is_empty(),
@@ -368,6 +384,29 @@ fn error_message(dockerd: &Dockerd) -> Result<(), String> {
     ]);
     let wanted = "exec: \"no-such-program\": executable file not found in $PATH";
     expect(String::from_utf8_lossy(&out.stderr).contains(wanted), &out)
+}
+
+/// A network sysctl with the host's network namespace would change the
+/// host's: oxbox refuses it, as runc does, and Docker shows why.
+fn refused_sysctl(dockerd: &Dockerd) -> Result<(), String> {
+    let out = dockerd.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "oxbox",
+        "--network",
+        "host",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=0",
+        IMAGE,
+        "true",
+    ]);
+    let wanted =
+        r#"sysctl "net.ipv4.ip_unprivileged_port_start" not allowed in host network namespace"#;
+    expect(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains(wanted),
+        &out,
+    )
 }
 
 fn ctr_run(dockerd: &Dockerd, oxbox: &str) -> Result<(), String> {

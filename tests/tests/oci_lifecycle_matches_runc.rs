@@ -348,12 +348,13 @@ fn a_created_container_can_be_deleted_without_start() {
 /// container's namespaces once its mounts exist, before the pivot, in its
 /// root. It logs the state it was given, its working directory and
 /// whether the container's `/tmp` bind mount is in its mount table, and
-/// keeps its mount namespace for the `ns` step. (Not the hostname: runc
-/// sets it after these hooks, oxbox before its mounts.)
+/// keeps its mount namespace for the `ns` step. It also logs the hostname
+/// of the container's UTS namespace: still the host's, as runc sets the
+/// container's after these hooks.
 const CREATE_HOOK: &str = r#"state=$(cat)
 field() { printf '%s' "$state" | grep -o "\"$1\": *[^,}]*" | tr -d ' "'; }
 echo "createContainer $(field id) $(field status) $(field pid) cwd=$(pwd)" \
-    "tmp-mounted=$(grep -c " $(pwd)/tmp " /proc/self/mountinfo)" >> "$OUT/hooks.log"
+    "tmp-mounted=$(grep -c " $(pwd)/tmp " /proc/self/mountinfo) hostname=$(uname -n)" >> "$OUT/hooks.log"
 readlink /proc/self/ns/mnt > "$OUT/create-ns"
 "#;
 
@@ -400,8 +401,12 @@ fn create_and_start_container_hooks_run_inside_the_container() {
         [
             "prestart \"status\":\"creating\"".to_string(),
             format!(
-                "createContainer id:inside-c1 status:creating pid:1 cwd={} tmp-mounted=1",
-                rootfs().path().display()
+                "createContainer id:inside-c1 status:creating pid:1 cwd={} tmp-mounted=1 \
+                 hostname={}",
+                rootfs().path().display(),
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap()
+                    .trim()
             ),
             "poststart \"status\":\"created\"".to_string(),
             format!(
@@ -430,10 +435,10 @@ fn last_logged_error(log: &Path) -> String {
     text.lines()
         .filter(|l| l.contains(r#""level":"error""#))
         .filter_map(|l| l.split(r#""msg":""#).nth(1))
-        .filter_map(|rest| rest.split('"').next())
+        .filter_map(|rest| rest.split(r#"","#).next())
+        .map(|msg| msg.replace(r#"\""#, "\""))
         .next_back()
         .unwrap_or_default()
-        .to_string()
 }
 
 #[test]
@@ -483,5 +488,147 @@ fn failing_hooks_fail_create_and_start_with_the_reason_in_the_log() {
         assert_eq!(verb(&["delete", &id]), Some(0));
         assert_eq!(oxbox.status(&id), "absent");
     }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// What a container with `sysctls` (a JSON object) in its config shows
+/// under `runtime` in a state root of its own below `work`: the exit
+/// status of `run` and its output, then, for a second container created
+/// and started with `sleep`, what an `exec`'d `cat` reads of the first
+/// sysctl after the host wrote `7` to it in the container's namespaces
+/// (the value is the namespace's, read when the file is opened), and the
+/// error `--log` got.
+fn sysctl_transcript(runtime: &Runtime, work: &Path, sysctls: &str, read: &str) -> Vec<String> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(&runtime.root).unwrap();
+    let bundle = bundle(&work.join("bundle"), "sleep 60", None);
+    let config = bundle.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(
+        "\"linux\": {",
+        &format!("\"linux\": {{\n\t\t\"sysctl\": {sysctls},"),
+        1,
+    );
+    let show = format!("cat {read}; echo status=$?");
+    let text = text.replace("sleep 60", &show);
+    std::fs::write(&config, &text).unwrap();
+    let log = work.join("log.json");
+    let with_log = |words: &[&str]| {
+        let mut args = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        args.extend_from_slice(words);
+        runtime.call(&args)
+    };
+    let bundle_arg = bundle.to_str().unwrap();
+    let run = with_log(&["run", "--bundle", bundle_arg, "sysctl-run"]);
+    let mut lines = vec![format!(
+        "run: exit={} {}",
+        run.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&run.stdout).replace('\n', " ")
+    )];
+    if !run.status.success() {
+        // runc prefixes its messages with the verb.
+        let error = last_logged_error(&log);
+        lines.push(format!(
+            "error: {}",
+            error.strip_prefix("runc run failed: ").unwrap_or(&error)
+        ));
+        return lines;
+    }
+    std::fs::write(&config, text.replace(&show, "sleep 60")).unwrap();
+    let pid_file = work.join("pid");
+    let created = runtime.call(&[
+        "create",
+        "--bundle",
+        bundle_arg,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "sysctl-live",
+    ]);
+    lines.push(format!(
+        "create: exit={}",
+        created.status.code().unwrap_or(-1)
+    ));
+    lines.push(format!(
+        "start: exit={}",
+        runtime
+            .call(&["start", "sysctl-live"])
+            .status
+            .code()
+            .unwrap_or(-1)
+    ));
+    let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    let first = read.split_whitespace().next().unwrap();
+    let wrote = Command::new("nsenter")
+        .args(["-t", pid.trim(), "-n", "-i", "-u", "sh", "-c"])
+        .arg(format!("echo 7 > {first}"))
+        .status()
+        .unwrap();
+    lines.push(format!("host wrote 7: {}", wrote.success()));
+    let exec = runtime.call(&["exec", "sysctl-live", "cat", first]);
+    lines.push(format!(
+        "exec cat: exit={} {}",
+        exec.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&exec.stdout).trim()
+    ));
+    runtime.call(&["delete", "--force", "sysctl-live"]);
+    lines
+}
+
+#[test]
+fn sysctls_of_the_containers_namespaces_are_set_and_others_refused_like_runc() {
+    require_root!();
+    let work = std::env::temp_dir().join(format!("oxbox-sysctl-{}", std::process::id()));
+    let host_port_start =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let cases = [
+        (
+            "namespaced",
+            r#"{"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shmmax": "65536", "kernel.domainname": "oxbox.test"}"#,
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmax /proc/sys/kernel/domainname",
+        ),
+        (
+            "host kernel",
+            r#"{"kernel.panic": "0"}"#,
+            "/proc/sys/kernel/panic",
+        ),
+        (
+            "hostname",
+            r#"{"kernel.hostname": "other"}"#,
+            "/proc/sys/kernel/hostname",
+        ),
+    ];
+    for (name, sysctls, read) in cases {
+        let [runc, oxbox] = ["runc", "oxbox"].map(|runtime| {
+            let dir = work.join(runtime);
+            let r = Runtime {
+                name: runtime,
+                binary: if runtime == "runc" {
+                    "runc".into()
+                } else {
+                    oxbox_bin()
+                },
+                root: dir.join("root"),
+            };
+            sysctl_transcript(&r, &dir, sysctls, read)
+        });
+        assert_eq!(runc, oxbox, "{name}: runc and oxbox disagree");
+        eprintln!("{name}: {runc:#?}");
+        match name {
+            "namespaced" => {
+                assert_eq!(runc[0], "run: exit=0 0 65536 oxbox.test status=0 ");
+                assert_eq!(runc[4], "exec cat: exit=0 7");
+            }
+            "host kernel" => assert_eq!(
+                runc[1],
+                "error: sysctl \"kernel.panic\" is not in a separate kernel namespace"
+            ),
+            _ => assert!(runc[1].contains("conflicts with the OCI"), "{runc:?}"),
+        }
+    }
+    // Nothing reached the host's own namespace.
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap(),
+        host_port_start
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

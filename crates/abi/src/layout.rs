@@ -80,6 +80,11 @@ pub const GUEST_FILTER_FD: i32 = 1020;
 /// (`--network sandbox`, `oxbox_netstack`), open without close-on-exec in
 /// every process of a container that has one.
 pub const NETSTACK_FD: i32 = 1019;
+/// A read-only, detached copy of the host's `/proc/sys` mount (an `O_PATH`
+/// descriptor of its root, which `..` cannot climb above), open without
+/// close-on-exec in every container process: the kernel's `/proc/sys`
+/// looks names up through it, in the container's namespaces.
+pub const PROC_SYS_FD: i32 = 1018;
 /// The two ends of the pipe through which a `CLONE_VM|CLONE_VFORK` child
 /// (which oxbox gives a copy of memory) hands its parent the parent's
 /// stack as it left it (see `oxbox_kernel::syscall::exec`); close-on-exec,

@@ -352,9 +352,14 @@ impl Utsname {
     pub fn version(&self) -> &[u8] {
         self.field(3)
     }
+
+    pub fn domainname(&self) -> &[u8] {
+        self.field(5)
+    }
 }
 
-/// Host `uname`, for the kernel release the guest sees.
+/// Host `uname`, for the kernel release and the UTS namespace's domain
+/// name the guest sees.
 pub fn uname() -> Result<Utsname, Errno> {
     let mut u = Utsname([0; 6 * 65]);
     // SAFETY: `u.0` is a buffer of the size of `struct utsname`.

@@ -93,6 +93,7 @@ pub fn start(initial: InitialStack) -> ! {
             log_level: record.log_level,
             release: text(uts.release()),
             version: text(uts.version()),
+            domainname: text(uts.domainname()),
         },
         pid,
         ppid,

@@ -25,6 +25,9 @@ pub struct Container {
     /// The host kernel's release and version strings, shown by `uname`.
     pub release: String,
     pub version: String,
+    /// The domain name of the container's UTS namespace (which OCI
+    /// `linux.sysctl` may set as `kernel.domainname`), shown by `uname`.
+    pub domainname: String,
 }
 
 static CONTAINER: Once<Container> = Once::new();

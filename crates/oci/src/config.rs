@@ -9,7 +9,9 @@
 //! to act on; `/dev` is the sandbox's own tmpfs with a private devpts; the
 //! capability sets are empty on the host whatever the config asks (the
 //! guest's privileges are the oxbox kernel's to enforce). `linux.seccomp`
-//! is enforced by the kernel itself (see [`crate::seccomp`]).
+//! is enforced by the kernel itself (see [`crate::seccomp`]). `linux.sysctl`
+//! is checked as runc checks it (only the container's own namespaces') and
+//! written by the container's first process, in its namespaces.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +20,7 @@ use oci_spec::runtime::{
     Hook, LinuxNamespaceType, LinuxResources, Mount as OciMount, PosixRlimitType, Process, Spec,
 };
 use oxbox_abi::boot::LogLevel;
-use oxbox_sandbox::spec::{check_mount, validate_hostname};
+use oxbox_sandbox::spec::{check_mount, check_sysctls, validate_hostname};
 use oxbox_sandbox::terminal::WindowSize;
 use oxbox_sandbox::{
     ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Rlimit, Rootfs,
@@ -104,6 +106,13 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
             .unwrap_or_else(|_| "localhost".into()),
     };
     validate_hostname(&hostname)?;
+    let mut sysctls: Vec<(String, String)> = linux
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    sysctls.sort();
+    check_sysctls(&sysctls, &namespaces)?;
     let mounts = spec
         .mounts()
         .as_ref()
@@ -125,6 +134,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         namespaces,
         mounts,
         rlimits: rlimits(process)?,
+        sysctls,
         terminal: process.terminal().unwrap_or(false),
         console_size: process.console_size().map(|size| WindowSize {
             rows: size.height().min(u16::MAX as u64) as u16,
@@ -391,6 +401,7 @@ mod tests {
     "cgroupsPath": "/docker/abc",
     "resources": {{"memory": {{"limit": 67108864}}, "pids": {{"limit": 100}}}},
     "namespaces": [{{"type": "mount"}}, {{"type": "network", "path": "/var/run/docker/netns/x"}}, {{"type": "uts"}}, {{"type": "pid"}}, {{"type": "ipc"}}],
+    "sysctl": {{"kernel.shmmax": "4096", "fs.mqueue.msg_max": "20"}},
     "maskedPaths": ["/proc/kcore"],
     "readonlyPaths": ["/proc/sys"]
   }}
@@ -460,6 +471,13 @@ mod tests {
             }
         );
         assert_eq!(spec.mounts[1].flags, MsFlags::MS_RDONLY);
+        assert_eq!(
+            spec.sysctls,
+            [
+                ("fs.mqueue.msg_max".to_string(), "20".to_string()),
+                ("kernel.shmmax".into(), "4096".into())
+            ]
+        );
         assert_eq!(bundle.cgroups_path, Some("/docker/abc".into()));
         assert_eq!(bundle.hooks.prestart.len(), 1);
         assert_eq!(bundle.hooks.create_container.len(), 2);
@@ -495,6 +513,10 @@ mod tests {
             (
                 good.replace(r#"{"type": "uts"}"#, r#"{"type": "user"}"#),
                 "not supported",
+            ),
+            (
+                good.replace(r#""kernel.shmmax""#, r#""kernel.panic""#),
+                "sysctl \"kernel.panic\" is not in a separate kernel namespace",
             ),
             (
                 good.replace(r#""type": "bind""#, r#""type": "nfs""#)

@@ -550,6 +550,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         namespaces: namespaces::of_process(container.saved.pid),
         mounts: Vec::new(),
         rlimits: Vec::new(),
+        sysctls: Vec::new(),
         terminal: process.terminal().unwrap_or(false),
         console_size: None,
         stats: false,

@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::Path;
 
@@ -40,6 +40,13 @@ pub trait HostSys {
     fn set_hostname(&mut self, name: &str) -> io::Result<()>;
     /// Brings the loopback interface of the current network namespace up.
     fn loopback_up(&mut self) -> io::Result<()>;
+    /// Writes `value` to the sysctl `key` (`net.ipv4.ip_forward`) under
+    /// `/proc/sys`, in the current namespaces.
+    fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()>;
+    /// A read-only, detached copy of the `/proc/sys` mount (with its
+    /// submounts), open as an `O_PATH` descriptor of its root: the kernel's
+    /// view of the sysctls.
+    fn copy_sysctls(&mut self) -> io::Result<OwnedFd>;
     /// `mount(source, target, fstype, flags, data)`.
     fn mount(
         &mut self,
@@ -102,6 +109,55 @@ impl HostSys for RealHost {
 
     fn loopback_up(&mut self) -> io::Result<()> {
         namespaces::loopback_up()
+    }
+
+    fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()> {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        let mut file = fs::OpenOptions::new().write(true).open(path)?;
+        io::Write::write_all(&mut file, value.as_bytes())
+    }
+
+    fn copy_sysctls(&mut self) -> io::Result<OwnedFd> {
+        // SAFETY: open_tree takes a NUL-terminated path and flags, and
+        // returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c"/proc/sys".as_ptr(),
+                libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as u32,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: open_tree returned this descriptor, owned by no one else.
+        let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY
+                | libc::MOUNT_ATTR_NOSUID
+                | libc::MOUNT_ATTR_NODEV
+                | libc::MOUNT_ATTR_NOEXEC,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: mount_setattr reads `attr`, a live mount_attr of the
+        // size passed, on the tree just opened (the empty path names it).
+        let set = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+                &raw const attr,
+                std::mem::size_of::<libc::mount_attr>(),
+            )
+        };
+        if set < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(tree)
     }
 
     fn mount(
@@ -279,6 +335,13 @@ pub(crate) mod fake {
         }
         fn loopback_up(&mut self) -> io::Result<()> {
             self.record("loopback_up()".into())
+        }
+        fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()> {
+            self.record(format!("sysctl({key},{value})"))
+        }
+        fn copy_sysctls(&mut self) -> io::Result<OwnedFd> {
+            self.record("copy_sysctls()".into())?;
+            Ok(fs::File::open("/dev/null")?.into())
         }
         fn mount(
             &mut self,

@@ -28,6 +28,9 @@ pub struct InitPlan<'a> {
     pub unshare: CloneFlags,
     /// The hostname, when the container has its own UTS namespace.
     pub hostname: Option<&'a str>,
+    /// Sysctls to write, `(key, value)`, in the container's namespaces
+    /// (checked to be theirs by the caller, see [`crate::spec`]).
+    pub sysctls: &'a [(String, String)],
     /// Bring up `lo`, when the container has its own network namespace.
     pub loopback: bool,
     /// The mount plan, ending with the pivot into the new root; empty
@@ -49,29 +52,45 @@ pub struct InitPlan<'a> {
 /// does from outside before the rest (cgroups, OCI prestart hooks) happens
 /// between the two phases, when the namespaces exist but nothing is in
 /// them yet.
-pub fn enter_namespaces(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<()> {
+///
+/// Returns the kernel's view of the sysctls ([`HostSys::copy_sysctls`]),
+/// copied while the host's `/proc/sys` is still in reach: before a joined
+/// mount namespace (a running container's, pivoted) is entered, else after
+/// the fresh one exists (in a user namespace of oxbox's own, only its
+/// mount namespace lets it copy mounts). `None` where the host refuses,
+/// and the guest then has no `/proc/sys`.
+pub fn enter_namespaces(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<Option<OwnedFd>> {
+    let mut sysctls = None;
     for (kind, fd) in plan.join {
+        if *kind == CloneFlags::CLONE_NEWNS {
+            sysctls = Some(copy_sysctls(host));
+        }
         host.setns(fd.as_fd(), *kind)
             .map_err(|e| Error::sys("join namespace", e))?;
     }
     host.unshare(plan.unshare)
-        .map_err(|e| Error::sys("unshare namespaces", e))
+        .map_err(|e| Error::sys("unshare namespaces", e))?;
+    Ok(sysctls.unwrap_or_else(|| copy_sysctls(host)))
+}
+
+fn copy_sysctls(host: &mut impl HostSys) -> Option<OwnedFd> {
+    host.copy_sysctls()
+        .map_err(|e| tracing::debug!(error = %e, "no /proc/sys for the guest"))
+        .ok()
 }
 
 /// Second phase: sets up the calling process inside its namespaces, up to
 /// (not including) the exec of the kernel image. `before_pivot` runs once
 /// the mounts are in place, before the root turns read-only and before
 /// the pivot, in the new root as working directory (where runc runs OCI
-/// createContainer hooks).
+/// createContainer hooks). After it, as runc does, the hostname is set and
+/// the sysctls are written (through the host's `/proc/sys`, still there
+/// before the pivot).
 pub fn prepare(
     host: &mut impl HostSys,
     plan: &InitPlan<'_>,
     before_pivot: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    if let Some(hostname) = plan.hostname {
-        host.set_hostname(hostname)
-            .map_err(|e| Error::sys("set hostname", e))?;
-    }
     if plan.loopback {
         host.loopback_up()
             .map_err(|e| Error::sys("bring loopback interface up", e))?;
@@ -83,6 +102,16 @@ pub fn prepare(
             .map_err(|e| Error::path("enter new root", new_root, e))?;
     }
     before_pivot()?;
+    if let Some(hostname) = plan.hostname {
+        host.set_hostname(hostname)
+            .map_err(|e| Error::sys("set hostname", e))?;
+    }
+    for (key, value) in plan.sysctls {
+        host.write_sysctl(key, value).map_err(|e| {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            Error::path("write sysctl", path, e)
+        })?;
+    }
     mounts::apply(host, finish)?;
     enter_workdir(host, plan.workdir)?;
     for limit in plan.rlimits {
@@ -132,6 +161,7 @@ mod tests {
         soft: 64,
         hard: 128,
     }];
+    static SYSCTLS: &[(String, String)] = &[];
     static ROOT: User = User {
         uid: 0,
         gid: 0,
@@ -147,6 +177,7 @@ mod tests {
             join: &[],
             unshare: crate::spec::Namespaces::all_new().unshare_flags(),
             hostname: Some("box"),
+            sysctls: SYSCTLS,
             loopback: true,
             mounts: PIVOT,
             workdir,
@@ -170,8 +201,9 @@ mod tests {
             names,
             [
                 "unshare",
-                "sethostname",
+                "copy_sysctls",
                 "loopback_up",
+                "sethostname",
                 "chdir",
                 "setrlimit",
                 "limit_bounding_set",
@@ -200,8 +232,13 @@ mod tests {
                 new_root: "/r".into(),
             },
         ];
+        let sysctls = [
+            ("kernel.shmmax".to_string(), "4096".to_string()),
+            ("net.ipv4.ip_forward".to_string(), "1".to_string()),
+        ];
         let plan = InitPlan {
             mounts: &steps,
+            sysctls: &sysctls,
             ..plan(Path::new("/"))
         };
         let mut host = FakeHost::default();
@@ -209,6 +246,9 @@ mod tests {
         let err = prepare(&mut host, &plan, || Err(Error::Setup("hook failed".into())));
         assert_eq!(crate::error::one_line(&err.unwrap_err()), "hook failed");
         let names: Vec<&str> = host.calls.iter().map(String::as_str).collect();
+        // As runc: the hostname and the sysctls come after the hooks.
+        assert!(host.calls_named("sethostname").is_empty(), "{names:?}");
+        assert!(host.calls_named("sysctl").is_empty(), "{names:?}");
         assert!(
             names
                 .iter()
@@ -229,6 +269,56 @@ mod tests {
         });
         assert!(ran);
         assert_eq!(host.calls_named("pivot_root").len(), 1);
+        let at = |prefix: &str| host.calls.iter().position(|c| c.starts_with(prefix));
+        assert!(at("sethostname(box)") < at("sysctl(kernel.shmmax,4096)"));
+        assert!(at("sysctl(net.ipv4.ip_forward,1)") < at("pivot_root"));
+    }
+
+    #[test]
+    fn sysctls_are_copied_before_a_joined_mount_namespace_is_entered() {
+        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+        let join = [
+            (CloneFlags::CLONE_NEWNET, null()),
+            (CloneFlags::CLONE_NEWNS, null()),
+        ];
+        let plan = InitPlan {
+            join: &join,
+            unshare: CloneFlags::empty(),
+            ..plan(Path::new("/"))
+        };
+        let mut host = FakeHost::default();
+        assert!(enter_namespaces(&mut host, &plan).unwrap().is_some());
+        assert_eq!(
+            host.calls,
+            [
+                "setns(CloneFlags(CLONE_NEWNET))",
+                "copy_sysctls()",
+                "setns(CloneFlags(CLONE_NEWNS))",
+                "unshare(CloneFlags(0x0))"
+            ]
+        );
+        // A host that refuses the copy leaves the guest without sysctls,
+        // not without a container.
+        let mut host = FakeHost::default();
+        host.failures.insert("copy_sysctls(".into(), libc::EPERM);
+        assert!(enter_namespaces(&mut host, &plan).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_sysctl_that_cannot_be_written_fails_the_setup_with_its_path() {
+        let sysctls = [("net.ipv4.nonexistent".to_string(), "1".to_string())];
+        let plan = InitPlan {
+            sysctls: &sysctls,
+            ..plan(Path::new("/"))
+        };
+        let mut host = FakeHost::default();
+        host.failures
+            .insert("sysctl(net.ipv4.nonexistent".into(), libc::ENOENT);
+        let err = prepare(&mut host, &plan, no_hook).unwrap_err();
+        assert_eq!(
+            crate::error::one_line(&err),
+            "write sysctl /proc/sys/net/ipv4/nonexistent: No such file or directory"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitPidFlag;
 use nix::unistd::{ForkResult, Pid};
 use oxbox_abi::boot::KERNEL_ARGV0;
-use oxbox_abi::layout::{GUEST_FILTER_FD, KERNEL_IMAGE_FD, LOG_FD, NETSTACK_FD, RESERVED_FD_BASE};
+use oxbox_abi::layout::{
+    GUEST_FILTER_FD, KERNEL_IMAGE_FD, LOG_FD, NETSTACK_FD, PROC_SYS_FD, RESERVED_FD_BASE,
+};
 
 use crate::error::{Error, Result, one_line};
 use crate::host::RealHost;
@@ -228,6 +230,7 @@ pub fn spawn(
             .namespaces
             .is_new(NamespaceKind::Uts)
             .then_some(spec.hostname.as_str()),
+        sysctls: &spec.sysctls,
         loopback: spec.namespaces.is_new(NamespaceKind::Network),
         mounts: &mount_plan,
         workdir: &spec.workdir,
@@ -359,14 +362,20 @@ impl ChildSetup<'_> {
         envp: &[CString],
         mask: &SignalMask,
     ) -> Error {
-        match self.setup() {
-            Ok(()) => {}
+        let sysctls = match self.setup() {
+            Ok(sysctls) => sysctls,
             Err(e) => return e,
-        }
+        };
         if let Err(e) = mask.reset_for_exec() {
             return e;
         }
-        let image = match prepare_descriptors(kernel, guest_filter, netstack) {
+        let kept = Kept {
+            kernel,
+            guest_filter,
+            netstack,
+            sysctls: sysctls.as_ref(),
+        };
+        let image = match prepare_descriptors(&kept) {
             Ok(image) => image,
             Err(e) => return e,
         };
@@ -375,12 +384,16 @@ impl ChildSetup<'_> {
         }
     }
 
-    fn setup(&self) -> Result<()> {
+    /// Sets up; returns the kernel's view of the sysctls, if the host
+    /// gave one.
+    fn setup(&self) -> Result<Option<OwnedFd>> {
         // Die with the runtime rather than run unsupervised, at least
         // until the setup is over.
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
             .map_err(|e| Error::sys("set parent-death signal", e))?;
-        init::enter_namespaces(&mut RealHost, self.plan)?;
+        let sysctls = init::enter_namespaces(&mut RealHost, self.plan)?
+            .map(off_log_fd)
+            .transpose()?;
         self.channel.send(&ChildMessage::NamespacesReady)?;
         self.channel.wait_resume()?;
         init::prepare(&mut RealHost, self.plan, || {
@@ -402,7 +415,8 @@ impl ChildSetup<'_> {
         if let Some(gate) = &self.launch.exec_gate {
             wait_at_gate(gate)?;
         }
-        self.in_container(Stage::BeforeExec)
+        self.in_container(Stage::BeforeExec)?;
+        Ok(sysctls)
     }
 
     fn in_container(&self, stage: Stage) -> Result<()> {
@@ -563,19 +577,30 @@ fn off_log_fd(fd: OwnedFd) -> Result<OwnedFd> {
     fd.try_clone().map_err(|e| Error::sys("move descriptor", e))
 }
 
+/// The descriptors a container process passes to its kernel.
+struct Kept<'a> {
+    kernel: &'a OwnedFd,
+    guest_filter: Option<&'a OwnedFd>,
+    netstack: Option<&'a OwnedFd>,
+    sysctls: Option<&'a OwnedFd>,
+}
+
 /// Leaves exactly stdin, stdout, stderr and the kernel's descriptors open
 /// across the exec: everything from 3 up becomes close-on-exec, then
 /// stderr is duplicated onto [`LOG_FD`], the kernel image onto
 /// [`KERNEL_IMAGE_FD`] (every kernel instance keeps the image to
 /// re-execute on a guest `execve`), the network stack's control socket, if
-/// any, onto [`NETSTACK_FD`] and the guest seccomp profile, if any,
-/// onto [`GUEST_FILTER_FD`], all without close-on-exec. Returns the image
+/// any, onto [`NETSTACK_FD`], the guest seccomp profile, if any,
+/// onto [`GUEST_FILTER_FD`] and the copy of `/proc/sys`, if any, onto
+/// [`PROC_SYS_FD`], all without close-on-exec. Returns the image
 /// descriptor.
-fn prepare_descriptors(
-    kernel: &OwnedFd,
-    guest_filter: Option<&OwnedFd>,
-    netstack: Option<&OwnedFd>,
-) -> Result<BorrowedFd<'static>> {
+fn prepare_descriptors(kept: &Kept<'_>) -> Result<BorrowedFd<'static>> {
+    let Kept {
+        kernel,
+        guest_filter,
+        netstack,
+        sysctls,
+    } = *kept;
     // The kernel keeps its descriptors at the top of a 1024-entry table.
     let needed = LOG_FD as u64 + 1;
     let (soft, hard) =
@@ -634,6 +659,16 @@ fn prepare_descriptors(
         if unsafe { libc::dup3(filter.as_raw_fd(), GUEST_FILTER_FD, 0) } < 0 {
             return Err(Error::sys(
                 "pass the guest seccomp profile",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    if let Some(tree) = sysctls {
+        // SAFETY: dup3 takes descriptor numbers; the copy was moved off
+        // the reserved numbers when it was made.
+        if unsafe { libc::dup3(tree.as_raw_fd(), PROC_SYS_FD, 0) } < 0 {
+            return Err(Error::sys(
+                "pass the copy of /proc/sys",
                 std::io::Error::last_os_error(),
             ));
         }

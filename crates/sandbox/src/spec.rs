@@ -290,6 +290,10 @@ pub struct ContainerSpec {
     pub mounts: Vec<Mount>,
     /// Resource limits of the first process.
     pub rlimits: Vec<Rlimit>,
+    /// Sysctls written in the container's namespaces before the guest
+    /// starts, `(key, value)` (OCI `linux.sysctl`, checked by the runtime
+    /// to be the container's own; keys are dotted names without `/`).
+    pub sysctls: Vec<(String, String)>,
     /// The guest's stdio is a new pseudo-terminal, its controlling
     /// terminal; the master goes to whoever started the container.
     pub terminal: bool,
@@ -367,6 +371,7 @@ impl ContainerSpec {
             namespaces,
             mounts: options.mounts,
             rlimits: Vec::new(),
+            sysctls: Vec::new(),
             terminal: options.terminal,
             console_size: None,
             guest_filter: None,
@@ -526,6 +531,82 @@ pub fn validate_hostname(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks OCI `linux.sysctl` as runc does: only sysctls of a namespace the
+/// container has of its own may be set (the IPC ones with an IPC
+/// namespace, `net.*` with a network namespace that is not the caller's,
+/// `kernel.domainname` with a UTS namespace; `kernel.hostname` has the OCI
+/// `hostname` field instead), so a container never changes the host's.
+/// Keys are dotted names, which become paths under `/proc/sys`.
+pub fn check_sysctls(sysctls: &[(String, String)], namespaces: &Namespaces) -> Result<()> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let refuse = |why: String| Err(Error::Config(why));
+    for (key, value) in sysctls {
+        if key.is_empty()
+            || key.contains(['/', '\0'])
+            || key.split('.').any(str::is_empty)
+            || value.contains('\0')
+        {
+            return refuse(format!("invalid sysctl {key:?}"));
+        }
+        if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            if namespaces.get(NamespaceKind::Ipc).is_none() {
+                return refuse(format!(
+                    "sysctl {key:?} is not allowed in the hosts ipc namespace"
+                ));
+            }
+            continue;
+        }
+        if key.starts_with("net.") {
+            let host = match namespaces.get(NamespaceKind::Network) {
+                None => true,
+                Some(NamespaceSource::New) => false,
+                Some(NamespaceSource::Join(path)) => is_own_network_namespace(path)?,
+            };
+            if host {
+                return refuse(format!(
+                    "sysctl {key:?} not allowed in host network namespace"
+                ));
+            }
+            continue;
+        }
+        if namespaces.get(NamespaceKind::Uts).is_some() {
+            match key.as_str() {
+                "kernel.domainname" => continue,
+                "kernel.hostname" => {
+                    return refuse(format!(
+                        "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        return refuse(format!(
+            "sysctl {key:?} is not in a separate kernel namespace"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the network namespace at `path` is the caller's own.
+fn is_own_network_namespace(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| {
+        fs::metadata(p)
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(|e| Error::path("invalid netns path", p, e))
+    };
+    Ok(id(path)? == id(Path::new("/proc/self/ns/net"))?)
+}
+
 /// A 12-hex-digit random hostname, like the short container ids Docker uses.
 pub fn random_hostname() -> Result<String> {
     let mut bytes = [0u8; 6];
@@ -581,6 +662,78 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             kernel: "/k".into(),
             ..Options::default()
+        }
+    }
+
+    #[test]
+    fn only_sysctls_of_the_containers_own_namespaces_are_accepted() {
+        let one = |key: &str| vec![(key.to_string(), "1".to_string())];
+        let all = Namespaces::all_new();
+        let mut host_net = Namespaces::all_new();
+        host_net.share_host(NamespaceKind::Network);
+        let joined_own = Namespaces::from_pairs(vec![(
+            NamespaceKind::Network,
+            NamespaceSource::Join("/proc/self/ns/net".into()),
+        )])
+        .unwrap();
+        let none = Namespaces::from_pairs(Vec::new()).unwrap();
+        for key in [
+            "net.ipv4.ip_unprivileged_port_start",
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "kernel.domainname",
+        ] {
+            assert!(check_sysctls(&one(key), &all).is_ok(), "{key}");
+        }
+        let refused = [
+            (
+                "kernel.panic",
+                &all,
+                "is not in a separate kernel namespace",
+            ),
+            (
+                "vm.swappiness",
+                &all,
+                "is not in a separate kernel namespace",
+            ),
+            (
+                "kernel.hostname",
+                &all,
+                "conflicts with the OCI \"hostname\" field",
+            ),
+            (
+                "kernel.hostname",
+                &none,
+                "is not in a separate kernel namespace",
+            ),
+            (
+                "net.ipv4.ip_forward",
+                &host_net,
+                "not allowed in host network namespace",
+            ),
+            (
+                "net.ipv4.ip_forward",
+                &joined_own,
+                "not allowed in host network namespace",
+            ),
+            (
+                "kernel.shmmax",
+                &none,
+                "not allowed in the hosts ipc namespace",
+            ),
+            (
+                "kernel.domainname",
+                &none,
+                "is not in a separate kernel namespace",
+            ),
+            ("net.ipv4/../../x", &all, "invalid sysctl"),
+            ("net..x", &all, "invalid sysctl"),
+        ];
+        for (key, namespaces, why) in refused {
+            let err = check_sysctls(&one(key), namespaces)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why) && err.contains(key), "{key}: {err}");
         }
     }
 

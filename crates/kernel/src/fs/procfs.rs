@@ -1,6 +1,7 @@
 //! The kernel's `/proc`.
 //!
-//! The guest never sees the host's procfs. Every entry here is computed by
+//! The guest never sees the host's procfs. Every entry here but `sys`
+//! (the host's sysctls, read-only, see [`super::procsys`]) is computed by
 //! the kernel from its own state: identity from [`crate::task`], mappings
 //! from [`crate::mm::vma`], descriptors from [`super::fdtable`]. Files are
 //! handed to the guest as sealed memory files holding a snapshot taken at
@@ -15,7 +16,7 @@ use oxbox_abi::layout::RESERVED_FD_BASE;
 use oxbox_hal::host;
 
 use super::stat::{S_IFDIR, S_IFLNK, S_IFREG, SynthStat};
-use super::{fdtable, path};
+use super::{fdtable, path, procsys};
 use crate::net::procnet;
 use crate::procs::{self, ProcInfo};
 use crate::{Errno, task};
@@ -29,6 +30,9 @@ pub enum Node {
     File(Vec<u8>),
     /// A symbolic link and its target.
     Link(String),
+    /// A host sysctl file: its path under `/proc/sys` and its permission
+    /// bits, read only when it is opened (some are write-only).
+    Sysctl(Vec<String>, u32),
 }
 
 /// Directory entry types for `getdents64`.
@@ -79,6 +83,7 @@ pub fn lookup(parts: &[String], follow_last: bool) -> Result<Node, Errno> {
     let names: Vec<&str> = parts.iter().map(String::as_str).collect();
     let node = match names.as_slice() {
         [] => Node::Dir(parts.clone()),
+        ["sys", ..] => procsys::lookup(&parts[1..], &parts)?,
         [name] if ROOT_FILES.contains(name) => Node::File(root_file(name)),
         [pid] if is_own_pid(pid) => Node::Dir(parts.clone()),
         [pid, "fd"] if is_own_pid(pid) => Node::Dir(parts.clone()),
@@ -111,6 +116,9 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
             out.extend(ROOT_FILES.iter().map(|n| (n.to_string(), DT_REG)));
             out.push(("net".into(), DT_LNK));
             out.push(("self".into(), DT_LNK));
+            if procsys::available() {
+                out.push(("sys".into(), DT_DIR));
+            }
             let mut pids: Vec<i32> = procs::others().iter().map(|p| p.pid).collect();
             pids.push(task::pid());
             pids.sort_unstable();
@@ -128,6 +136,7 @@ pub fn list(parts: &[String]) -> Result<Vec<(String, u8)>, Errno> {
         [pid, "net"] if is_own_pid(pid) => {
             out.extend(procnet::FILES.iter().map(|n| (n.to_string(), DT_REG)))
         }
+        ["sys", ..] => out.extend(procsys::list(&parts[1..])?),
         [pid] if other_process(pid).is_some() => {
             out.extend(OTHER_PID_FILES.iter().map(|n| (n.to_string(), DT_REG)))
         }
@@ -155,6 +164,12 @@ pub fn stat_of(node: &Node, parts: &[String]) -> SynthStat {
         Node::File(_) => SynthStat {
             ino,
             mode: S_IFREG | 0o444,
+            nlink: 1,
+            size: 0,
+        },
+        Node::Sysctl(_, mode) => SynthStat {
+            ino,
+            mode: S_IFREG | mode,
             nlink: 1,
             size: 0,
         },

@@ -18,6 +18,7 @@ use crate::fs::devfs;
 use crate::fs::fdtable::{self, guest_fd};
 use crate::fs::path::{self, Route};
 use crate::fs::procfs::{self, Node};
+use crate::fs::procsys;
 use crate::fs::stat::SynthStat;
 use crate::mm::user;
 use crate::net::sandbox;
@@ -456,6 +457,16 @@ fn open_synthetic(route: &Route, flags: u64, trailing_slash: bool) -> SysResult 
             fdtable::register_synthetic_dir(fd, full);
             Ok(fd as u64)
         }
+        (Node::Sysctl(parts, _), _) => {
+            if flags & O_DIRECTORY != 0 {
+                return Err(Errno::ENOTDIR);
+            }
+            if writing {
+                // Read-only, as Docker mounts them.
+                return Err(Errno::EROFS);
+            }
+            Ok(placeholder_fd(&procsys::read(&parts)?, cloexec)? as u64)
+        }
         (Node::File(contents), _) => {
             if flags & O_DIRECTORY != 0 {
                 return Err(Errno::ENOTDIR);
@@ -617,8 +628,12 @@ pub fn sys_access(call: &Call) -> SysResult {
     }
     const W_OK: u64 = 2;
     let (node, _) = synthetic_node(&p.route, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    if mode & W_OK != 0 && !matches!(node, Node::Link(_)) {
-        return Err(Errno::EACCES);
+    if mode & W_OK != 0 {
+        match node {
+            Node::Link(_) => {}
+            Node::Sysctl(..) => return Err(Errno::EROFS),
+            _ => return Err(Errno::EACCES),
+        }
     }
     Ok(0)
 }

@@ -117,7 +117,7 @@ pub fn sys_uname(call: &Call) -> SysResult {
         &c.release,
         &c.version,
         "x86_64",
-        "(none)",
+        &c.domainname,
     ]
     .iter()
     .enumerate()
