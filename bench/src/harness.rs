@@ -142,6 +142,7 @@ pub fn run(
                 higher_is_better: workload.group.higher_is_better(),
                 load: workload.server().map(|s| s.load_description()),
                 minus_native: workload.minus_native,
+                step_of: workload.step_of.map(String::from),
                 runtimes: cells.into_iter().map(|c| c.result).collect(),
             };
             result.finish();

@@ -45,6 +45,10 @@ pub enum Phase {
     /// From the store to a root filesystem: `oxbox spec --image`,
     /// `umoci unpack`.
     Unpack,
+    /// Both, from the archive to a runnable root: the like-for-like
+    /// comparison, since `oxbox load` unpacks layers into the store as it
+    /// imports them while `skopeo copy` only copies blobs.
+    Ready,
 }
 
 /// A built image archive and what it holds, for the report.

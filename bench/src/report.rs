@@ -83,6 +83,8 @@ pub struct WorkloadResult {
     /// The numbers include the guest's own (memory): ratios compare each
     /// runtime's overhead, its median minus native's.
     pub minus_native: bool,
+    /// A step of the named workload: no target of its own.
+    pub step_of: Option<String>,
     pub runtimes: Vec<RuntimeResult>,
 }
 
@@ -537,9 +539,15 @@ impl WorkloadResult {
         }
         let verdict = self.verdict();
         let (_, target) = self.group.runc_target();
-        let judged = |v: Option<(f64, bool)>| match v {
-            Some((r, ok)) => format!("{}: {}", describe_ratio(r, self.higher_is_better), met(ok)),
-            None => "not measured".into(),
+        let judged = |v: Option<(f64, bool)>| match (v, &self.step_of) {
+            (Some((r, _)), Some(whole)) => format!(
+                "{} (a step of {whole}, judged there)",
+                describe_ratio(r, self.higher_is_better)
+            ),
+            (Some((r, ok)), None) => {
+                format!("{}: {}", describe_ratio(r, self.higher_is_better), met(ok))
+            }
+            (None, _) => "not measured".into(),
         };
         format!(
             "target: oxbox {target}: {}; ahead of runsc: {}\n",
@@ -673,6 +681,7 @@ mod tests {
             higher_is_better: false,
             load: None,
             minus_native: false,
+            step_of: None,
             runtimes: rows,
         }
     }

@@ -471,6 +471,10 @@ impl Runner {
             Ok(match phase {
                 Phase::Import => imported,
                 Phase::Unpack => unpacked,
+                Phase::Ready => RunOutput {
+                    wall: imported.wall + unpacked.wall,
+                    ..unpacked
+                },
             })
         })
     }
