@@ -4,16 +4,18 @@
 //! with the image's Cmd, Env, WorkingDir and User; the container's writes
 //! vanish with it, under overlayfs and with the copy fallback; `rmi`
 //! removes what no image uses; a Debian image runs its programs as the
-//! Debian tree it was made from does.
+//! Debian tree it was made from does; `oxbox load` draws progress bars on a
+//! terminal and writes plain lines otherwise.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use oxbox_integration::images::{
     DataRoot, TempDir, busybox_layer, busybox_layout, docker_save, docker_save_with_config,
     tar_create, tool,
 };
-use oxbox_integration::{Run, debian, require_root};
+use oxbox_integration::{Run, debian, oxbox_bin, require_root};
 
 fn layout_archives(dir: &TempDir) -> (String, String, String) {
     let layout = busybox_layout(dir.path());
@@ -90,6 +92,70 @@ fn docker_save_archive_runs_with_the_image_defaults() {
     assert!(
         store.entries("containers").is_empty(),
         "the container's directory is removed"
+    );
+}
+
+/// `oxbox load` on a terminal draws a bar per task (indicatif, with its
+/// cursor escapes); into a pipe or file it writes one plain line per task.
+#[test]
+fn load_draws_a_progress_bar_on_a_terminal_and_plain_lines_otherwise() {
+    require_root!();
+    let dir = TempDir::new("images-progress");
+    let (docker, _, _) = layout_archives(&dir);
+
+    let piped = DataRoot::new("store-piped");
+    let plain = piped.oxbox(&["load", "-i", &docker]).ok();
+    let lines: Vec<&str> = plain.stderr.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&format!("reading {docker}: read").as_str())
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.starts_with("layer ")
+                && (l.ends_with(": unpacked") || l.ends_with(": exists"))),
+        "{plain:?}"
+    );
+    assert!(!plain.stderr.contains('\x1b'), "{plain:?}");
+
+    // util-linux `script` runs the command on a pty and copies what it
+    // wrote there to our stdout.
+    let terminal = DataRoot::new("store-terminal");
+    let command = format!("{} load -i {docker}", oxbox_bin().display());
+    let on_pty = Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "120",
+            "script",
+            "-qefc",
+            &command,
+            "/dev/null",
+        ])
+        .env("OXBOX_DATA_ROOT", terminal.path())
+        .output()
+        .expect("run script");
+    let drawn = String::from_utf8_lossy(&on_pty.stdout);
+    assert!(on_pty.status.success(), "{on_pty:?}");
+    assert!(drawn.contains("Loaded image: busybox:latest"), "{drawn}");
+    let full_bar = format!("[{}] ", "=".repeat(30));
+    assert!(
+        drawn.contains(&format!("reading {docker}: read {full_bar}")),
+        "no full bar for the archive: {drawn:?}"
+    );
+    assert!(
+        drawn.contains(&format!(": unpacked {full_bar}")),
+        "no full bar for a layer: {drawn:?}"
+    );
+    assert!(
+        drawn.contains("iB/") || drawn.contains(" B/"),
+        "no byte count: {drawn:?}"
+    );
+    assert!(drawn.contains('\x1b'), "no terminal escapes: {drawn:?}");
+    assert!(
+        !drawn.contains(&format!("reading {docker}: read\r\n")),
+        "a plain line on the terminal: {drawn:?}"
     );
 }
 
