@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::token_server::{self, TokenServer};
 use crate::{oxbox_bin, rootfs, target_dir};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -309,6 +310,18 @@ pub fn busybox_layer(dir: &Path) -> PathBuf {
     layer
 }
 
+/// How a [`Registry`] authenticates its clients.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// Anyone pulls and pushes.
+    Anonymous,
+    /// HTTP basic auth (htpasswd, bcrypt) with this user and password.
+    Basic(&'a str, &'a str),
+    /// Bearer tokens from a [`TokenServer`] that grants this user with
+    /// this password what it asks for.
+    Token(&'a str, &'a str),
+}
+
 /// A `docker-registry` (Debian's distribution registry) on a free loopback
 /// port, with its storage in a scratch directory; stopped when dropped.
 #[derive(Debug)]
@@ -319,9 +332,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry; with `user`, it asks for basic auth (htpasswd,
-    /// bcrypt) with that user and password.
-    pub fn start(user: Option<(&str, &str)>) -> Registry {
+    /// Starts a registry that authenticates as `auth` says.
+    pub fn start(auth: Auth<'_>) -> Registry {
         let dir = TempDir::new("registry");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -332,14 +344,27 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
             dir.path().join("data").display()
         );
-        if let Some((name, password)) = user {
-            let htpasswd = dir.path().join("htpasswd");
-            let out = tool("htpasswd", &["-Bbn", name, password]);
-            fs::write(&htpasswd, out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: oxbox-tests\n    path: {}\n",
-                htpasswd.display()
-            ));
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Basic(name, password) => {
+                let htpasswd = dir.path().join("htpasswd");
+                let out = tool("htpasswd", &["-Bbn", name, password]);
+                fs::write(&htpasswd, out.stdout).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: oxbox-tests\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            Auth::Token(name, password) => {
+                let server = TokenServer::start(dir.path(), name, password);
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    token_server::SERVICE,
+                    token_server::ISSUER,
+                    server.certificate().display()
+                ));
+            }
         }
         let config_path = dir.path().join("config.yml");
         fs::write(&config_path, config).unwrap();

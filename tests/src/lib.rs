@@ -30,6 +30,7 @@ pub mod images;
 pub mod rootfs;
 pub mod run;
 pub mod stats;
+pub mod token_server;
 
 pub use debian::debian;
 pub use rootfs::{Rootfs, host_program, rootfs};

@@ -1,13 +1,13 @@
 //! `oxbox pull` from a real OCI distribution registry (Debian's
 //! `docker-registry`) started on loopback by the test, the busybox image
-//! pushed into it by skopeo: without auth, with basic auth (refused
-//! without credentials, pulled with them), through a multi-platform
+//! pushed into it by skopeo: without auth, with basic auth and with token
+//! auth as Docker Hub's (refused without credentials, pulled with them), through a multi-platform
 //! index whose linux/amd64 entry is the one taken, and through a network
 //! that breaks off downloads (resumed with range requests; given up with
 //! a clear error and nothing half-stored when it keeps breaking).
 
 use oxbox_integration::images::{
-    BreakingProxy, DataRoot, Registry, TempDir, add_multi_platform_index, busybox_layout,
+    Auth, BreakingProxy, DataRoot, Registry, TempDir, add_multi_platform_index, busybox_layout,
 };
 use oxbox_integration::require_root;
 
@@ -19,7 +19,7 @@ fn pushed(registry: &Registry, dir: &TempDir, name: &str, creds: Option<&str>) {
 #[test]
 fn pull_without_auth_then_run() {
     require_root!();
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Anonymous);
     let dir = TempDir::new("pull-anonymous");
     pushed(&registry, &dir, "tools/busybox:1", None);
     let store = DataRoot::new("store");
@@ -39,7 +39,23 @@ fn pull_without_auth_then_run() {
 #[test]
 fn pull_with_basic_auth() {
     require_root!();
-    let registry = Registry::start(Some(("oxbox", "s3cret")));
+    pull_with_credentials(Auth::Basic("oxbox", "s3cret"));
+}
+
+/// Token auth as Docker Hub's: the registry answers 401 with a Bearer
+/// challenge, the client gets a signed token from the realm with its
+/// credentials, and the registry checks the token's signature and grants.
+#[test]
+fn pull_with_token_auth() {
+    require_root!();
+    pull_with_credentials(Auth::Token("oxbox", "s3cret"));
+}
+
+/// A private image on a registry that wants user `oxbox`, password
+/// `s3cret`: refused without credentials and with a wrong password,
+/// pulled and run with the right ones.
+fn pull_with_credentials(auth: Auth<'_>) {
+    let registry = Registry::start(auth);
     let dir = TempDir::new("pull-auth");
     pushed(&registry, &dir, "private:1", Some("oxbox:s3cret"));
     let store = DataRoot::new("store");
@@ -74,7 +90,7 @@ fn pull_with_basic_auth() {
 #[test]
 fn pull_of_a_multi_platform_index_takes_linux_amd64() {
     require_root!();
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Anonymous);
     let dir = TempDir::new("pull-index");
     let layout = busybox_layout(dir.path());
     add_multi_platform_index(&layout);
@@ -99,7 +115,7 @@ const BREAK_AFTER: u64 = 128 << 10;
 #[test]
 fn pull_resumes_downloads_the_network_breaks_off() {
     require_root!();
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Anonymous);
     let dir = TempDir::new("pull-resume");
     pushed(&registry, &dir, "tools/busybox:1", None);
     let proxy = BreakingProxy::start(registry.address(), BREAK_AFTER, 2);
@@ -129,7 +145,7 @@ fn pull_resumes_downloads_the_network_breaks_off() {
 #[test]
 fn pull_through_a_network_that_keeps_breaking_fails_cleanly() {
     require_root!();
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Anonymous);
     let dir = TempDir::new("pull-broken");
     pushed(&registry, &dir, "tools/busybox:1", None);
     let proxy = BreakingProxy::start(registry.address(), BREAK_AFTER, u32::MAX);
