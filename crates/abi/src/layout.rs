@@ -21,21 +21,55 @@ pub const KERNEL_BASE: u64 = 0x7e00_0000_0000;
 pub const KERNEL_AREA_SIZE: u64 = 1 << 34;
 /// The whole kernel area; guest memory calls that touch it fail.
 pub const KERNEL_AREA: Range<u64> = KERNEL_BASE..KERNEL_BASE + KERNEL_AREA_SIZE;
-/// Start of the kernel heap inside the kernel area.
-pub const KERNEL_HEAP_BASE: u64 = KERNEL_BASE + (1 << 32);
-/// Size of the kernel heap (reserved lazily: only touched pages cost memory).
-pub const KERNEL_HEAP_SIZE: u64 = 1 << 30;
+/// Room for the image (text, data and bss) at the start of the area.
+///
+/// What every process touches (the image, the main thread's kernel stack,
+/// the start of the heap, its slot of the shared pages) sits in the area's
+/// first gigabyte, most of it in its first 2 MiB: the host then needs one
+/// page-table page per level for all of it (and one more for the shared
+/// pages), where regions gigabytes apart cost a page at every level each.
+/// Every `fork` copies those pages, every exit and `execve` frees them.
+pub const KERNEL_IMAGE_MAX: u64 = 1 << 20;
+/// The main thread's kernel stack slot (a guard page, the stack, its
+/// context), right after the image's room.
+pub const KERNEL_MAIN_STACK_SLOT: u64 = KERNEL_BASE + KERNEL_IMAGE_MAX;
 /// Inaccessible gap left between the kernel's regions (a guard page).
 pub const KERNEL_GUARD_SIZE: u64 = 4096;
+/// Start of the kernel heap inside the kernel area, after the main
+/// thread's slot.
+pub const KERNEL_HEAP_BASE: u64 = KERNEL_BASE + (3 << 19);
 /// Where every kernel instance of a container maps the memory the
-/// container's processes share (after the heap and a guard page), and its
-/// size.
-pub const CONTAINER_SHARED_ADDR: u64 = KERNEL_HEAP_BASE + KERNEL_HEAP_SIZE + KERNEL_GUARD_SIZE;
+/// container's processes share (at the end of the area's first gigabyte),
+/// and its size.
 pub const CONTAINER_SHARED_SIZE: u64 = 2 << 20;
-/// Start of the per-thread kernel stacks.
+pub const CONTAINER_SHARED_ADDR: u64 = KERNEL_BASE + (1 << 30) - CONTAINER_SHARED_SIZE;
+/// Size of the kernel heap, up to a guard page below the shared pages
+/// (reserved lazily: only touched pages cost memory).
+pub const KERNEL_HEAP_SIZE: u64 = CONTAINER_SHARED_ADDR - KERNEL_GUARD_SIZE - KERNEL_HEAP_BASE;
+/// Start of the kernel stacks of the threads a guest starts.
 pub const KERNEL_STACKS_BASE: u64 = KERNEL_BASE + (2 << 32);
 /// Size of one kernel stack, excluding its guard page.
 pub const KERNEL_STACK_SIZE: u64 = 256 << 10;
+
+// The regions above, checked when the crate builds: in order, apart, in
+// the area; the image, the main stack and the heap's start in one 2 MiB
+// page-table page, the shared pages in one of their own, all of them in
+// the area's first gigabyte (one page-directory page).
+const _: () = {
+    let slot_end = KERNEL_MAIN_STACK_SLOT + KERNEL_GUARD_SIZE + KERNEL_STACK_SIZE;
+    assert!(KERNEL_BASE + KERNEL_IMAGE_MAX <= KERNEL_MAIN_STACK_SLOT);
+    // The slot's context pages follow its stack; a few pages suffice.
+    assert!(slot_end + (64 << 10) <= KERNEL_HEAP_BASE);
+    assert!(KERNEL_HEAP_BASE + KERNEL_HEAP_SIZE + KERNEL_GUARD_SIZE <= CONTAINER_SHARED_ADDR);
+    assert!(KERNEL_HEAP_SIZE >= 1000 << 20);
+    assert!(CONTAINER_SHARED_ADDR + CONTAINER_SHARED_SIZE <= KERNEL_STACKS_BASE);
+    assert!(KERNEL_STACKS_BASE < KERNEL_AREA.end);
+    assert!(KERNEL_BASE >> 21 == KERNEL_HEAP_BASE >> 21);
+    assert!(
+        CONTAINER_SHARED_ADDR >> 21 == (CONTAINER_SHARED_ADDR + CONTAINER_SHARED_SIZE - 1) >> 21
+    );
+    assert!(KERNEL_BASE >> 30 == (CONTAINER_SHARED_ADDR + CONTAINER_SHARED_SIZE - 1) >> 30);
+};
 
 /// Address of the slot table that patched syscall sites call through.
 ///

@@ -154,16 +154,34 @@ fn set_host_mask(mask: u64) -> Result<(), Errno> {
 /// Bytes mapped for a [`ThreadCtx`], in whole pages.
 const CONTEXT_SIZE: u64 = (core::mem::size_of::<ThreadCtx>() as u64).div_ceil(4096) * 4096;
 
+// The main thread's slot ends below the heap, past a guard page.
+const _: () = assert!(
+    oxbox_abi::layout::KERNEL_MAIN_STACK_SLOT
+        + 4096
+        + oxbox_abi::layout::KERNEL_STACK_SIZE
+        + CONTEXT_SIZE
+        + oxbox_abi::layout::KERNEL_GUARD_SIZE
+        <= oxbox_abi::layout::KERNEL_HEAP_BASE
+);
+
 /// Where thread `index`'s kernel stack and context live in the kernel area:
 /// `[guard page][stack][context pages]`, one slot per thread ever started.
 /// The guard page is left reserved and inaccessible (see
 /// [`crate::kernel_area`]), so an overflowing kernel stack faults instead
 /// of running into the previous slot's context.
+///
+/// Slot 0, the main thread's, is the one every process uses: it sits
+/// next to the image (`KERNEL_MAIN_STACK_SLOT`), the others from
+/// `KERNEL_STACKS_BASE` on.
 fn thread_slot(index: u64) -> (u64, u64) {
-    use oxbox_abi::layout::{KERNEL_STACK_SIZE, KERNEL_STACKS_BASE};
+    use oxbox_abi::layout::{KERNEL_MAIN_STACK_SLOT, KERNEL_STACK_SIZE, KERNEL_STACKS_BASE};
     const PAGE: u64 = 4096;
     let slot = KERNEL_STACK_SIZE + PAGE + CONTEXT_SIZE;
-    let stack_bottom = KERNEL_STACKS_BASE + index * slot + PAGE;
+    let start = match index {
+        0 => KERNEL_MAIN_STACK_SLOT,
+        _ => KERNEL_STACKS_BASE + (index - 1) * slot,
+    };
+    let stack_bottom = start + PAGE;
     (stack_bottom, stack_bottom + KERNEL_STACK_SIZE)
 }
 

@@ -269,26 +269,29 @@ fn move_patched_return(new_stack: u64) {
 }
 
 /// Maps the slot table at its fixed address, fills it with the stub
-/// addresses and makes it read-only.
+/// addresses, writes the trampoline after it and makes both read-only.
 pub fn install_slot_table() -> Result<(), Errno> {
     use host::Prot;
-    host::map_anonymous_at(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ | Prot::WRITE)?;
+    // Both pages in one mapping, written and then made read-only and
+    // executable together: one host mapping (one area to copy at each
+    // fork) and two host calls instead of four.
+    const PAGES: u64 = TRAMPOLINE_ADDR + 4096 - SLOT_TABLE_ADDR;
+    const _: () = assert!(SLOT_TABLE_ADDR + SLOT_TABLE_SIZE <= TRAMPOLINE_ADDR);
+    host::map_anonymous_at(SLOT_TABLE_ADDR, PAGES, Prot::READ | Prot::WRITE)?;
     let stubs = oxbox_slot_stubs as *const () as u64;
     for nr in 0..SLOT_COUNT as u64 {
         let slot = (SLOT_TABLE_ADDR + nr * 8) as *mut u64;
         let stub = crate::fast::stub_for(nr).unwrap_or(stubs + nr * 16);
-        // SAFETY: the slot lies in the page mapped just above, which nothing
-        // else uses yet.
+        // SAFETY: the slot lies in the pages mapped just above, which
+        // nothing else uses yet.
         unsafe { slot.write(stub) };
     }
-    host::protect_kernel_page(SLOT_TABLE_ADDR, SLOT_TABLE_SIZE, Prot::READ)?;
     // The signal-return trampoline: `syscall; cmp $-4096,%rax; ret` (the
     // same flags as a patched call's return).
-    host::map_anonymous_at(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::WRITE)?;
     const TRAMPOLINE: [u8; 9] = [0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0xc3];
     // SAFETY: the page was just mapped writable and nothing else uses it.
     unsafe { (TRAMPOLINE_ADDR as *mut [u8; 9]).write(TRAMPOLINE) };
-    host::protect_kernel_page(TRAMPOLINE_ADDR, 4096, Prot::READ | Prot::EXEC)?;
+    host::protect_kernel_page(SLOT_TABLE_ADDR, PAGES, Prot::READ | Prot::EXEC)?;
     Ok(())
 }
 

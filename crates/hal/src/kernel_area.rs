@@ -17,7 +17,7 @@
 //! granted in PKRU on kernel entry and revoked on exit). The machines this
 //! runs on today lack PKU, so that is not done.
 
-use oxbox_abi::layout::KERNEL_AREA;
+use oxbox_abi::layout::{KERNEL_AREA, KERNEL_IMAGE_MAX};
 
 use crate::host::{self, Errno, Prot};
 
@@ -35,6 +35,11 @@ fn after_image() -> u64 {
 /// before anything else is mapped in the area.
 pub fn reserve() -> Result<(), Errno> {
     let start = after_image();
+    // The regions that follow the image are placed for an image of at
+    // most this size (see `oxbox_abi::layout`).
+    if start > KERNEL_AREA.start + KERNEL_IMAGE_MAX {
+        return Err(Errno::ENOMEM);
+    }
     host::reserve_at(start, KERNEL_AREA.end - start)
 }
 
