@@ -16,7 +16,7 @@ pub mod signal;
 pub mod table;
 pub mod time;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use oxbox_abi::Sysno;
 use oxbox_abi::layout::SLOT_COUNT;
@@ -117,8 +117,15 @@ fn after_trap(site_end: u64, nr: u64, ret: u64) {
 }
 
 /// Sites that trapped once and were left unpatched, as an open-addressed
-/// set of `site_end` addresses (0: empty).
-static TRAPPED_ONCE: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
+/// set of their `site_end` addresses folded to 32 bits (0: empty), in one
+/// page of its own: every new process traps, and each page of the set it
+/// touches is a host page fault (a fresh page after `execve`, a copy after
+/// `fork`). Two sites whose addresses fold alike count as one, which only
+/// patches the second at its first trap.
+#[repr(align(4096))]
+struct TrappedOnce([AtomicU32; 1024]);
+
+static TRAPPED_ONCE: TrappedOnce = TrappedOnce([const { AtomicU32::new(0) }; 1024]);
 
 /// Whether this is the first trap at `site_end` (then it is remembered).
 ///
@@ -129,13 +136,15 @@ static TRAPPED_ONCE: [AtomicU64; 1024] = [const { AtomicU64::new(0) }; 1024];
 /// side of `fork`, exit), where that cost buys nothing. A hot site costs
 /// one extra trap. When the set is full, sites are patched at once.
 fn first_trap_at(site_end: u64) -> bool {
-    let len = TRAPPED_ONCE.len();
+    let set = &TRAPPED_ONCE.0;
+    let len = set.len();
+    let key = ((site_end ^ (site_end >> 32)) as u32).max(1);
     let start = (site_end.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % len;
     for i in 0..len {
-        let entry = &TRAPPED_ONCE[(start + i) % len];
-        match entry.compare_exchange(0, site_end, Ordering::AcqRel, Ordering::Acquire) {
+        let entry = &set[(start + i) % len];
+        match entry.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return true,
-            Err(seen) if seen == site_end => return false,
+            Err(seen) if seen == key => return false,
             Err(_) => {}
         }
     }
