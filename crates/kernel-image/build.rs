@@ -5,7 +5,14 @@
 
 fn main() {
     let base = format!("-Wl,--image-base={:#x}", oxbox_abi::layout::KERNEL_BASE);
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", &base] {
+    for arg in [
+        "-nostartfiles",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-Wl,-z,norelro",
+        &base,
+    ] {
         println!("cargo::rustc-link-arg-bins={arg}");
     }
     println!("cargo::rerun-if-changed=build.rs");
