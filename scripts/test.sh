@@ -40,6 +40,18 @@ target/release/oxbox do -- /bin/busybox echo "oxbox works"
 step "benchmark harness (quick mode, no thresholds)"
 cargo run --release --locked -p oxbox-bench -- --quick --out target/bench-quick
 
+step "the cached test roots are unchanged"
+# Scenarios and the benchmark's runs share these roots (the engine tests
+# build images from them); each was recorded when it was built.
+for manifest in target/test-rootfs/*.manifest; do
+    [[ -e $manifest ]] || continue
+    root=${manifest%.manifest}
+    if ! diff -u "$manifest" <(scripts/rootfs-manifest.sh "$root") >&2; then
+        echo "$root changed during the run (- as built, + now)" >&2
+        exit 1
+    fi
+done
+
 step "the host's device nodes are unchanged"
 if [[ $(host_devices) != "$devices_before" ]]; then
     printf 'before:\n%s\nafter:\n%s\n' "$devices_before" "$(host_devices)" >&2

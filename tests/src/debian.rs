@@ -28,7 +28,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::rootfs::{Fnv, Rootfs};
+use crate::rootfs::{self, Fnv, Rootfs};
 use crate::target_dir;
 
 /// Bump when what is done to the tree after debootstrap changes.
@@ -171,14 +171,7 @@ fn build() -> Result<Rootfs, String> {
         ));
     }
     finish(&tmp)?;
-    match fs::rename(&tmp, &path) {
-        Ok(()) => {}
-        // Another process published the same key first: use theirs.
-        Err(_) if path.is_dir() => {
-            let _ = fs::remove_dir_all(&tmp);
-        }
-        Err(e) => return Err(format!("rename to {}: {e}", path.display())),
-    }
+    rootfs::publish(&tmp, &path)?;
     progress(&format!(
         "Debian rootfs ready in {:.0?}: {}",
         started.elapsed(),

@@ -337,15 +337,41 @@ fn build() -> Result<Rootfs, String> {
         io(&tmp, fs::remove_dir_all(&tmp))?;
     }
     populate(&tmp, &busybox, &binaries, &hello_dynamic)?;
-    match fs::rename(&tmp, &path) {
-        Ok(()) => {}
-        // Another process published the same key first: use theirs.
-        Err(_) if path.is_dir() => {
-            let _ = fs::remove_dir_all(&tmp);
-        }
-        Err(e) => return Err(format!("rename to {}: {e}", path.display())),
-    }
+    publish(&tmp, &path)?;
     Ok(Rootfs { path })
+}
+
+/// Renames the finished root `tmp` into place at `path` and writes its
+/// manifest beside it (`<path>.manifest`, by `scripts/rootfs-manifest.sh`),
+/// which `scripts/test.sh` checks the root against after the suite. If
+/// another process published the same key first, theirs is used.
+pub(crate) fn publish(tmp: &Path, path: &Path) -> Result<(), String> {
+    let manifest = Command::new(workspace_root().join("scripts/rootfs-manifest.sh"))
+        .arg(tmp)
+        .output()
+        .map_err(|e| format!("scripts/rootfs-manifest.sh: {e}"))?;
+    if !manifest.status.success() {
+        return Err(format!(
+            "scripts/rootfs-manifest.sh {}: {}",
+            tmp.display(),
+            String::from_utf8_lossy(&manifest.stderr)
+        ));
+    }
+    match fs::rename(tmp, path) {
+        Ok(()) => {
+            let mut manifest_path = path.as_os_str().to_owned();
+            manifest_path.push(".manifest");
+            io(
+                Path::new(&manifest_path),
+                fs::write(&manifest_path, manifest.stdout),
+            )
+        }
+        Err(_) if path.is_dir() => {
+            let _ = fs::remove_dir_all(tmp);
+            Ok(())
+        }
+        Err(e) => Err(format!("rename to {}: {e}", path.display())),
+    }
 }
 
 fn populate(

@@ -7,6 +7,8 @@
 //!   a message that says it ran out of memory, as Docker reports it;
 //! - `--cpus` sets the container's CFS quota and a busy loop is throttled
 //!   (the cgroup's own `nr_throttled` count, not a timing);
+//! - a descriptor hog gets EMFILE for every kind of new descriptor at its
+//!   limit while another container and the host open files as usual;
 //! - bad values are refused with Docker's messages and status 125;
 //! - each container's cgroup is gone once it exits.
 //!
@@ -14,11 +16,14 @@
 //! found here from the host side.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use oxbox_integration::{eventually, oxbox_bin, require_root, rootfs, skip_without_oxbox};
+use oxbox_integration::{
+    Watchdog, eventually, oxbox_bin, require_root, rootfs, skip_without_oxbox,
+};
 
 /// `oxbox do --rootfs <test rootfs> LIMITS -- sh -c SCRIPT`.
 fn container(limits: &[&str], script: &str) -> Command {
@@ -106,6 +111,60 @@ fn a_fork_bomb_under_a_pids_limit_is_held_and_other_containers_still_run() {
     );
     assert_ne!(bombed.status.code(), Some(0), "{}", describe(&bombed));
     assert!(!pids.exists(), "{} was left behind", pids.display());
+}
+
+#[test]
+fn a_descriptor_hog_is_held_at_its_limit_and_others_still_open_files() {
+    require_root!();
+    if skip_without_oxbox() {
+        return;
+    }
+    let mut hog = container(&["--ulimit", "nofile=2048"], "exec /guest/limits/fd_hog")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the descriptor hog");
+    let watchdog = Watchdog::new(hog.id());
+    let mut stdout = BufReader::new(hog.stdout.take().expect("piped stdout"));
+    let mut seen = String::new();
+    // Up to the line saying it holds every descriptor it could get (or
+    // its end, if it died first).
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("holding ") {
+            break;
+        }
+    }
+    let holding = seen.contains("holding ");
+    // Meanwhile another container runs and the host opens files.
+    let other = run(&[], "echo still here");
+    let host_files: std::io::Result<Vec<fs::File>> =
+        (0..256).map(|_| fs::File::open("/")).collect();
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    seen.push_str(&rest);
+    let hogged = finish(hog);
+    watchdog.disarm();
+    assert!(
+        holding,
+        "the hog never held its descriptors ({}): {seen}",
+        watchdog.verdict()
+    );
+    assert_eq!(other.status.code(), Some(0), "{}", describe(&other));
+    assert_eq!(String::from_utf8_lossy(&other.stdout), "still here\n");
+    assert!(
+        host_files.is_ok(),
+        "the host could not open files: {host_files:?}"
+    );
+    assert!(
+        hogged.status.success() && !seen.contains("FAIL"),
+        "{seen}\n{}",
+        describe(&hogged)
+    );
 }
 
 #[test]
