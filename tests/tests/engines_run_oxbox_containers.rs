@@ -127,6 +127,7 @@ fn docker_and_containerd_run_oxbox_containers() {
     check("seccomp profile", seccomp_profile(&dockerd));
     check("bind mount", bind_mount(&dockerd));
     check("resource limits", resource_limits(&dockerd));
+    check("device cgroup rules", device_rules(&dockerd));
     check("exec, top, pause and stop", lifecycle(&dockerd));
     check("kill", kill(&dockerd));
     check("error message", error_message(&dockerd));
@@ -322,6 +323,38 @@ fn resource_limits(dockerd: &Dockerd) -> Result<(), String> {
         return Err(format!(
             "cgroup limits differ: runc {runc:?}, oxbox {oxbox:?}"
         ));
+    }
+    Ok(())
+}
+
+/// Docker's device rules (its deny-all and default allow list, and one of
+/// the user's with `--device-cgroup-rule`) leave the container's v1
+/// devices cgroup as under runc.
+fn device_rules(dockerd: &Dockerd) -> Result<(), String> {
+    let list = |runtime: &str, options: &[&str]| -> Result<String, String> {
+        let name = format!("devices-{runtime}");
+        let mut args = vec!["run", "-d", "--name", &name, "--runtime", runtime];
+        args.extend(options);
+        args.extend([IMAGE, "sleep", "100"]);
+        let started = dockerd.docker(&args);
+        expect(started.status.success(), &started)?;
+        let id = stdout(&dockerd.docker(&["inspect", "-f", "{{.Id}}", &name]));
+        let path = format!("/sys/fs/cgroup/devices/docker/{}/devices.list", id.trim());
+        let list = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"));
+        let _ = dockerd.docker(&["rm", "-f", &name]);
+        list
+    };
+    if !std::path::Path::new("/sys/fs/cgroup/devices/devices.list").exists() {
+        return Ok(());
+    }
+    for options in [&[][..], &["--device-cgroup-rule", "c 42:* rmw"]] {
+        let (runc, oxbox) = (list("runc", options)?, list("oxbox", options)?);
+        let asked = options.is_empty() || runc.lines().any(|l| l == "c 42:* rwm");
+        if runc != oxbox || runc.contains("a *:*") || !asked {
+            return Err(format!(
+                "devices.list with {options:?} differs:\n[runc]\n{runc}[oxbox]\n{oxbox}"
+            ));
+        }
     }
     Ok(())
 }

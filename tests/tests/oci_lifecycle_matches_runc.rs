@@ -632,3 +632,81 @@ fn sysctls_of_the_containers_namespaces_are_set_and_others_refused_like_runc() {
     );
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The device rules of a config (runc's deny-all, then allow and deny
+/// rules of the user's) end up in the container's v1 devices cgroup as
+/// runc leaves them: `devices.list`, read from the host while the
+/// container is created, is the same line for line.
+#[test]
+fn device_rules_reach_the_devices_cgroup_as_under_runc() {
+    require_root!();
+    let controller = Path::new("/sys/fs/cgroup/devices");
+    if !controller.join("devices.list").exists() {
+        eprintln!("skipped: no cgroup v1 devices controller");
+        return;
+    }
+    let rules = r#""devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 42, "access": "rm"},
+        {"allow": true, "type": "c", "major": 42, "minor": 1, "access": "w"},
+        {"allow": true, "type": "b", "major": 7, "minor": 3, "access": "rw"},
+        {"allow": false, "type": "b", "major": 7, "minor": 3, "access": "w"},
+        {"allow": true, "type": "b", "major": 1, "minor": 3, "access": "r"},
+        {"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+    ]"#;
+    let work = std::env::temp_dir().join(format!("oxbox-devices-{}", std::process::id()));
+    let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
+        let _ = std::fs::remove_dir_all(work.join(name));
+        let runtime = Runtime {
+            name,
+            binary: if name == "runc" {
+                "runc".into()
+            } else {
+                oxbox_bin()
+            },
+            root: work.join(name).join("root"),
+        };
+        std::fs::create_dir_all(&runtime.root).unwrap();
+        let bundle = bundle(&work.join(name).join("bundle"), "sleep 60", None);
+        let config = bundle.join("config.json");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        let start = text.find("\"devices\": [").unwrap();
+        let end = start + text[start..].find(']').unwrap() + 1;
+        text.replace_range(start..end, rules);
+        let cgroup = format!("oxbox-devices-test/{name}-{}", std::process::id());
+        let text = text.replacen(
+            "\"linux\": {",
+            &format!("\"linux\": {{\n\t\t\"cgroupsPath\": \"/{cgroup}\","),
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+        let id = format!("devices-{}", std::process::id());
+        let created = runtime.call(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+        let list = std::fs::read_to_string(controller.join(&cgroup).join("devices.list"))
+            .unwrap_or_else(|e| format!("no devices.list: {e}"));
+        runtime.call(&["delete", "--force", &id]);
+        format!(
+            "create: exit={}\n{list}",
+            created.status.code().unwrap_or(-1)
+        )
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir(controller.join("oxbox-devices-test"));
+    assert_eq!(runc, oxbox, "runc and oxbox disagree");
+    // What runc showed: the user's rules folded into its defaults.
+    let lines: Vec<&str> = runc.lines().collect();
+    assert_eq!(lines[0], "create: exit=0");
+    // runc's defaults (c 1:3, c 10:200...) come after the user's rules,
+    // so denying one of them does not stick.
+    for wanted in [
+        "c 42:* rm",
+        "c 42:1 w",
+        "b 7:3 r",
+        "b 1:3 r",
+        "c 1:3 rwm",
+        "c 10:200 rwm",
+    ] {
+        assert!(lines.contains(&wanted), "{wanted}: {lines:?}");
+    }
+    assert!(!lines.iter().any(|l| l.starts_with("a ")), "{lines:?}");
+}

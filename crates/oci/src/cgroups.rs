@@ -5,13 +5,15 @@
 //! controller, found in `/proc/self/mountinfo`). A container gets the same
 //! relative path in every hierarchy: `linux.cgroupsPath` from the config,
 //! or `/oxbox/ID`. The limits come from the OCI `linux.resources`:
-//! memory, pids, cpu shares/quota/period and cpuset.
+//! memory, pids, cpu shares/quota/period, cpuset and, under v1, the device
+//! rules (see [`crate::devices`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::devices::DeviceRules;
 use crate::error::{Error, Result};
 
 /// Where cgroup hierarchies are mounted.
@@ -74,7 +76,17 @@ impl Cgroup {
     /// Applies `resources`; limits the host lacks a controller for are
     /// errors, as the user asked for them.
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        for (file, value) in self.limit_files(resources) {
+        let mut files = self.limit_files(resources);
+        if let Some(rules) = resources.devices() {
+            let rules = DeviceRules::from_config(rules)?;
+            match self {
+                Self::V1(_) => files.extend(rules.v1_writes()),
+                Self::V2(_) => {
+                    tracing::warn!("device cgroup rules are not enforced on a cgroup v2 host")
+                }
+            }
+        }
+        for (file, value) in files {
             let path = self
                 .file(file)
                 .ok_or_else(|| Error::Config(format!("no cgroup controller for {file}")))?;

@@ -7,6 +7,7 @@
 //! - [`state`]: containers under `--root`, one directory each, and their
 //!   status as the host shows it;
 //! - [`cgroups`]: resource limits, freezing and process lists (v1 and v2);
+//! - [`devices`]: device cgroup rules, folded and written as runc does;
 //! - [`hooks`]: OCI hooks, given the container state on stdin;
 //! - [`seccomp`]: `linux.seccomp` for the kernel to enforce;
 //! - [`lifecycle`]: create, start, kill, delete, exec and the rest.
@@ -15,6 +16,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod devices;
 pub mod error;
 pub mod hooks;
 pub mod lifecycle;
