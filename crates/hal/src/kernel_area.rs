@@ -12,10 +12,14 @@
 //! stack that overflows faults instead of writing into its neighbour.
 //!
 //! What remains writable (heap, stacks, thread contexts, shared pages) is
-//! still writable by guest code too: only memory protection keys could
-//! close that (kernel pages tagged with a key whose write permission is
-//! granted in PKRU on kernel entry and revoked on exit). The machines this
-//! runs on today lack PKU, so that is not done.
+//! still writable by guest code too. Memory protection keys could narrow
+//! that (kernel pages tagged with a key whose write permission is granted
+//! in PKRU on kernel entry and revoked on exit), and some of the machines
+//! this runs on have PKU, but it is not done: `WRPKRU` is unprivileged, so
+//! keys would stop a guest's stray write but not a hostile guest that
+//! grants itself the key; every entry would pay two `WRPKRU`s (the patched
+//! fast path is a few nanoseconds); and the host resets PKRU for signal
+//! handlers, so the SIGSYS and fault paths would need their own grant.
 
 use oxbox_abi::layout::{KERNEL_AREA, KERNEL_IMAGE_MAX};
 
