@@ -21,6 +21,16 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// `runc`, or oxbox for any other name, with state under `root`.
+    fn named(name: &'static str, root: PathBuf) -> Self {
+        let binary = if name == "runc" {
+            "runc".into()
+        } else {
+            oxbox_bin()
+        };
+        Runtime { name, binary, root }
+    }
+
     fn call(&self, args: &[&str]) -> Output {
         let mut command = Command::new("timeout");
         command
@@ -600,15 +610,7 @@ fn sysctls_of_the_containers_namespaces_are_set_and_others_refused_like_runc() {
     for (name, sysctls, read) in cases {
         let [runc, oxbox] = ["runc", "oxbox"].map(|runtime| {
             let dir = work.join(runtime);
-            let r = Runtime {
-                name: runtime,
-                binary: if runtime == "runc" {
-                    "runc".into()
-                } else {
-                    oxbox_bin()
-                },
-                root: dir.join("root"),
-            };
+            let r = Runtime::named(runtime, dir.join("root"));
             sysctl_transcript(&r, &dir, sysctls, read)
         });
         assert_eq!(runc, oxbox, "{name}: runc and oxbox disagree");
@@ -657,15 +659,7 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
     let work = std::env::temp_dir().join(format!("oxbox-devices-{}", std::process::id()));
     let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
         let _ = std::fs::remove_dir_all(work.join(name));
-        let runtime = Runtime {
-            name,
-            binary: if name == "runc" {
-                "runc".into()
-            } else {
-                oxbox_bin()
-            },
-            root: work.join(name).join("root"),
-        };
+        let runtime = Runtime::named(name, work.join(name).join("root"));
         std::fs::create_dir_all(&runtime.root).unwrap();
         let bundle = bundle(&work.join(name).join("bundle"), "sleep 60", None);
         let config = bundle.join("config.json");
@@ -709,4 +703,86 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
         assert!(lines.contains(&wanted), "{wanted}: {lines:?}");
     }
     assert!(!lines.iter().any(|l| l.starts_with("a ")), "{lines:?}");
+}
+
+/// A user namespace from the config (`uidMappings`/`gidMappings`): the
+/// guest is root inside, and what it creates in a bind-mounted host
+/// directory belongs on the host to the mapped ids, for the first process
+/// and for an `exec`'d one, as under runc.
+#[test]
+fn a_user_namespace_maps_the_containers_root_as_under_runc() {
+    require_root!();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let work = std::env::temp_dir().join(format!("oxbox-userns-{}", std::process::id()));
+    let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
+        let dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = Runtime::named(name, dir.join("root"));
+        std::fs::create_dir_all(&runtime.root).unwrap();
+        let shared = dir.join("shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let bundle = bundle(
+            &dir.join("bundle"),
+            // The second container (for exec) finds the first one's file.
+            "test -e /tmp/first && exec sleep 60; id -u; id -g; touch /tmp/first; \
+             ls -n /tmp/first | tr -s ' ' | cut -d ' ' -f 3,4",
+            None,
+        );
+        let config = bundle.join("config.json");
+        let text = std::fs::read_to_string(&config).unwrap()
+            .replacen(
+                "\"namespaces\": [",
+                "\"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}],\n\t\t\
+                 \"gidMappings\": [{\"containerID\": 0, \"hostID\": 200000, \"size\": 65536}],\n\t\t\
+                 \"namespaces\": [{\"type\": \"user\"},",
+                1,
+            )
+            .replacen(
+                "\"mounts\": [",
+                &format!(
+                    r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{}", "options": ["rbind", "rw"]}},"#,
+                    shared.display()
+                ),
+                1,
+            );
+        std::fs::write(&config, &text).unwrap();
+        let bundle_arg = bundle.to_str().unwrap();
+        let run = runtime.call(&["run", "--bundle", bundle_arg, "userns-run"]);
+        let mut lines = vec![format!(
+            "run: exit={} {}",
+            run.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&run.stdout).replace('\n', " ")
+        )];
+        let id = "userns-exec";
+        let created = runtime.call(&["create", "--bundle", bundle_arg, id]);
+        let started = runtime.call(&["start", id]);
+        let exec = runtime.call(&["exec", id, "sh", "-c", "id -u; touch /tmp/exec"]);
+        runtime.call(&["delete", "--force", id]);
+        lines.push(format!(
+            "create={} start={} exec={} {}",
+            created.status.code().unwrap_or(-1),
+            started.status.code().unwrap_or(-1),
+            exec.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&exec.stdout).trim()
+        ));
+        for file in ["first", "exec"] {
+            let owner = std::fs::metadata(shared.join(file))
+                .map(|m| format!("{}:{}", m.uid(), m.gid()))
+                .unwrap_or_else(|e| e.to_string());
+            lines.push(format!("host sees {file} owned by {owner}"));
+        }
+        lines
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(runc, oxbox, "runc and oxbox disagree");
+    assert_eq!(
+        runc,
+        [
+            "run: exit=0 0 0 0 0 ",
+            "create=0 start=0 exec=0 0",
+            "host sees first owned by 100000:200000",
+            "host sees exec owned by 100000:200000",
+        ]
+    );
 }

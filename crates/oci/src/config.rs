@@ -20,6 +20,7 @@ use oci_spec::runtime::{
     Hook, LinuxNamespaceType, LinuxResources, Mount as OciMount, PosixRlimitType, Process, Spec,
 };
 use oxbox_abi::boot::LogLevel;
+use oxbox_sandbox::spec::{IdMapping, UserNamespace};
 use oxbox_sandbox::spec::{check_mount, check_sysctls, validate_hostname};
 use oxbox_sandbox::terminal::WindowSize;
 use oxbox_sandbox::{
@@ -132,6 +133,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         user: user(process),
         capabilities: capabilities(process),
         namespaces,
+        user_namespace: user_namespace(linux)?,
         mounts,
         rlimits: rlimits(process)?,
         sysctls,
@@ -220,10 +222,57 @@ pub fn user(process: &Process) -> User {
     }
 }
 
+/// The config's `user` namespace, with `linux.uidMappings` and
+/// `gidMappings`, as runc takes it.
+fn user_namespace(linux: Option<&oci_spec::runtime::Linux>) -> Result<Option<UserNamespace>> {
+    let listed = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .find(|ns| ns.typ() == LinuxNamespaceType::User);
+    let map = |ids: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMapping> {
+        ids.into_iter()
+            .flatten()
+            .map(|m| IdMapping {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                count: m.size(),
+            })
+            .collect()
+    };
+    let uids = map(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gids = map(linux.and_then(|l| l.gid_mappings().as_ref()));
+    let Some(ns) = listed else {
+        if !uids.is_empty() || !gids.is_empty() {
+            return Err(Error::Config(
+                "user namespaces aren't enabled in the config, but uidMappings or gidMappings are given".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if ns
+        .path()
+        .as_ref()
+        .is_some_and(|p| !p.as_os_str().is_empty())
+    {
+        return Err(Error::Config(
+            "joining an existing user namespace is not supported by oxbox".into(),
+        ));
+    }
+    if uids.is_empty() || gids.is_empty() {
+        return Err(Error::Config(
+            "user namespaces enabled, but no uid or gid mappings found".into(),
+        ));
+    }
+    Ok(Some(UserNamespace::New { uids, gids }))
+}
+
 fn namespaces(listed: &[oci_spec::runtime::LinuxNamespace]) -> Result<Namespaces> {
     let mut pairs = Vec::new();
     for ns in listed {
         let kind = match ns.typ() {
+            // Kept apart: see `user_namespace`.
+            LinuxNamespaceType::User => continue,
             LinuxNamespaceType::Pid => NamespaceKind::Pid,
             LinuxNamespaceType::Network => NamespaceKind::Network,
             LinuxNamespaceType::Ipc => NamespaceKind::Ipc,
@@ -512,6 +561,10 @@ mod tests {
             ),
             (
                 good.replace(r#"{"type": "uts"}"#, r#"{"type": "user"}"#),
+                "no uid or gid mappings",
+            ),
+            (
+                good.replace(r#"{"type": "uts"}"#, r#"{"type": "time"}"#),
                 "not supported",
             ),
             (

@@ -548,6 +548,8 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         user: config::user(process),
         capabilities: config::capabilities(process),
         namespaces: namespaces::of_process(container.saved.pid),
+        user_namespace: namespaces::user_of_process(container.saved.pid)
+            .map(oxbox_sandbox::spec::UserNamespace::Join),
         mounts: Vec::new(),
         rlimits: Vec::new(),
         sysctls: Vec::new(),

@@ -36,6 +36,10 @@ pub enum FileKind {
 pub trait HostSys {
     /// `unshare(flags)`.
     fn unshare(&mut self, flags: CloneFlags) -> io::Result<()>;
+    /// `setresgid(0, 0, 0)` and `setresuid(0, 0, 0)`: root of the user
+    /// namespace just entered (the parent-death signal, which a change of
+    /// credentials clears, is set again).
+    fn become_root(&mut self) -> io::Result<()>;
     /// `sethostname(name)`, in the current UTS namespace.
     fn set_hostname(&mut self, name: &str) -> io::Result<()>;
     /// Brings the loopback interface of the current network namespace up.
@@ -101,6 +105,15 @@ pub struct RealHost;
 impl HostSys for RealHost {
     fn unshare(&mut self, flags: CloneFlags) -> io::Result<()> {
         Ok(nix::sched::unshare(flags)?)
+    }
+
+    fn become_root(&mut self) -> io::Result<()> {
+        let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        nix::unistd::setresgid(root.0, root.0, root.0)?;
+        nix::unistd::setresuid(root.1, root.1, root.1)?;
+        Ok(nix::sys::prctl::set_pdeathsig(
+            nix::sys::signal::Signal::SIGKILL,
+        )?)
     }
 
     fn set_hostname(&mut self, name: &str) -> io::Result<()> {
@@ -316,6 +329,14 @@ pub(crate) mod fake {
             }
         }
 
+        /// The names of the recorded calls, in order.
+        pub fn call_names(&self) -> Vec<&str> {
+            self.calls
+                .iter()
+                .map(|c| c.split('(').next().unwrap_or(""))
+                .collect()
+        }
+
         /// The recorded calls whose name starts with `prefix`.
         pub fn calls_named(&self, prefix: &str) -> Vec<&str> {
             self.calls
@@ -329,6 +350,9 @@ pub(crate) mod fake {
     impl HostSys for FakeHost {
         fn unshare(&mut self, flags: CloneFlags) -> io::Result<()> {
             self.record(format!("unshare({flags:?})"))
+        }
+        fn become_root(&mut self) -> io::Result<()> {
+            self.record("become_root()".into())
         }
         fn set_hostname(&mut self, name: &str) -> io::Result<()> {
             self.record(format!("sethostname({name})"))

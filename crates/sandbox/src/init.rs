@@ -22,6 +22,12 @@ use crate::spec::{Rlimit, User};
 /// and mounts nothing).
 #[derive(Debug)]
 pub struct InitPlan<'a> {
+    /// A user namespace to enter first (a running container's), opened
+    /// before the fork.
+    pub join_user: Option<&'a OwnedFd>,
+    /// Create a user namespace of the container's own (mapped by the
+    /// runtime) before the other fresh namespaces, which it then owns.
+    pub new_user: bool,
     /// Existing namespaces to enter, opened before the fork, in entry order.
     pub join: &'a [(CloneFlags, OwnedFd)],
     /// Fresh namespaces to create (the pid namespace excepted).
@@ -53,20 +59,41 @@ pub struct InitPlan<'a> {
 /// between the two phases, when the namespaces exist but nothing is in
 /// them yet.
 ///
+/// A user namespace comes first, as the others are then its own: a joined
+/// one before anything, a fresh one after the joined namespaces (which
+/// belong to the host's, where the process still has its privileges);
+/// `mapped` tells the runtime it exists and waits until it wrote the maps.
+///
 /// Returns the kernel's view of the sysctls ([`HostSys::copy_sysctls`]),
 /// copied while the host's `/proc/sys` is still in reach: before a joined
-/// mount namespace (a running container's, pivoted) is entered, else after
-/// the fresh one exists (in a user namespace of oxbox's own, only its
-/// mount namespace lets it copy mounts). `None` where the host refuses,
-/// and the guest then has no `/proc/sys`.
-pub fn enter_namespaces(host: &mut impl HostSys, plan: &InitPlan<'_>) -> Result<Option<OwnedFd>> {
-    let mut sysctls = None;
+/// mount namespace (a running container's, pivoted) or user namespace is
+/// entered, else after the fresh mount namespace exists (in a user
+/// namespace of oxbox's own, only its mount namespace lets it copy
+/// mounts). `None` where the host refuses, and the guest then has no
+/// `/proc/sys`.
+pub fn enter_namespaces(
+    host: &mut impl HostSys,
+    plan: &InitPlan<'_>,
+    mapped: impl FnOnce() -> Result<()>,
+) -> Result<Option<OwnedFd>> {
+    let joins_mounts = plan.join.iter().any(|(k, _)| *k == CloneFlags::CLONE_NEWNS);
+    let sysctls = joins_mounts.then(|| copy_sysctls(host));
+    if let Some(fd) = plan.join_user {
+        host.setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| Error::sys("join user namespace", e))?;
+        host.become_root()
+            .map_err(|e| Error::sys("become root of the user namespace", e))?;
+    }
     for (kind, fd) in plan.join {
-        if *kind == CloneFlags::CLONE_NEWNS {
-            sysctls = Some(copy_sysctls(host));
-        }
         host.setns(fd.as_fd(), *kind)
             .map_err(|e| Error::sys("join namespace", e))?;
+    }
+    if plan.new_user {
+        host.unshare(CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| Error::sys("unshare user namespace", e))?;
+        mapped()?;
+        host.become_root()
+            .map_err(|e| Error::sys("become root of the user namespace", e))?;
     }
     host.unshare(plan.unshare)
         .map_err(|e| Error::sys("unshare namespaces", e))?;
@@ -174,6 +201,8 @@ mod tests {
 
     fn plan(workdir: &Path) -> InitPlan<'_> {
         InitPlan {
+            join_user: None,
+            new_user: false,
             join: &[],
             unshare: crate::spec::Namespaces::all_new().unshare_flags(),
             hostname: Some("box"),
@@ -190,13 +219,9 @@ mod tests {
     #[test]
     fn setup_runs_in_order_and_drops_privileges_last() {
         let mut host = FakeHost::default();
-        enter_namespaces(&mut host, &plan(Path::new("/"))).unwrap();
+        enter_namespaces(&mut host, &plan(Path::new("/")), no_hook).unwrap();
         prepare(&mut host, &plan(Path::new("/")), no_hook).unwrap();
-        let names: Vec<&str> = host
-            .calls
-            .iter()
-            .map(|c| c.split('(').next().unwrap())
-            .collect();
+        let names = host.call_names();
         assert_eq!(
             names,
             [
@@ -287,12 +312,16 @@ mod tests {
             ..plan(Path::new("/"))
         };
         let mut host = FakeHost::default();
-        assert!(enter_namespaces(&mut host, &plan).unwrap().is_some());
+        assert!(
+            enter_namespaces(&mut host, &plan, no_hook)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             host.calls,
             [
-                "setns(CloneFlags(CLONE_NEWNET))",
                 "copy_sysctls()",
+                "setns(CloneFlags(CLONE_NEWNET))",
                 "setns(CloneFlags(CLONE_NEWNS))",
                 "unshare(CloneFlags(0x0))"
             ]
@@ -301,7 +330,53 @@ mod tests {
         // not without a container.
         let mut host = FakeHost::default();
         host.failures.insert("copy_sysctls(".into(), libc::EPERM);
-        assert!(enter_namespaces(&mut host, &plan).unwrap().is_none());
+        assert!(
+            enter_namespaces(&mut host, &plan, no_hook)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_new_user_namespace_is_mapped_before_the_other_namespaces_exist() {
+        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+        let join = [(CloneFlags::CLONE_NEWNET, null())];
+        let creating = InitPlan {
+            join: &join,
+            new_user: true,
+            ..plan(Path::new("/"))
+        };
+        let mut host = FakeHost::default();
+        let mut mapped = false;
+        enter_namespaces(&mut host, &creating, || {
+            mapped = true;
+            Ok(())
+        })
+        .unwrap();
+        assert!(mapped);
+        let names = host.call_names();
+        assert_eq!(
+            names,
+            ["setns", "unshare", "become_root", "unshare", "copy_sysctls"]
+        );
+        assert_eq!(host.calls[1], "unshare(CloneFlags(CLONE_NEWUSER))");
+        // Joining a running container's: its user namespace first.
+        let user = null();
+        let joining = InitPlan {
+            join_user: Some(&user),
+            join: &join,
+            ..plan(Path::new("/"))
+        };
+        let mut host = FakeHost::default();
+        enter_namespaces(&mut host, &joining, no_hook).unwrap();
+        assert_eq!(
+            host.calls[..3],
+            [
+                "setns(CloneFlags(CLONE_NEWUSER))",
+                "become_root()",
+                "setns(CloneFlags(CLONE_NEWNET))"
+            ]
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::namespaces;
 use crate::network;
 use crate::publish;
 use crate::signals::{self, SignalInbox, SignalMask};
-use crate::spec::{ContainerSpec, NamespaceKind, Rootfs};
+use crate::spec::{ContainerSpec, IdMapping, NamespaceKind, Rootfs, UserNamespace, map_text};
 use crate::sync::{self, ChildEnd, ChildMessage, Event, ParentEnd};
 use crate::terminal;
 
@@ -201,8 +201,15 @@ pub fn spawn(
         .map(|e| cstring(e))
         .collect::<Result<Vec<_>>>()?;
     let joined = namespaces::open_joined(&spec.namespaces)?;
+    let (join_user, maps) = match &spec.user_namespace {
+        None => (None, None),
+        Some(UserNamespace::Join(path)) => (Some(namespaces::open_user(path)?), None),
+        Some(UserNamespace::New { uids, gids }) => (None, Some((uids, gids))),
+    };
     let mounts_new = spec.namespaces.is_new(NamespaceKind::Mount);
-    let user_namespace = mounts_new && namespaces::needs_user_namespace();
+    // The config's own user namespace gives the privileges oxbox's would.
+    let user_namespace =
+        spec.user_namespace.is_none() && mounts_new && namespaces::needs_user_namespace();
     let (root, scratch) = match &spec.rootfs {
         Rootfs::Host if mounts_new => {
             let scratch = ScratchDir::create()?;
@@ -214,7 +221,7 @@ pub fn spawn(
     let mount_plan: Vec<MountStep> = if mounts_new {
         let ctx = PlanContext {
             root,
-            user_namespace,
+            user_namespace: user_namespace || spec.user_namespace.is_some(),
             tty: host_has_tty_node(),
         };
         mounts::plan(&spec.rootfs, &spec.mounts, &ctx)
@@ -224,6 +231,8 @@ pub fn spawn(
     tracing::debug!(steps = mount_plan.len(), "mount plan ready");
     let host_rlimits = spec.host_rlimits();
     let plan = InitPlan {
+        join_user: join_user.as_ref(),
+        new_user: maps.is_some(),
         join: &joined,
         unshare: spec.namespaces.unshare_flags(),
         hostname: spec
@@ -300,7 +309,7 @@ pub fn spawn(
                 pid: child,
                 channel,
             };
-            let result = await_ready(&spawned, inbox, stack, publisher, on_namespaces);
+            let result = await_ready(&spawned, inbox, maps, stack, publisher, on_namespaces);
             drop(scratch);
             result.map(|()| spawned)
         }
@@ -311,10 +320,22 @@ pub fn spawn(
 fn await_ready(
     spawned: &Spawned,
     inbox: &SignalInbox,
+    maps: Option<(&Vec<IdMapping>, &Vec<IdMapping>)>,
     stack: Option<network::Stack>,
     publisher: publish::Publisher,
     on_namespaces: impl FnOnce(Pid) -> Result<()>,
 ) -> Result<()> {
+    if let Some((uids, gids)) = maps {
+        match spawned.channel.next(Some(inbox)) {
+            Ok(Event::Message(ChildMessage::UserNamespaceReady)) => {}
+            other => return Err(spawned.fail(other)),
+        }
+        if let Err(e) = write_maps(spawned.pid, uids, gids).and_then(|()| spawned.channel.resume())
+        {
+            abandon(spawned.pid);
+            return Err(e);
+        }
+    }
     match spawned.channel.next(Some(inbox)) {
         Ok(Event::Message(ChildMessage::NamespacesReady)) => {}
         other => return Err(spawned.fail(other)),
@@ -335,6 +356,15 @@ fn await_ready(
         Ok(Event::Message(ChildMessage::Ready)) => Ok(()),
         other => Err(spawned.fail(other)),
     }
+}
+
+/// Writes the `uid_map` and `gid_map` of `pid`'s new user namespace.
+fn write_maps(pid: Pid, uids: &[IdMapping], gids: &[IdMapping]) -> Result<()> {
+    for (file, map) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, map_text(map)).map_err(|e| Error::path("write", path, e))?;
+    }
+    Ok(())
 }
 
 /// Kills a child whose setup will not be completed, and reaps it.
@@ -391,7 +421,11 @@ impl ChildSetup<'_> {
         // until the setup is over.
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
             .map_err(|e| Error::sys("set parent-death signal", e))?;
-        let sysctls = init::enter_namespaces(&mut RealHost, self.plan)?
+        let mapped = || {
+            self.channel.send(&ChildMessage::UserNamespaceReady)?;
+            self.channel.wait_resume()
+        };
+        let sysctls = init::enter_namespaces(&mut RealHost, self.plan, mapped)?
             .map(off_log_fd)
             .transpose()?;
         self.channel.send(&ChildMessage::NamespacesReady)?;

@@ -57,22 +57,46 @@ pub fn leave_pid_namespace(namespaces: &Namespaces) -> Result<()> {
         .map_err(|e| Error::sys("return to the runtime's pid namespace", e))
 }
 
+/// Opens the user namespace at `path` to join.
+pub fn open_user(path: &Path) -> Result<OwnedFd> {
+    open_namespace(path)
+}
+
+/// The user namespace of running process `pid`, when it is not the
+/// caller's (which cannot be joined again).
+pub fn user_of_process(pid: i32) -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/ns/user"));
+    (path.exists() && !same_file(&path, Path::new("/proc/self/ns/user"))).then_some(path)
+}
+
 fn open_namespace(path: &Path) -> Result<OwnedFd> {
     fs::File::open(path)
         .map(OwnedFd::from)
         .map_err(|e| Error::path("open namespace", path, e))
 }
 
-/// The namespaces of a running process, to join (`exec` into a container).
+/// The namespaces of a running process, to join (`exec` into a
+/// container): those that are not the caller's own (joining one's own is
+/// nothing, and from a container's user namespace not even allowed).
 pub fn of_process(pid: i32) -> Namespaces {
     let pairs = NamespaceKind::ALL
         .into_iter()
-        .map(|kind| {
+        .filter_map(|kind| {
             let path = format!("/proc/{pid}/ns/{}", kind.proc_name());
-            (kind, NamespaceSource::Join(path.into()))
+            let own = format!("/proc/self/ns/{}", kind.proc_name());
+            (!same_file(Path::new(&path), Path::new(&own)))
+                .then(|| (kind, NamespaceSource::Join(path.into())))
         })
         .collect();
     Namespaces::from_pairs(pairs).expect("every kind once")
+}
+
+/// Whether both paths name the same file (namespace); false if either
+/// cannot be read.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    matches!((id(a), id(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// `CAP_SYS_ADMIN`, which creating namespaces and mounting need.
@@ -154,13 +178,31 @@ mod tests {
     }
 
     #[test]
+    fn a_process_has_nothing_to_join_in_its_own_namespaces() {
+        assert_eq!(
+            of_process(std::process::id() as i32),
+            Namespaces::from_pairs(Vec::new()).unwrap()
+        );
+        assert_eq!(user_of_process(std::process::id() as i32), None);
+    }
+
+    #[test]
     fn id_map_maps_one_id() {
         assert_eq!(id_map(0, 1000), "0 1000 1\n");
     }
 
     #[test]
     fn open_joined_skips_pid_and_keeps_entry_order() {
-        let ns = of_process(std::process::id() as i32);
+        // Listed in another order than entered.
+        let pairs = NamespaceKind::ALL
+            .into_iter()
+            .rev()
+            .map(|kind| {
+                let path = format!("/proc/self/ns/{}", kind.proc_name());
+                (kind, NamespaceSource::Join(path.into()))
+            })
+            .collect();
+        let ns = Namespaces::from_pairs(pairs).unwrap();
         let opened = open_joined(&ns).unwrap();
         let kinds: Vec<CloneFlags> = opened.iter().map(|(k, _)| *k).collect();
         assert_eq!(

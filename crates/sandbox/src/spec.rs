@@ -181,6 +181,42 @@ impl Namespaces {
     }
 }
 
+/// One line of a `uid_map` or `gid_map`: `count` ids from `inside` (in the
+/// container) map to those from `outside` (on the host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMapping {
+    /// First id in the container.
+    pub inside: u32,
+    /// First id on the host.
+    pub outside: u32,
+    /// How many.
+    pub count: u32,
+}
+
+/// A user namespace of the container's own (OCI `user` namespace with
+/// `uidMappings`/`gidMappings`): the container process creates it before
+/// its other namespaces, which then belong to it, and the runtime writes
+/// its maps from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserNamespace {
+    /// A fresh one with these maps.
+    New {
+        /// The `uid_map`.
+        uids: Vec<IdMapping>,
+        /// The `gid_map`.
+        gids: Vec<IdMapping>,
+    },
+    /// A running container's (`exec`).
+    Join(PathBuf),
+}
+
+/// The text of a `uid_map` or `gid_map` file.
+pub fn map_text(map: &[IdMapping]) -> String {
+    map.iter()
+        .map(|m| format!("{} {} {}\n", m.inside, m.outside, m.count))
+        .collect()
+}
+
 /// A mount the user asked for, on top of the container's root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
@@ -286,6 +322,9 @@ pub struct ContainerSpec {
     pub capabilities: u64,
     /// The container's namespaces.
     pub namespaces: Namespaces,
+    /// A user namespace of its own, created first, which the others then
+    /// belong to; `None` for the runtime's.
+    pub user_namespace: Option<UserNamespace>,
     /// Mounts on top of the root, in order.
     pub mounts: Vec<Mount>,
     /// Resource limits of the first process.
@@ -369,6 +408,7 @@ impl ContainerSpec {
             user,
             capabilities: crate::caps::GUEST_ROOT,
             namespaces,
+            user_namespace: None,
             mounts: options.mounts,
             rlimits: Vec::new(),
             sysctls: Vec::new(),

@@ -29,6 +29,9 @@ const MAX_MESSAGE: usize = 4096;
 /// What the child reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChildMessage {
+    /// Its user namespace exists, unmapped; it waits for the runtime to
+    /// write the maps and [`ParentEnd::resume`].
+    UserNamespaceReady,
     /// Its namespaces exist; it waits for [`ParentEnd::resume`].
     NamespacesReady,
     /// Set up and about to exec (or to wait at the exec gate).
@@ -121,6 +124,7 @@ impl ParentEnd {
         };
         Ok(match &buf[..n] {
             [] => Event::Closed,
+            [b'U'] => Event::Message(ChildMessage::UserNamespaceReady),
             [b'N'] => Event::Message(ChildMessage::NamespacesReady),
             [b'R'] => Event::Message(ChildMessage::Ready),
             [b'E', text @ ..] => Event::Message(ChildMessage::Failed(
@@ -145,6 +149,7 @@ impl ChildEnd {
     /// Sends `message`.
     pub fn send(&self, message: &ChildMessage) -> Result<()> {
         let bytes = match message {
+            ChildMessage::UserNamespaceReady => b"U".to_vec(),
             ChildMessage::NamespacesReady => b"N".to_vec(),
             ChildMessage::Ready => b"R".to_vec(),
             ChildMessage::Failed(text) => {
