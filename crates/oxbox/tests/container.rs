@@ -150,6 +150,14 @@ fn another_user_than_root_keeps_no_capability() {
     assert_eq!(r["cap_bnd_count"], "0");
 }
 
+/// The descriptors a container process starts with when the caller leaked
+/// none: the guest's standard three and those the kernel keeps for itself
+/// in every container (its `/proc/sys` copy, its own image, its log).
+fn std_and_kernel_descriptors() -> String {
+    use oxbox_abi::layout::{KERNEL_IMAGE_FD, LOG_FD, PROC_SYS_FD};
+    format!("0,1,2,{PROC_SYS_FD},{KERNEL_IMAGE_FD},{LOG_FD}")
+}
+
 #[test]
 fn only_std_descriptors_and_the_log_survive() {
     if !can_run_containers() {
@@ -170,7 +178,7 @@ fn only_std_descriptors_and_the_log_survive() {
         });
     }
     let r = report(&cmd.output().unwrap());
-    assert_eq!(r["fds"], "0,1,2,1022,1023");
+    assert_eq!(r["fds"], std_and_kernel_descriptors());
     assert_eq!(r["fd_1023"], "open");
 }
 
@@ -302,7 +310,7 @@ fn unprivileged_caller_gets_a_user_namespace() {
         oxbox_sandbox::caps::GUEST_ROOT.count_ones().to_string(),
         "the guest root's, in its own user namespace"
     );
-    assert_eq!(r["fds"], "0,1,2,1022,1023");
+    assert_eq!(r["fds"], std_and_kernel_descriptors());
     assert_eq!(r["lo_up"], "1");
 }
 
