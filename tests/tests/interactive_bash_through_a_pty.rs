@@ -38,7 +38,12 @@ impl Session {
             .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
             .collect::<Vec<_>>()
             .join(" ");
-        let mut child = Command::new("script")
+        // A harness started in the background of a non-interactive shell
+        // has SIGINT and SIGQUIT ignored, which every process below would
+        // inherit (Ctrl-C would then stop nothing, natively or not):
+        // coreutils' env puts them back to their defaults.
+        let mut child = Command::new("env")
+            .args(["--default-signal=INT,QUIT", "script"])
             .args(["--quiet", "--return", "--flush", "--command"])
             .arg(line)
             .arg("/dev/null")

@@ -635,6 +635,122 @@ fn sysctls_of_the_containers_namespaces_are_set_and_others_refused_like_runc() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
+/// Puts `rules` in place of the bundle's `linux.resources.devices` (runc's
+/// deny-all), `nodes` (JSON objects, comma-separated) in `linux.devices`,
+/// and the container's cgroup at `/cgroup`.
+fn with_devices(bundle: &Path, rules: &str, nodes: &str, cgroup: &str) {
+    let config = bundle.join("config.json");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    let start = text.find("\"devices\": [").unwrap();
+    let end = start + text[start..].find(']').unwrap() + 1;
+    text.replace_range(start..end, rules);
+    let text = text.replacen(
+        "\"linux\": {",
+        &format!("\"linux\": {{\n\t\t\"devices\": [{nodes}],\n\t\t\"cgroupsPath\": \"/{cgroup}\","),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+}
+
+/// Device nodes from `linux.devices` and the rules that govern them work
+/// as under runc, with the cgroup v1 devices controller and, in a mount
+/// namespace where `/sys/fs/cgroup` is a cgroup2 mount (as on a v2 host),
+/// with the eBPF device filter: each node is made with its mode and owner;
+/// one the rules allow for reading and writing opens both ways, one
+/// allowed only for writing opens only for writing, one no rule names
+/// does not open, and the default devices still work.
+#[test]
+fn device_nodes_open_as_their_rules_allow_under_cgroup_v1_and_v2_as_under_runc() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup/devices/devices.list").exists() {
+        eprintln!("skipped: this test runs on a cgroup v1 host (and makes a v2 view itself)");
+        return;
+    }
+    let rules = r#""devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rw"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    ]"#;
+    let nodes = r#"{"path": "/dev/loop-control", "type": "c", "major": 10, "minor": 237, "fileMode": 432, "uid": 0, "gid": 6},
+        {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11},
+        {"path": "/dev/oxbox/vcs", "type": "c", "major": 7, "minor": 0, "fileMode": 438, "uid": 1000}"#;
+    let script = [
+        "for d in loop-control kmsg oxbox/vcs; do stat -c '%A %u %g %t:%T %n' /dev/$d; done",
+        "(exec 3<>/dev/loop-control) 2>&1 && echo loop-control rw ok",
+        "(exec 3>/dev/kmsg) 2>&1 && echo kmsg w ok",
+        "(exec 3</dev/kmsg) 2>&1 && echo kmsg r ok",
+        "(exec 3</dev/oxbox/vcs) 2>&1 && echo vcs r ok",
+        "echo x > /dev/null && head -c 3 /dev/zero | wc -c",
+    ]
+    .join("; ");
+    let work = std::env::temp_dir().join(format!("oxbox-device-nodes-{}", std::process::id()));
+    let parent = format!("oxbox-device-nodes-{}", std::process::id());
+    for hierarchy in ["v1", "v2"] {
+        let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
+            let dir = work.join(hierarchy).join(name);
+            let _ = std::fs::remove_dir_all(&dir);
+            let runtime = Runtime::named(name, dir.join("root"));
+            std::fs::create_dir_all(&runtime.root).unwrap();
+            let bundle = bundle(&dir.join("bundle"), &script, None);
+            with_devices(&bundle, rules, nodes, &format!("{parent}/{name}"));
+            // In the v2 view the runtime makes the cgroup in the host's
+            // cgroup2 hierarchy; the same shell removes it after the run.
+            let wrapper = format!(
+                "{} \"$@\"; status=$?; rmdir /sys/fs/cgroup/{parent}/{name} /sys/fs/cgroup/{parent} 2>/dev/null; exit $status",
+                if hierarchy == "v2" {
+                    "mount -t cgroup2 cgroup2 /sys/fs/cgroup &&"
+                } else {
+                    ""
+                }
+            );
+            let output = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c", &wrapper, "sh"])
+                .args(["timeout", "-s", "KILL", "60"])
+                .arg(&runtime.binary)
+                .arg("--root")
+                .arg(&runtime.root)
+                .args(["run", "--bundle"])
+                .arg(&bundle)
+                .arg(format!("nodes-{hierarchy}-{}", std::process::id()))
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            format!(
+                "exit={}\n{}{}",
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        eprintln!("{hierarchy}, runc:\n{runc}");
+        assert_eq!(runc, oxbox, "{hierarchy}: runc and oxbox disagree");
+        let lines: Vec<&str> = runc.lines().collect();
+        assert_eq!(lines[0], "exit=0", "{hierarchy}: {runc}");
+        assert!(
+            lines.contains(&"crw-rw---- 0 6 a:ed /dev/loop-control"),
+            "{runc}"
+        );
+        assert!(lines.contains(&"crw-rw-rw- 0 0 1:b /dev/kmsg"), "{runc}");
+        assert!(
+            lines.contains(&"crw-rw-rw- 1000 0 7:0 /dev/oxbox/vcs"),
+            "{runc}"
+        );
+        assert!(lines.contains(&"kmsg w ok"), "{runc}");
+        // Refused by the device cgroup (EPERM), not by the file's mode.
+        for denied in ["/dev/kmsg", "/dev/oxbox/vcs"] {
+            let line = format!("sh: can't open {denied}: Operation not permitted");
+            assert!(lines.contains(&line.as_str()), "{hierarchy}: {runc}");
+        }
+        assert_eq!(lines.last(), Some(&"3"), "{runc}");
+    }
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(hierarchy.path().join(&parent).join("runc"));
+        let _ = std::fs::remove_dir(hierarchy.path().join(&parent).join("oxbox"));
+        let _ = std::fs::remove_dir(hierarchy.path().join(&parent));
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
 /// The device rules of a config (runc's deny-all, then allow and deny
 /// rules of the user's) end up in the container's v1 devices cgroup as
 /// runc leaves them: `devices.list`, read from the host while the
@@ -662,18 +778,8 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
         let runtime = Runtime::named(name, work.join(name).join("root"));
         std::fs::create_dir_all(&runtime.root).unwrap();
         let bundle = bundle(&work.join(name).join("bundle"), "sleep 60", None);
-        let config = bundle.join("config.json");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        let start = text.find("\"devices\": [").unwrap();
-        let end = start + text[start..].find(']').unwrap() + 1;
-        text.replace_range(start..end, rules);
         let cgroup = format!("oxbox-devices-test/{name}-{}", std::process::id());
-        let text = text.replacen(
-            "\"linux\": {",
-            &format!("\"linux\": {{\n\t\t\"cgroupsPath\": \"/{cgroup}\","),
-            1,
-        );
-        std::fs::write(&config, text).unwrap();
+        with_devices(&bundle, rules, "", &cgroup);
         let id = format!("devices-{}", std::process::id());
         let created = runtime.call(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
         let list = std::fs::read_to_string(controller.join(&cgroup).join("devices.list"))

@@ -5,8 +5,8 @@
 //! controller, found in `/proc/self/mountinfo`). A container gets the same
 //! relative path in every hierarchy: `linux.cgroupsPath` from the config,
 //! or `/oxbox/ID`. The limits come from the OCI `linux.resources`:
-//! memory, pids, cpu shares/quota/period, cpuset and, under v1, the device
-//! rules (see [`crate::devices`]).
+//! memory, pids, cpu shares/quota/period, cpuset and the device rules (see
+//! [`crate::devices`]: files of the v1 controller, an eBPF program on v2).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,20 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::devices::DeviceRules;
 use crate::error::{Error, Result};
+
+/// Compiles `rules` and attaches the program to the v2 cgroup `dir`.
+/// Called once, at create: programs attached to a cgroup add up (each must
+/// allow), so `update` leaves the devices alone, as runc's does.
+fn attach_device_filter(dir: &Path, rules: &DeviceRules) -> Result<()> {
+    let program = rules.program()?;
+    if program.is_empty() {
+        return Ok(());
+    }
+    let loaded = crate::bpf::load_device_filter(&program)
+        .map_err(|e| Error::io("load the device filter for", dir, e))?;
+    crate::bpf::attach_device_filter(dir, &loaded)
+        .map_err(|e| Error::io("attach the device filter to", dir, e))
+}
 
 /// Where cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -81,9 +95,7 @@ impl Cgroup {
             let rules = DeviceRules::from_config(rules)?;
             match self {
                 Self::V1(_) => files.extend(rules.v1_writes()),
-                Self::V2(_) => {
-                    tracing::warn!("device cgroup rules are not enforced on a cgroup v2 host")
-                }
+                Self::V2(dir) => attach_device_filter(dir, &rules)?,
             }
         }
         for (file, value) in files {
@@ -95,7 +107,8 @@ impl Cgroup {
         Ok(())
     }
 
-    /// `(file, value)` pairs for `resources` in this layout.
+    /// `(file, value)` pairs for `resources` in this layout, but for the
+    /// device rules.
     fn limit_files(&self, resources: &LinuxResources) -> Vec<(&'static str, String)> {
         let v2 = matches!(self, Self::V2(_));
         let mut files = Vec::new();

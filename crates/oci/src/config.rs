@@ -6,7 +6,8 @@
 //! meaning on oxbox and is left out on purpose, each with its reason:
 //! `/proc` and `/sys` are never the host's (the kernel answers `/proc`
 //! itself), so their mounts, `maskedPaths` and `readonlyPaths` have nothing
-//! to act on; `/dev` is the sandbox's own tmpfs with a private devpts; the
+//! to act on; `/dev` is the sandbox's own tmpfs with a private devpts (and
+//! the nodes of `linux.devices`, which the device cgroup governs); the
 //! capability sets are empty on the host whatever the config asks (the
 //! guest's privileges are the oxbox kernel's to enforce). `linux.seccomp`
 //! is enforced by the kernel itself (see [`crate::seccomp`]). `linux.sysctl`
@@ -17,15 +18,16 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::{
-    Hook, LinuxNamespaceType, LinuxResources, Mount as OciMount, PosixRlimitType, Process, Spec,
+    Hook, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Mount as OciMount, PosixRlimitType,
+    Process, Spec,
 };
 use oxbox_abi::boot::LogLevel;
 use oxbox_sandbox::spec::{IdMapping, UserNamespace};
-use oxbox_sandbox::spec::{check_mount, check_sysctls, validate_hostname};
+use oxbox_sandbox::spec::{check_device_node, check_mount, check_sysctls, validate_hostname};
 use oxbox_sandbox::terminal::WindowSize;
 use oxbox_sandbox::{
-    ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Rlimit, Rootfs,
-    User,
+    ContainerSpec, DeviceKind, DeviceNode, Mount, MountKind, NamespaceKind, NamespaceSource,
+    Namespaces, Rlimit, Rootfs, User,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +137,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path, kernel: PathBuf) -> Result<Bundle> 
         namespaces,
         user_namespace: user_namespace(linux)?,
         mounts,
+        devices: devices(linux)?,
         rlimits: rlimits(process)?,
         sysctls,
         terminal: process.terminal().unwrap_or(false),
@@ -220,6 +223,38 @@ pub fn user(process: &Process) -> User {
         gid: process.user().gid(),
         additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
     }
+}
+
+/// The config's `linux.devices`, the nodes made in the container's `/dev`
+/// as runc makes them: mode 0666 and owner root unless given.
+fn devices(linux: Option<&oci_spec::runtime::Linux>) -> Result<Vec<DeviceNode>> {
+    let listed = linux.and_then(|l| l.devices().as_ref());
+    listed
+        .into_iter()
+        .flatten()
+        .map(|device| {
+            let path = device.path();
+            let invalid = |why: &str| Error::Config(format!("device {}: {why}", path.display()));
+            let kind = match device.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
+                LinuxDeviceType::B => DeviceKind::Block,
+                LinuxDeviceType::P => DeviceKind::Fifo,
+                LinuxDeviceType::A => return Err(invalid("type must be c, b, u or p")),
+            };
+            let number = |n: i64| u64::try_from(n).map_err(|_| invalid("invalid device number"));
+            let node = DeviceNode {
+                path: path.clone(),
+                kind,
+                major: number(device.major())?,
+                minor: number(device.minor())?,
+                mode: device.file_mode().unwrap_or(0o666) & 0o7777,
+                uid: device.uid().unwrap_or(0),
+                gid: device.gid().unwrap_or(0),
+            };
+            check_device_node(&node)?;
+            Ok(node)
+        })
+        .collect()
 }
 
 /// The config's `user` namespace, with `linux.uidMappings` and
@@ -451,6 +486,7 @@ mod tests {
     "resources": {{"memory": {{"limit": 67108864}}, "pids": {{"limit": 100}}}},
     "namespaces": [{{"type": "mount"}}, {{"type": "network", "path": "/var/run/docker/netns/x"}}, {{"type": "uts"}}, {{"type": "pid"}}, {{"type": "ipc"}}],
     "sysctl": {{"kernel.shmmax": "4096", "fs.mqueue.msg_max": "20"}},
+    "devices": [{{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 8630, "uid": 0, "gid": 0}}, {{"path": "/dev/xvda", "type": "b", "major": 8, "minor": 0}}],
     "maskedPaths": ["/proc/kcore"],
     "readonlyPaths": ["/proc/sys"]
   }}
@@ -527,6 +563,30 @@ mod tests {
                 ("kernel.shmmax".into(), "4096".into())
             ]
         );
+        // fileMode as Docker writes it: the type bits and 0666.
+        assert_eq!(
+            spec.devices,
+            [
+                DeviceNode {
+                    path: "/dev/fuse".into(),
+                    kind: DeviceKind::Char,
+                    major: 10,
+                    minor: 229,
+                    mode: 0o666,
+                    uid: 0,
+                    gid: 0
+                },
+                DeviceNode {
+                    path: "/dev/xvda".into(),
+                    kind: DeviceKind::Block,
+                    major: 8,
+                    minor: 0,
+                    mode: 0o666,
+                    uid: 0,
+                    gid: 0
+                }
+            ]
+        );
         assert_eq!(bundle.cgroups_path, Some("/docker/abc".into()));
         assert_eq!(bundle.hooks.prestart.len(), 1);
         assert_eq!(bundle.hooks.create_container.len(), 2);
@@ -575,6 +635,18 @@ mod tests {
                 good.replace(r#""type": "bind""#, r#""type": "nfs""#)
                     .replace(r#"["rbind","rprivate","ro"]"#, r#"["ro"]"#),
                 "nfs",
+            ),
+            (
+                good.replace(r#""path": "/dev/xvda""#, r#""path": "/xvda""#),
+                "device /xvda: oxbox makes device nodes only under /dev",
+            ),
+            (
+                good.replace(r#""type": "b""#, r#""type": "a""#),
+                "device /dev/xvda: type must be c, b, u or p",
+            ),
+            (
+                good.replace(r#""major": 8"#, r#""major": -8"#),
+                "device /dev/xvda: invalid device number",
             ),
         ];
         for (text, expected) in cases {

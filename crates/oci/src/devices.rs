@@ -10,11 +10,19 @@
 //! then each exception in runc's order (by major, then minor, wildcards
 //! first, then block before character), so `devices.list` reads the same
 //! as under runc.
+//!
+//! cgroup v2 has no devices controller: the same state becomes an eBPF
+//! program of type `BPF_PROG_TYPE_CGROUP_DEVICE` ([`DeviceRules::program`],
+//! loaded by [`crate::bpf`]) that decides each access as the v1
+//! controller would: with a default of deny, an access is allowed when one
+//! exception covers all of it; with a default of allow, it is denied when
+//! one exception covers any part of it.
 
 use std::collections::BTreeMap;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
+use crate::bpf;
 use crate::error::{Error, Result};
 
 /// A device, as a rule names it: major, minor (`-1` for `*`) and type
@@ -116,6 +124,82 @@ impl DeviceRules {
         );
         writes
     }
+}
+
+impl DeviceRules {
+    /// The eBPF program that enforces these rules on cgroup v2; its
+    /// context is `struct bpf_cgroup_dev_ctx` (`access_type`: the device
+    /// type in the low 16 bits, the access in the high ones; `major`;
+    /// `minor`). Empty when everything is allowed (nothing to attach).
+    pub fn program(&self) -> Result<Vec<bpf::Insn>> {
+        use bpf::Insn;
+        if self.default_allow && self.exceptions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (device_type, access, major, minor, scratch) = (2, 3, 4, 5, 1);
+        let mut program = vec![
+            Insn::load_u32(device_type, 1, 0),
+            Insn::and_imm(device_type, 0xffff),
+            Insn::load_u32(access, 1, 0),
+            Insn::rsh_imm(access, 16),
+            Insn::load_u32(major, 1, 4),
+            Insn::load_u32(minor, 1, 8),
+        ];
+        for (&(major_number, minor_number, kind), &bits) in &self.exceptions {
+            let mut checks = vec![(
+                device_type,
+                if kind == 'b' {
+                    bpf::DEVCG_DEV_BLOCK
+                } else {
+                    bpf::DEVCG_DEV_CHAR
+                },
+            )];
+            for (register, number) in [(major, major_number), (minor, minor_number)] {
+                if number >= 0 {
+                    let number = i32::try_from(number).map_err(|_| {
+                        Error::Config(format!("device number {number} is out of range"))
+                    })?;
+                    checks.push((register, number));
+                }
+            }
+            // A device that fails a check skips the checks after it and
+            // the five instructions of the verdict below, to the next
+            // exception.
+            const VERDICT_LEN: usize = 5;
+            for (i, &(register, value)) in checks.iter().enumerate() {
+                let skip = checks.len() - 1 - i + VERDICT_LEN;
+                program.push(Insn::jump_if_not_equal(register, value, skip as i16));
+            }
+            let rule_access = i32::from(bpf_access(bits));
+            program.push(Insn::mov_reg(scratch, access));
+            if self.default_allow {
+                // Denied if the exception covers any of the access.
+                program.push(Insn::and_imm(scratch, rule_access));
+                program.push(Insn::jump_if_equal(scratch, 0, 2));
+            } else {
+                // Allowed if it covers all of it.
+                program.push(Insn::and_imm(scratch, !rule_access));
+                program.push(Insn::jump_if_not_equal(scratch, 0, 2));
+            }
+            program.push(Insn::mov_imm(0, i32::from(!self.default_allow)));
+            program.push(Insn::exit());
+        }
+        program.push(Insn::mov_imm(0, i32::from(self.default_allow)));
+        program.push(Insn::exit());
+        Ok(program)
+    }
+}
+
+/// The `BPF_DEVCG_ACC_*` bits for oxbox's access bits.
+fn bpf_access(bits: u8) -> u8 {
+    [
+        (READ, bpf::DEVCG_ACC_READ),
+        (WRITE, bpf::DEVCG_ACC_WRITE),
+        (MKNOD, bpf::DEVCG_ACC_MKNOD),
+    ]
+    .iter()
+    .filter(|(bit, _)| bits & bit != 0)
+    .fold(0, |acc, (_, b)| acc | b)
 }
 
 /// `c 1:3 rwm`, as the v1 files take and `devices.list` shows a rule.
@@ -229,6 +313,71 @@ mod tests {
         let lines: Vec<String> = state.v1_writes().into_iter().map(|(_, l)| l).collect();
         assert!(lines.contains(&"c 42:* rwm".to_string()), "{lines:?}");
         assert!(!lines.iter().any(|l| l.starts_with("b 8:0")), "{lines:?}");
+    }
+
+    /// Whether the v1 devices controller allows an access under `state`
+    /// (the kernel's `devcgroup_legacy_check_permission`): with a default
+    /// of deny, one exception must cover all of it; with a default of
+    /// allow, no exception may cover any of it.
+    fn v1_allows(state: &DeviceRules, kind: char, major: i64, minor: i64, access: u8) -> bool {
+        let covering = |wanted: &dyn Fn(u8) -> bool| {
+            state.exceptions.iter().any(|(&(m, n, k), &bits)| {
+                k == kind && (m == -1 || m == major) && (n == -1 || n == minor) && wanted(bits)
+            })
+        };
+        if state.default_allow {
+            !covering(&|bits| bits & access != 0)
+        } else {
+            covering(&|bits| access & !bits == 0)
+        }
+    }
+
+    #[test]
+    fn the_v2_program_decides_every_access_as_the_v1_controller() {
+        let configs = [
+            r#"[{"allow": false, "access": "rwm"}]"#,
+            r#"[{"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 42, "access": "rm"},
+                {"allow": true, "type": "c", "major": 42, "minor": 1, "access": "w"},
+                {"allow": true, "type": "b", "major": 7, "minor": 3, "access": "rw"},
+                {"allow": false, "type": "b", "major": 7, "minor": 3, "access": "w"}]"#,
+            r#"[{"allow": false, "type": "c", "major": 42, "access": "w"},
+                {"allow": false, "type": "b", "major": 7, "minor": 3, "access": "rwm"}]"#,
+            r#"[{"allow": true, "access": "rwm"}]"#,
+        ];
+        for config in configs {
+            let state = DeviceRules::from_config(&rules(config)).unwrap();
+            let program = state.program().unwrap();
+            let mut denied = 0;
+            for (kind, device_type) in [('b', bpf::DEVCG_DEV_BLOCK), ('c', bpf::DEVCG_DEV_CHAR)] {
+                for major in [1, 5, 7, 10, 42, 136, 200] {
+                    for minor in [0, 1, 3, 5, 9, 200] {
+                        for access in 1..=ALL {
+                            let expected = v1_allows(&state, kind, major, minor, access);
+                            denied += usize::from(!expected);
+                            let verdict = if program.is_empty() {
+                                1
+                            } else {
+                                bpf::run(
+                                    &program,
+                                    device_type as u32,
+                                    u32::from(bpf_access(access)),
+                                    major as u32,
+                                    minor as u32,
+                                )
+                            };
+                            assert_eq!(
+                                verdict,
+                                u64::from(expected),
+                                "{config}: {kind} {major}:{minor} access {access:#b}"
+                            );
+                        }
+                    }
+                }
+            }
+            // Each config but allow-all denies something.
+            assert_eq!(denied == 0, program.is_empty(), "{config}");
+        }
     }
 
     #[test]

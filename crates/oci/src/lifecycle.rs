@@ -387,7 +387,12 @@ impl Runtime {
         if self.status(&container) == Status::Stopped {
             return Err(Error::WrongState("container not running".into()));
         }
-        cgroup_of(&container)?.apply(resources)
+        // As runc's update, which keeps the rules the container was created
+        // with: on cgroup v2 a second device program would only add to the
+        // first.
+        let mut resources = resources.clone();
+        resources.set_devices(None);
+        cgroup_of(&container)?.apply(&resources)
     }
 
     /// `events --stats`: one sample of the container's resource usage, in
@@ -551,6 +556,7 @@ fn exec_spec(container: &Container, process: &Process, kernel: PathBuf) -> Resul
         user_namespace: namespaces::user_of_process(container.saved.pid)
             .map(oxbox_sandbox::spec::UserNamespace::Join),
         mounts: Vec::new(),
+        devices: Vec::new(),
         rlimits: Vec::new(),
         sysctls: Vec::new(),
         terminal: process.terminal().unwrap_or(false),

@@ -14,7 +14,7 @@ use std::path::Path;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use crate::spec::{Mount, Rlimit, User};
+use crate::spec::{DeviceNode, Mount, Rlimit, User};
 use crate::{caps, inroot, namespaces};
 
 /// What a path names, as far as mount targets are concerned.
@@ -73,6 +73,9 @@ pub trait HostSys {
     fn mkdir_all(&mut self, path: &Path) -> io::Result<()>;
     /// Creates an empty file (a bind-mount target); fails if it exists.
     fn create_file(&mut self, path: &Path) -> io::Result<()>;
+    /// `mknod` of `node` at `path`, then its mode (whatever the umask) and
+    /// owner.
+    fn make_device(&mut self, path: &Path, node: &DeviceNode) -> io::Result<()>;
     /// `lstat`: what `path` names, or `None` if nothing.
     fn file_kind(&mut self, path: &Path) -> io::Result<Option<FileKind>>;
     /// The text of `/proc/self/mountinfo`.
@@ -213,6 +216,21 @@ impl HostSys for RealHost {
             .create_new(true)
             .open(path)
             .map(drop)
+    }
+
+    fn make_device(&mut self, path: &Path, node: &DeviceNode) -> io::Result<()> {
+        use nix::sys::stat::{Mode, SFlag};
+        let kind = SFlag::from_bits_truncate(node.kind.mode_bits());
+        let permissions = Mode::from_bits_truncate(node.mode);
+        let dev = nix::sys::stat::makedev(node.major, node.minor);
+        nix::sys::stat::mknod(path, kind, permissions, dev)?;
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            permissions,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+        std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))
     }
 
     fn file_kind(&mut self, path: &Path) -> io::Result<Option<FileKind>> {
@@ -429,6 +447,20 @@ pub(crate) mod fake {
         fn create_file(&mut self, path: &Path) -> io::Result<()> {
             self.record(format!("create({})", path.display()))?;
             self.created.insert(path.to_owned());
+            Ok(())
+        }
+        fn make_device(&mut self, path: &Path, node: &DeviceNode) -> io::Result<()> {
+            self.record(format!(
+                "mknod({},{:?},{}:{},{:o},{}:{})",
+                path.display(),
+                node.kind,
+                node.major,
+                node.minor,
+                node.mode,
+                node.uid,
+                node.gid
+            ))?;
+            self.files.insert(path.to_owned(), FileKind::Other);
             Ok(())
         }
         fn file_kind(&mut self, path: &Path) -> io::Result<Option<FileKind>> {

@@ -224,7 +224,11 @@ pub fn spawn(
             user_namespace: user_namespace || spec.user_namespace.is_some(),
             tty: host_has_tty_node(),
         };
-        mounts::plan(&spec.rootfs, &spec.mounts, &ctx)
+        let additions = mounts::Additions {
+            mounts: &spec.mounts,
+            devices: &spec.devices,
+        };
+        mounts::plan(&spec.rootfs, additions, &ctx)
     } else {
         Vec::new()
     };

@@ -38,6 +38,6 @@ pub mod terminal;
 pub use error::{Error, Result, one_line};
 pub use launch::{InContainer, Launch, SETUP_FAILED, Spawned, Stage, run, spawn, supervise};
 pub use spec::{
-    ContainerSpec, Mount, MountKind, NamespaceKind, NamespaceSource, Namespaces, Options, Rlimit,
-    Rootfs, User,
+    ContainerSpec, DeviceKind, DeviceNode, Mount, MountKind, NamespaceKind, NamespaceSource,
+    Namespaces, Options, Rlimit, Rootfs, User,
 };

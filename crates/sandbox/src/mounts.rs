@@ -20,7 +20,7 @@ use nix::mount::MsFlags;
 
 use crate::error::{Error, Result};
 use crate::host::{FileKind, HostSys};
-use crate::spec::{Mount, Rootfs};
+use crate::spec::{DeviceNode, Mount, Rootfs};
 
 /// Host devices bind-mounted into every container's `/dev`.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
@@ -93,6 +93,14 @@ pub enum MountStep {
         /// The file.
         path: PathBuf,
     },
+    /// Make a device node (`mknod`), then give it the node's mode and
+    /// owner.
+    MakeDevice {
+        /// Where, on the host (inside the root being assembled).
+        path: PathBuf,
+        /// The node.
+        node: DeviceNode,
+    },
     /// Make every mount at or under `root` read-only, except those at or
     /// under the paths in `except`. Expanded at run time by
     /// [`readonly_remounts`].
@@ -131,9 +139,20 @@ pub struct PlanContext {
     pub tty: bool,
 }
 
+/// What the container's root holds besides the root filesystem: the
+/// user's mounts, in order, and the device nodes of its `/dev`.
+#[derive(Clone, Copy, Debug)]
+pub struct Additions<'a> {
+    /// Mounts on top of the root.
+    pub mounts: &'a [Mount],
+    /// Device nodes in `/dev`.
+    pub devices: &'a [DeviceNode],
+}
+
 /// The mount steps that build the container's root, ending with the pivot:
-/// the root, `/dev`, then the user's `mounts` in order.
-pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountStep> {
+/// the root, `/dev`, then the user's mounts in order.
+pub fn plan(rootfs: &Rootfs, additions: Additions<'_>, ctx: &PlanContext) -> Vec<MountStep> {
+    let mounts = additions.mounts;
     let root = &ctx.root;
     let at = |rel: &str| root.join(rel);
     let mut steps = vec![MountStep::MakeRootPrivate];
@@ -171,7 +190,7 @@ pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountSt
                     });
                 }
             }
-            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
+            dev_steps(root, additions, ctx, &mut steps);
             steps.push(MountStep::Tmpfs {
                 target: at("tmp"),
                 mode: 0o1777,
@@ -189,7 +208,7 @@ pub fn plan(rootfs: &Rootfs, mounts: &[Mount], ctx: &PlanContext) -> Vec<MountSt
                 recursive: true,
             });
             steps.push(MountStep::EnsureDir { path: at("dev") });
-            dev_steps(root, ctx.tty, !shm_mounted(mounts), &mut steps);
+            dev_steps(root, additions, ctx, &mut steps);
             // The user's mounts go before the root turns read-only: their
             // mount points may have to be created, as runc does.
             steps.extend(user_steps(root, mounts));
@@ -228,9 +247,10 @@ fn shm_mounted(mounts: &[Mount]) -> bool {
         .any(|m| m.destination == Path::new("/dev/shm"))
 }
 
-/// The `/dev` tmpfs, the device binds onto it and a private devpts, as
-/// runc does, and unless the user mounts one, `/dev/shm`.
-fn dev_steps(root: &Path, tty: bool, shm: bool, steps: &mut Vec<MountStep>) {
+/// The `/dev` tmpfs, the device binds onto it, the configured device
+/// nodes and a private devpts, as runc does, and unless the user mounts
+/// one, `/dev/shm`.
+fn dev_steps(root: &Path, additions: Additions<'_>, ctx: &PlanContext, steps: &mut Vec<MountStep>) {
     let dev = root.join("dev");
     steps.push(MountStep::Tmpfs {
         target: dev.clone(),
@@ -238,8 +258,7 @@ fn dev_steps(root: &Path, tty: bool, shm: bool, steps: &mut Vec<MountStep>) {
         flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         options: Some("size=65536k"),
     });
-    let tty_dev = tty.then_some("tty");
-    for name in DEVICES.iter().copied().chain(tty_dev) {
+    let bind_host_node = |name: &Path, steps: &mut Vec<MountStep>| {
         let target = dev.join(name);
         steps.push(MountStep::CreateFile {
             path: target.clone(),
@@ -249,6 +268,39 @@ fn dev_steps(root: &Path, tty: bool, shm: bool, steps: &mut Vec<MountStep>) {
             target,
             recursive: false,
         });
+    };
+    let configured = |name: &str| {
+        additions
+            .devices
+            .iter()
+            .any(|d| d.path == Path::new("/dev").join(name))
+    };
+    let tty_dev = ctx.tty.then_some("tty");
+    for name in DEVICES.iter().copied().chain(tty_dev) {
+        if !configured(name) {
+            bind_host_node(Path::new(name), steps);
+        }
+    }
+    for node in additions.devices {
+        // Checked by `check_device_node`: a plain path under /dev.
+        let name = node.path.strip_prefix("/dev").unwrap_or(&node.path);
+        let mut parent = dev.clone();
+        for part in name.parent().into_iter().flat_map(Path::components) {
+            parent.push(part);
+            steps.push(MountStep::EnsureDir {
+                path: parent.clone(),
+            });
+        }
+        if ctx.user_namespace {
+            // A user namespace may not make device nodes; as runc does
+            // there, the host's node of the same name is bound instead.
+            bind_host_node(name, steps);
+        } else {
+            steps.push(MountStep::MakeDevice {
+                path: dev.join(name),
+                node: node.clone(),
+            });
+        }
     }
     let pts = dev.join("pts");
     steps.push(MountStep::EnsureDir { path: pts.clone() });
@@ -257,7 +309,7 @@ fn dev_steps(root: &Path, tty: bool, shm: bool, steps: &mut Vec<MountStep>) {
         path: dev.join("ptmx"),
         target: "pts/ptmx",
     });
-    if !shm {
+    if shm_mounted(additions.mounts) {
         return;
     }
     // POSIX shared memory and semaphores (shm_open, sem_open), as Docker
@@ -487,6 +539,9 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
         MountStep::CreateFile { path } => host
             .create_file(path)
             .map_err(|e| Error::path("create mount point", path, e)),
+        MountStep::MakeDevice { path, node } => host
+            .make_device(path, node)
+            .map_err(|e| Error::path("make device node", &node.path, e)),
         MountStep::ReadOnlyTree { root, except } => {
             let mountinfo = host
                 .read_mountinfo()
@@ -527,6 +582,20 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
 mod tests {
     use super::*;
     use crate::host::fake::FakeHost;
+    use crate::spec::DeviceKind;
+
+    /// A root with nothing added to it.
+    const NOTHING: Additions<'static> = Additions {
+        mounts: &[],
+        devices: &[],
+    };
+
+    fn with_mounts(mounts: &[Mount]) -> Additions<'_> {
+        Additions {
+            mounts,
+            devices: &[],
+        }
+    }
 
     fn host_ctx(user_namespace: bool) -> PlanContext {
         PlanContext {
@@ -557,7 +626,7 @@ mod tests {
 
     #[test]
     fn host_plan_starts_private_and_ends_with_pivot() {
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
         assert_eq!(steps[0], MountStep::MakeRootPrivate);
         assert_eq!(
             steps[1],
@@ -577,7 +646,7 @@ mod tests {
 
     #[test]
     fn host_plan_detaches_proc_sys_dev_tmp_before_read_only() {
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         for dir in ["proc", "sys", "dev", "tmp"] {
             let target = Path::new("/tmp/oxbox-root").join(dir);
@@ -592,7 +661,7 @@ mod tests {
 
     #[test]
     fn host_plan_mounts_writable_tmp_and_dev_after_read_only() {
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         let tmp = position(&steps, |s| {
             matches!(s, MountStep::Tmpfs { target, mode: 0o1777, flags, .. }
@@ -607,7 +676,7 @@ mod tests {
 
     #[test]
     fn host_plan_in_user_namespace_covers_proc_and_sys() {
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(true));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(true));
         assert!(!steps.iter().any(|s| matches!(s, MountStep::Detach { .. })));
         for dir in ["proc", "sys"] {
             assert!(
@@ -619,9 +688,67 @@ mod tests {
         }
     }
 
+    fn node(path: &str) -> DeviceNode {
+        DeviceNode {
+            path: path.into(),
+            kind: DeviceKind::Char,
+            major: 1,
+            minor: 11,
+            mode: 0o640,
+            uid: 0,
+            gid: 5,
+        }
+    }
+
+    #[test]
+    fn configured_devices_are_made_in_dev_with_their_parents_or_bound_in_a_user_namespace() {
+        let devices = [node("/dev/net/kmsg"), node("/dev/null")];
+        let additions = Additions {
+            mounts: &[],
+            devices: &devices,
+        };
+        let dev = Path::new("/tmp/oxbox-root/dev");
+        let steps = plan(&Rootfs::Host, additions, &host_ctx(false));
+        let parent = position(&steps, |s| {
+            *s == MountStep::EnsureDir {
+                path: dev.join("net"),
+            }
+        });
+        let made = position(&steps, |s| {
+            *s == MountStep::MakeDevice {
+                path: dev.join("net/kmsg"),
+                node: devices[0].clone(),
+            }
+        });
+        assert!(parent < made);
+        // The configured /dev/null replaces the host's bound one.
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::Bind { target, .. }
+            if *target == dev.join("null")))
+        );
+        assert!(steps.contains(&MountStep::MakeDevice {
+            path: dev.join("null"),
+            node: devices[1].clone(),
+        }));
+
+        let steps = plan(&Rootfs::Host, additions, &host_ctx(true));
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::MakeDevice { .. }))
+        );
+        assert!(steps.contains(&MountStep::Bind {
+            source: "/dev/net/kmsg".into(),
+            target: dev.join("net/kmsg"),
+            recursive: false,
+        }));
+    }
+
     #[test]
     fn dev_is_noexec_nosuid_tmpfs_with_bound_devices() {
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
         assert!(steps.contains(&MountStep::Tmpfs {
             target: "/tmp/oxbox-root/dev".into(),
             mode: 0o755,
@@ -657,7 +784,7 @@ mod tests {
             tty: true,
             ..host_ctx(false)
         };
-        let steps = plan(&Rootfs::Host, &[], &ctx);
+        let steps = plan(&Rootfs::Host, NOTHING, &ctx);
         assert!(steps.iter().any(
             |s| matches!(s, MountStep::Bind { source, .. } if source == Path::new("/dev/tty"))
         ));
@@ -669,7 +796,7 @@ mod tests {
             (Rootfs::Host, host_ctx(false)),
             (dir_rootfs(false), dir_ctx()),
         ] {
-            for step in plan(&rootfs, &[], &ctx) {
+            for step in plan(&rootfs, NOTHING, &ctx) {
                 if let MountStep::Bind { target, .. } = &step {
                     assert!(
                         !target.ends_with("proc") && !target.ends_with("sys"),
@@ -682,7 +809,7 @@ mod tests {
 
     #[test]
     fn writable_rootfs_plan_binds_itself_and_is_never_read_only() {
-        let steps = plan(&dir_rootfs(false), &[], &dir_ctx());
+        let steps = plan(&dir_rootfs(false), NOTHING, &dir_ctx());
         assert_eq!(
             steps[1],
             MountStep::Bind {
@@ -711,7 +838,7 @@ mod tests {
 
     #[test]
     fn read_only_rootfs_plan_mounts_dev_then_remounts_all_but_dev() {
-        let steps = plan(&dir_rootfs(true), &[], &dir_ctx());
+        let steps = plan(&dir_rootfs(true), NOTHING, &dir_ctx());
         let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
         let ro = position(&steps, |s| {
             *s == MountStep::ReadOnlyTree {
@@ -726,7 +853,7 @@ mod tests {
     #[test]
     fn the_split_before_the_pivot_leaves_the_root_writable_until_then() {
         for read_only in [false, true] {
-            let steps = plan(&dir_rootfs(read_only), &[], &dir_ctx());
+            let steps = plan(&dir_rootfs(read_only), NOTHING, &dir_ctx());
             let (assemble, finish) = split_before_pivot(&steps);
             assert!(
                 !assemble.is_empty()
@@ -750,7 +877,7 @@ mod tests {
             );
             assert!(matches!(finish.last(), Some(MountStep::PivotRoot { .. })));
         }
-        let steps = plan(&Rootfs::Host, &[], &host_ctx(false));
+        let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
         assert_eq!(split_before_pivot(&steps).1.len(), 1);
     }
 
@@ -760,7 +887,7 @@ mod tests {
             crate::spec::parse_tmpfs("/dev/shm:size=1m"),
             crate::spec::parse_tmpfs("/scratch"),
         ];
-        let steps = plan(&dir_rootfs(true), &mounts, &dir_ctx());
+        let steps = plan(&dir_rootfs(true), with_mounts(&mounts), &dir_ctx());
         let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
         let devpts = position(&steps, |s| matches!(s, MountStep::Devpts { .. }));
         let first = position(&steps, |s| {
@@ -793,7 +920,7 @@ mod tests {
 
     #[test]
     fn dev_has_a_private_devpts_and_ptmx_link() {
-        let steps = plan(&dir_rootfs(false), &[], &dir_ctx());
+        let steps = plan(&dir_rootfs(false), NOTHING, &dir_ctx());
         let ensure = position(&steps, |s| {
             *s == MountStep::EnsureDir {
                 path: "/srv/rootfs/dev/pts".into(),
@@ -958,7 +1085,7 @@ bad line
         };
         host.files.insert(ctx.root.clone(), FileKind::Dir);
         host.mounted.insert(".".into(), 1);
-        apply(&mut host, &plan(&Rootfs::Host, &[], &ctx)).unwrap();
+        apply(&mut host, &plan(&Rootfs::Host, NOTHING, &ctx)).unwrap();
         let tmpfs = host.calls_named("mount(/tmp/oxbox-root/tmp,tmpfs,tmpfs");
         assert_eq!(tmpfs.len(), 1);
         assert!(tmpfs[0].contains("mode=1777"));

@@ -246,6 +246,85 @@ pub enum MountKind {
     },
 }
 
+/// A device node made in the container's `/dev` (OCI `linux.devices`,
+/// what Docker's `--device` asks for). Whether the container may use it is
+/// up to the device cgroup, which the runtime sets up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Where, inside the container: a path under `/dev` (see
+    /// [`check_device_node`]).
+    pub path: PathBuf,
+    /// Character, block or fifo.
+    pub kind: DeviceKind,
+    /// Major device number (ignored for a fifo).
+    pub major: u64,
+    /// Minor device number (ignored for a fifo).
+    pub minor: u64,
+    /// Permission bits of the node.
+    pub mode: u32,
+    /// Owner of the node.
+    pub uid: u32,
+    /// Group of the node.
+    pub gid: u32,
+}
+
+/// The kind of a [`DeviceNode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A character device (`c`, `u`).
+    Char,
+    /// A block device (`b`).
+    Block,
+    /// A named pipe (`p`).
+    Fifo,
+}
+
+impl DeviceKind {
+    /// The file type bits `mknod` takes.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            Self::Char => libc::S_IFCHR,
+            Self::Block => libc::S_IFBLK,
+            Self::Fifo => libc::S_IFIFO,
+        }
+    }
+}
+
+/// Names directly under `/dev` that the sandbox or the kernel provides
+/// itself, where a configured device node would clash.
+const RESERVED_DEV_NAMES: &[&str] = &["pts", "ptmx", "shm", "stdin", "stdout", "stderr", "fd"];
+
+/// Refuses a device node outside `/dev`, on a path with `..`, `.` or a
+/// trailing slash, or on a name the container's `/dev` already uses for
+/// something else (its devpts, `/dev/shm`, the descriptors the kernel
+/// shows as `/dev/fd`). The harmless devices bound by default (`null`,
+/// `zero`...) may be named: the node then replaces the binding.
+pub fn check_device_node(node: &DeviceNode) -> Result<()> {
+    let text = node.path.to_string_lossy();
+    check_no_nul(&text)?;
+    let invalid = |why: &str| {
+        Err(Error::Config(format!(
+            "device {}: {why}",
+            node.path.display()
+        )))
+    };
+    if text == "/dev" || text == "/dev/" {
+        return invalid("a device needs a name under /dev");
+    }
+    let Some(below) = text.strip_prefix("/dev/") else {
+        return invalid("oxbox makes device nodes only under /dev");
+    };
+    let parts: Vec<&str> = below.split('/').collect();
+    // Checked on the text: `Path::components` would drop a `.`.
+    if parts.iter().any(|p| matches!(*p, "" | "." | "..")) {
+        return invalid("the path must be plain, without ., .. or a trailing /");
+    }
+    if RESERVED_DEV_NAMES.contains(&parts[0]) {
+        return invalid("that name in /dev is the container's own");
+    }
+    Ok(())
+}
+
 /// A resource limit set on the container's first process (`setrlimit`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rlimit {
@@ -327,6 +406,8 @@ pub struct ContainerSpec {
     pub user_namespace: Option<UserNamespace>,
     /// Mounts on top of the root, in order.
     pub mounts: Vec<Mount>,
+    /// Device nodes made in the container's `/dev`.
+    pub devices: Vec<DeviceNode>,
     /// Resource limits of the first process.
     pub rlimits: Vec<Rlimit>,
     /// Sysctls written in the container's namespaces before the guest
@@ -410,6 +491,7 @@ impl ContainerSpec {
             namespaces,
             user_namespace: None,
             mounts: options.mounts,
+            devices: Vec::new(),
             rlimits: Vec::new(),
             sysctls: Vec::new(),
             terminal: options.terminal,
@@ -853,6 +935,35 @@ mod tests {
             ContainerSpec::from_options(opts, no_env),
             Err(Error::Workdir(_))
         ));
+    }
+
+    #[test]
+    fn device_nodes_go_only_on_plain_free_names_under_dev() {
+        let node = |path: &str| DeviceNode {
+            path: path.into(),
+            kind: DeviceKind::Char,
+            major: 1,
+            minor: 11,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        for good in ["/dev/kmsg", "/dev/net/tun", "/dev/null", "/dev/fuse"] {
+            assert!(check_device_node(&node(good)).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("/tmp/kmsg", "only under /dev"),
+            ("/dev", "needs a name"),
+            ("/dev/../etc/passwd", "plain"),
+            ("/dev/net/./tun", "plain"),
+            ("/dev/kmsg/", "plain"),
+            ("/dev/pts/0", "container's own"),
+            ("/dev/shm", "container's own"),
+            ("/dev/fd", "container's own"),
+        ] {
+            let err = check_device_node(&node(bad)).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]
