@@ -814,6 +814,82 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
     assert!(!lines.iter().any(|l| l.starts_with("a ")), "{lines:?}");
 }
 
+/// A user namespace named by path in the config (as containerd gives the
+/// containers of a pod with its own user namespace), held by a process of
+/// the test's: the container joins it before making its other namespaces,
+/// its root is the namespace's, and what it creates in a bind-mounted host
+/// directory belongs on the host to the ids that namespace maps, as under
+/// runc.
+#[test]
+fn an_existing_user_namespace_is_joined_by_path_as_under_runc() {
+    require_root!();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut holder = Command::new("unshare")
+        .args(["--user", "sleep", "120"])
+        .spawn()
+        .expect("util-linux unshare");
+    let namespace = format!("/proc/{}/ns/user", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&namespace).is_ok_and(|ns| ns == ours) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Mapped from outside, as root may (Debian's unshare would need
+    // newuidmap for its --map-users).
+    for (file, map) in [("uid_map", "0 100000 65536"), ("gid_map", "0 200000 65536")] {
+        std::fs::write(format!("/proc/{}/{file}", holder.id()), map).unwrap();
+    }
+    let work = std::env::temp_dir().join(format!("oxbox-userns-join-{}", std::process::id()));
+    let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
+        let dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = Runtime::named(name, dir.join("root"));
+        std::fs::create_dir_all(&runtime.root).unwrap();
+        let shared = dir.join("shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let bundle = bundle(&dir.join("bundle"), "id -u; id -g; touch /tmp/joined", None);
+        let config = bundle.join("config.json");
+        let text = std::fs::read_to_string(&config).unwrap()
+            .replacen(
+                "\"namespaces\": [",
+                &format!(
+                    "\"uidMappings\": [{{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}}],\n\t\t\
+                     \"gidMappings\": [{{\"containerID\": 0, \"hostID\": 200000, \"size\": 65536}}],\n\t\t\
+                     \"namespaces\": [{{\"type\": \"user\", \"path\": \"{namespace}\"}},"
+                ),
+                1,
+            )
+            .replacen(
+                "\"mounts\": [",
+                &format!(
+                    r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{}", "options": ["rbind", "rw"]}},"#,
+                    shared.display()
+                ),
+                1,
+            );
+        std::fs::write(&config, &text).unwrap();
+        let run = runtime.call(&["run", "--bundle", bundle.to_str().unwrap(), "userns-join"]);
+        let owner = std::fs::metadata(shared.join("joined"))
+            .map(|m| format!("{}:{}", m.uid(), m.gid()))
+            .unwrap_or_else(|e| e.to_string());
+        format!(
+            "run: exit={} {}{}; host sees joined owned by {owner}",
+            run.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&run.stdout).replace('\n', " "),
+            String::from_utf8_lossy(&run.stderr).trim()
+        )
+    });
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(runc, oxbox, "runc and oxbox disagree");
+    assert_eq!(
+        runc,
+        "run: exit=0 0 0 ; host sees joined owned by 100000:200000"
+    );
+}
+
 /// A user namespace from the config (`uidMappings`/`gidMappings`): the
 /// guest is root inside, and what it creates in a bind-mounted host
 /// directory belongs on the host to the mapped ids, for the first process

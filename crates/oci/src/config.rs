@@ -285,14 +285,10 @@ fn user_namespace(linux: Option<&oci_spec::runtime::Linux>) -> Result<Option<Use
         }
         return Ok(None);
     };
-    if ns
-        .path()
-        .as_ref()
-        .is_some_and(|p| !p.as_os_str().is_empty())
-    {
-        return Err(Error::Config(
-            "joining an existing user namespace is not supported by oxbox".into(),
-        ));
+    // An existing namespace brings its own mappings (any in the config
+    // describe them; runc 1.1 reads them, the kernel has them already).
+    if let Some(path) = ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        return Ok(Some(UserNamespace::Join(path.clone())));
     }
     if uids.is_empty() || gids.is_empty() {
         return Err(Error::Config(
