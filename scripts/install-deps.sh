@@ -16,6 +16,7 @@ packages=(
     docker.io containerd     # engines that drive oxbox as their OCI runtime
     fonts-dejavu-core        # the text of the benchmark report's charts
     wrk redis-tools          # the benchmark's server loads (wrk, redis-benchmark)
+    iperf3                   # the benchmark's network group (iperf3 -c on the host)
 )
 missing=()
 for p in "${packages[@]}"; do

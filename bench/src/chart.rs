@@ -24,7 +24,7 @@ pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 560;
 /// Room on the right of the plot for the legend.
-const LEGEND_WIDTH: u32 = 110;
+const LEGEND_WIDTH: u32 = 125;
 
 /// Registers the chart font; call once before drawing.
 pub fn load_font() -> Result<()> {
@@ -43,6 +43,7 @@ fn color(kind: RuntimeKind) -> RGBColor {
         RuntimeKind::Crun => RGBColor(120, 180, 220),
         RuntimeKind::Runsc => RGBColor(255, 127, 14),
         RuntimeKind::Oxbox => RGBColor(44, 160, 44),
+        RuntimeKind::OxboxSandbox => RGBColor(148, 103, 189),
     }
 }
 
@@ -77,6 +78,26 @@ fn axis_range(values: &[f64]) -> (f64, f64) {
     )
 }
 
+/// Which way is better, in the caption: one way for the whole chart, or
+/// per unit where the group mixes them (the network group's goodput and
+/// latency).
+fn direction(workloads: &[&WorkloadResult]) -> String {
+    let units = |higher: bool| {
+        let mut units: Vec<&str> = workloads
+            .iter()
+            .filter(|w| w.higher_is_better == higher)
+            .map(|w| w.unit.as_str())
+            .collect();
+        units.dedup();
+        units.join(", ")
+    };
+    match (units(true), units(false)) {
+        (higher, lower) if lower.is_empty() && !higher.is_empty() => "higher is better".into(),
+        (higher, _) if higher.is_empty() => "lower is better".into(),
+        (higher, lower) => format!("higher is better in {higher}, lower in {lower}"),
+    }
+}
+
 fn draw_inner(
     path: &Path,
     group: Group,
@@ -96,13 +117,9 @@ fn draw_inner(
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "{}: median relative to {baseline} (log scale, {} is better)",
+                "{}: median relative to {baseline} (log scale, {})",
                 group.title(),
-                if group.higher_is_better() {
-                    "higher"
-                } else {
-                    "lower"
-                }
+                direction(workloads)
             ),
             ("sans-serif", 22),
         )
@@ -207,6 +224,22 @@ mod tests {
         draw(&path, Group::Syscall, &workloads, &runtimes).unwrap();
         let png = std::fs::read(&path).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn the_caption_says_which_way_is_better() {
+        let report = crate::markdown::tests::sample_report();
+        let mut workloads: Vec<_> = report.workloads.iter().collect();
+        assert_eq!(direction(&workloads), "lower is better");
+        let mut goodput = crate::markdown::tests::sample_report().workloads.remove(0);
+        goodput.higher_is_better = true;
+        goodput.unit = "Mbit/s".into();
+        workloads.push(&goodput);
+        assert_eq!(
+            direction(&workloads),
+            "higher is better in Mbit/s, lower in ns/op"
+        );
+        assert_eq!(direction(&workloads[2..]), "higher is better");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Plan {
     pub max_iterations: Option<u64>,
     /// How long a server is loaded in a measured run.
     pub server_seconds: u64,
+    /// Quick mode: a network workload's measured runs repeat its pilot's
+    /// small amount instead of lasting `server_seconds`.
+    pub quick: bool,
     pub verbose: bool,
 }
 
@@ -59,6 +62,7 @@ pub fn run(
         .map(|(workload, binary)| {
             plan.runtimes
                 .iter()
+                .filter(|&&kind| workload.group.runs_on(kind))
                 .map(|&kind| prepare(plan, runner, workload, binary, kind))
                 .collect()
         })
@@ -66,7 +70,7 @@ pub fn run(
 
     for repeat in 0..plan.repeats {
         for (w, workload) in plan.workloads.iter().enumerate() {
-            let n = plan.runtimes.len();
+            let n = cells[w].len();
             for k in 0..n {
                 let cell = &mut cells[w][(k + repeat) % n];
                 let Ok(binary) = &binaries[w] else { continue };
@@ -139,7 +143,8 @@ pub fn run(
                 group: workload.group,
                 description: workload.description.to_string(),
                 unit: workload.unit.to_string(),
-                higher_is_better: workload.group.higher_is_better(),
+                higher_is_better: workload.higher_is_better(),
+                bulk: workload.is_bulk(),
                 load: workload.server().map(|s| s.load_description()),
                 minus_native: workload.minus_native,
                 step_of: workload.step_of.map(String::from),
@@ -203,7 +208,12 @@ fn prepare(
         }
     };
     let iterations = match (workload.measure, plan.iterations) {
-        (Measure::Server(server), _) => server.amount_for(pilot, plan.server_seconds),
+        (Measure::Network(_), _) if plan.quick => pilot_iterations,
+        (Measure::Server(_) | Measure::Network(_), _) => {
+            workload.server().map_or(pilot_iterations, |s| {
+                s.amount_for(pilot, plan.server_seconds)
+            })
+        }
         (Measure::SelfTimed, Some(fixed)) => fixed,
         (Measure::SelfTimed, None) => calibrate(
             pilot * workload.ns_per_unit,
@@ -231,15 +241,19 @@ pub fn calibrate(ns_per_op: f64, target: Duration, min: u64, max: u64) -> u64 {
     } else {
         f64::INFINITY
     };
-    // Round to two significant digits: reports read better with 1,100,000
-    // iterations than with 1,093,457.
     let wanted = if wanted.is_finite() {
-        let magnitude = 10f64.powi(wanted.max(1.0).log10().floor() as i32 - 1);
-        ((wanted / magnitude).round() * magnitude) as u64
+        two_digits(wanted)
     } else {
         max
     };
     wanted.clamp(min, max.max(min))
+}
+
+/// `wanted` rounded to two significant digits: reports read better with
+/// 1,100,000 iterations than with 1,093,457.
+pub fn two_digits(wanted: f64) -> u64 {
+    let magnitude = 10f64.powi(wanted.max(1.0).log10().floor() as i32 - 1);
+    ((wanted / magnitude).round() * magnitude) as u64
 }
 
 /// A warning if the counters report fewer calls of the workload's loop
@@ -355,6 +369,7 @@ mod tests {
             target: Duration::from_millis(5),
             max_iterations: Some(10_000),
             server_seconds: 1,
+            quick: false,
             verbose: false,
         };
         let results = run(&plan, &runner, &[Ok(binary)]);
@@ -415,6 +430,7 @@ fi
             target: Duration::from_millis(5),
             max_iterations: None,
             server_seconds: 1,
+            quick: false,
             verbose: false,
         };
         let results = run(&plan, &runner, &[Ok(guest)]);

@@ -66,7 +66,7 @@ pub fn count_all(
                     "not measured: runsc compiles its host filter in and has no command that prints it"
                         .into(),
                 ),
-                RuntimeKind::Oxbox => oxbox_count(oxbox),
+                RuntimeKind::Oxbox | RuntimeKind::OxboxSandbox => oxbox_count(oxbox),
             };
             let (x86_64, int80, installed) = match runtime {
                 RuntimeKind::Native => (None, None, "no filter".to_string()),

@@ -20,6 +20,7 @@ mod images;
 mod lifecycle;
 mod machine;
 mod markdown;
+mod network;
 mod oxbox_stats;
 mod report;
 mod runtime;
@@ -69,17 +70,24 @@ struct Cli {
     #[arg(long, value_name = "SECS")]
     server_seconds: Option<u64>,
 
-    /// Runtimes to compare, in table order.
+    /// Runtimes to compare, in table order. `oxbox-sandbox` (oxbox with
+    /// --network sandbox) runs the network group only.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "native,runc,crun,runsc,oxbox"
+        default_value = "native,runc,crun,runsc,oxbox,oxbox-sandbox"
     )]
     runtimes: Vec<RuntimeKind>,
 
-    /// Workloads to run (default: all).
+    /// Workloads to run (default: all, or those of --groups).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
+
+    /// Groups of workloads to run (syscall, processes, ipc, files,
+    /// servers, network, costs, lifecycle, images; default: all). With
+    /// --workloads, a workload runs if either names it.
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
 
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -158,6 +166,14 @@ fn write_report_dir(report: &Report, runtimes: &[RuntimeKind], dir: &Path) -> Re
         if workloads.is_empty() {
             continue;
         }
+        // The runtimes asked for that have rows in this group.
+        let present = markdown::runtimes_in(&workloads);
+        let runtimes: Vec<RuntimeKind> = runtimes
+            .iter()
+            .copied()
+            .filter(|kind| present.contains(kind))
+            .collect();
+        let runtimes = &runtimes[..];
         let file = format!("{}.png", group.name());
         let drawn = match &font {
             Ok(()) => chart::draw(&dir.join(&file), group, &workloads, runtimes)
@@ -177,21 +193,43 @@ fn write_report_dir(report: &Report, runtimes: &[RuntimeKind], dir: &Path) -> Re
     Ok(())
 }
 
+/// The workloads `names` and `groups` select, in report order: all when
+/// both are empty.
+fn select_workloads(
+    names: &[String],
+    groups: &[String],
+) -> Result<Vec<&'static workload::Workload>> {
+    for name in names {
+        workload::by_name(name).with_context(|| format!("unknown workload {name:?}"))?;
+    }
+    let groups = groups
+        .iter()
+        .map(|name| {
+            workload::Group::ALL
+                .into_iter()
+                .find(|g| g.name() == name)
+                .with_context(|| {
+                    let known: Vec<_> = workload::Group::ALL.iter().map(|g| g.name()).collect();
+                    format!("unknown group {name:?} (known: {})", known.join(", "))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(workload::ALL
+        .iter()
+        .filter(|w| {
+            (names.is_empty() && groups.is_empty())
+                || names.iter().any(|n| n == w.name)
+                || groups.contains(&w.group)
+        })
+        .collect())
+}
+
 /// Runs the benchmark; a runtime that fails is a row of the report, not an
 /// error: only a broken harness (or `--require`) fails the process.
 fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
 
-    let workloads = if cli.workloads.is_empty() {
-        workload::ALL.iter().collect()
-    } else {
-        cli.workloads
-            .iter()
-            .map(|name| {
-                workload::by_name(name).with_context(|| format!("unknown workload {name:?}"))
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+    let workloads = select_workloads(&cli.workloads, &cli.groups)?;
     let mut runtimes = cli.runtimes.clone();
     runtimes.dedup();
 
@@ -223,7 +261,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let binaries = workloads
         .iter()
         .map(|w| match w.measure {
-            workload::Measure::Server(_) => Ok(debian()),
+            workload::Measure::Server(_) | workload::Measure::Network(_) => Ok(debian()),
             workload::Measure::Image(_) => Ok(image_archive().map(|i| i.archive)),
             _ => w.build(&cache).map(Ok),
         })
@@ -250,6 +288,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Duration::from_secs(cli.timeout),
     );
     runner.keep_runs = cli.keep_scratch;
+    if workloads
+        .iter()
+        .any(|w| matches!(w.measure, workload::Measure::Network(_)))
+    {
+        // A build failure is the tcp_rr rows' error, not the harness's.
+        match workload::build_static(&cache, workload::TCP_RR_SOURCE, &[]) {
+            Ok(binary) => runner.tcp_rr = Some(binary),
+            Err(e) => eprintln!("oxbox-bench: {e:#}"),
+        }
+    }
     let mut tree = None;
     match tree::static_busybox() {
         Ok(busybox) => {
@@ -275,6 +323,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             .server_seconds
             .unwrap_or(if cli.quick { 1 } else { 5 })
             .max(1),
+        quick: cli.quick,
         verbose: cli.verbose,
     };
 
@@ -292,10 +341,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         machine.versions.insert("dockerd".into(), version);
     }
 
-    let sleeper = workload::MEMORY.build(&cache).ok();
-    let host_syscalls = host_syscalls::count_all(&runtimes, &runner, sleeper.as_deref());
-    let fuzz = runtimes
-        .contains(&RuntimeKind::Oxbox)
+    // The container costs beyond the workloads (host syscalls reachable,
+    // the fuzzer's rate): when that group runs.
+    let costs = plan
+        .workloads
+        .iter()
+        .any(|w| w.group == workload::Group::Costs);
+    let host_syscalls = if costs {
+        let sleeper = workload::MEMORY.build(&cache).ok();
+        let kinds: Vec<RuntimeKind> = runtimes
+            .iter()
+            .copied()
+            .filter(|&kind| kind != RuntimeKind::OxboxSandbox)
+            .collect();
+        host_syscalls::count_all(&kinds, &runner, sleeper.as_deref())
+    } else {
+        Vec::new()
+    };
+    let fuzz = (costs && runtimes.contains(&RuntimeKind::Oxbox))
         .then(|| fuzz_rate::measure(&runner, &cache, if cli.quick { 1 } else { 5 }));
     let results = harness::run(&plan, &runner, &binaries);
     machine.load_after = machine::load_average();
@@ -345,4 +408,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_are_selected_by_name_and_group() {
+        let names =
+            |w: Vec<&workload::Workload>| -> Vec<&str> { w.iter().map(|w| w.name).collect() };
+        assert_eq!(
+            select_workloads(&[], &[]).unwrap().len(),
+            workload::ALL.len()
+        );
+        let network = names(select_workloads(&[], &["network".into()]).unwrap());
+        assert_eq!(
+            network,
+            [
+                "iperf3_64",
+                "iperf3_1k",
+                "iperf3_64k",
+                "iperf3_64k_reverse",
+                "tcp_rr_1"
+            ]
+        );
+        let both = names(select_workloads(&["getppid".into()], &["network".into()]).unwrap());
+        assert_eq!(both[0], "getppid");
+        assert_eq!(both.len(), 6);
+        assert!(select_workloads(&["nope".into()], &[]).is_err());
+        let err = select_workloads(&[], &["net".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("known: syscall"), "{err}");
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
+use std::net::Ipv4Addr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -26,7 +27,8 @@ use crate::docker_seccomp::OciSeccomp;
 use crate::dockerd::{self, Dockerd};
 use crate::images::{self, Phase};
 use crate::lifecycle;
-use crate::servers::{self, Server};
+use crate::network::{self, Net, Service};
+use crate::servers;
 use crate::workload::{Measure, Workload};
 
 /// A runtime of the comparison matrix.
@@ -41,18 +43,26 @@ pub enum RuntimeKind {
     Crun,
     /// gVisor on its ptrace platform: another syscall-interception design.
     Runsc,
-    /// oxbox: patched syscall sites calling into the library OS.
+    /// oxbox: patched syscall sites calling into the library OS. Its
+    /// sockets are host sockets (`--network host` for the servers and
+    /// the network group: host-socket mode).
     Oxbox,
+    /// oxbox in sandbox network mode: the guest's sockets are served by
+    /// the kernel's own TCP/IP stack (`crates/netstack`), a port
+    /// published with `-p`. Measured by the network group only.
+    #[serde(rename = "oxbox-sandbox")]
+    OxboxSandbox,
 }
 
 impl RuntimeKind {
     /// Every runtime, in report order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Native,
         Self::Runc,
         Self::Crun,
         Self::Runsc,
         Self::Oxbox,
+        Self::OxboxSandbox,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +72,7 @@ impl RuntimeKind {
             Self::Crun => "crun",
             Self::Runsc => "runsc",
             Self::Oxbox => "oxbox",
+            Self::OxboxSandbox => "oxbox-sandbox",
         }
     }
 
@@ -71,7 +82,7 @@ impl RuntimeKind {
             Self::Runc => Some("runc"),
             Self::Crun => Some("crun"),
             Self::Runsc => Some("runsc"),
-            Self::Native | Self::Oxbox => None,
+            Self::Native | Self::Oxbox | Self::OxboxSandbox => None,
         }
     }
 
@@ -107,7 +118,7 @@ impl RuntimeKind {
             Self::Runsc => Some("ptrace platform; runsc ignores OCI seccomp without --oci-seccomp"),
             Self::Runc | Self::Crun => Some("Docker default seccomp profile"),
             Self::Native => Some("chroot(8) into the same root"),
-            Self::Oxbox => None,
+            Self::Oxbox | Self::OxboxSandbox => None,
         }
     }
 }
@@ -177,6 +188,9 @@ pub struct Runner {
     pub busybox: Option<PathBuf>,
     /// The source tree archive for the workloads that extract it.
     pub tree: Option<PathBuf>,
+    /// The TCP_RR program (`workloads/tcp_rr.c`): the network group's
+    /// echo server in the container and its client on the host.
+    pub tcp_rr: Option<PathBuf>,
     /// Run crun where the cgroup v2 mount of a hybrid host is hidden.
     crun_hides_unified: bool,
     counter: AtomicU32,
@@ -204,6 +218,7 @@ impl Runner {
             keep_runs: false,
             busybox: None,
             tree: None,
+            tcp_rr: None,
             crun_hides_unified: hybrid_unified_has_controllers(),
             counter: AtomicU32::new(0),
             dockerd: OnceLock::new(),
@@ -228,17 +243,17 @@ impl Runner {
         if let Measure::Image(_) = workload.measure {
             return self.image_availability(kind);
         }
-        if let Some(server) = workload.server() {
+        if !workload.group.runs_on(kind) {
+            return Availability::Skipped(format!("{kind} is measured by the network group only"));
+        }
+        if let Some(service) = workload.server() {
             if !self.is_root {
                 return Availability::Skipped(
                     "servers run from the Debian rootfs: chroot and containers need root".into(),
                 );
             }
-            let load = server.load_program();
-            if find_in_path(load).is_none() {
-                return Availability::Skipped(format!(
-                    "{load} not installed (scripts/install-deps.sh)"
-                ));
+            if let Err(e) = self.load_program(service) {
+                return Availability::Skipped(format!("{e:#}"));
             }
         }
         self.runtime_availability(kind)
@@ -297,7 +312,10 @@ impl Runner {
     fn runtime_availability(&self, kind: RuntimeKind) -> Availability {
         match kind {
             RuntimeKind::Native => Availability::Ready,
-            RuntimeKind::Oxbox => {
+            RuntimeKind::OxboxSandbox if !self.is_root => {
+                Availability::Skipped("--network sandbox needs root".into())
+            }
+            RuntimeKind::Oxbox | RuntimeKind::OxboxSandbox => {
                 if is_executable(&self.oxbox) {
                     Availability::Ready
                 } else {
@@ -352,15 +370,20 @@ impl Runner {
                 "skopeo copy + umoci unpack, what a runc user has (runc has no images)".into()
             }
             (Measure::Image(_), _) => "fresh data root per run".into(),
-            (Measure::Server(_), RuntimeKind::Native) => {
+            (Measure::Server(_) | Measure::Network(_), RuntimeKind::Native) => {
                 "chroot(8) into the Debian root, host network".into()
             }
-            (Measure::Server(_), RuntimeKind::Oxbox) => "oxbox do --network host".into(),
-            (Measure::Server(_), RuntimeKind::Runsc) => {
+            (Measure::Server(_) | Measure::Network(_), RuntimeKind::Oxbox) => {
+                "oxbox do --network host".into()
+            }
+            (_, RuntimeKind::OxboxSandbox) => {
+                "oxbox do --network sandbox -p 127.0.0.1:PORT:PORT: the kernel's own TCP/IP stack, through oxbox's port relay and a veth".into()
+            }
+            (Measure::Server(_) | Measure::Network(_), RuntimeKind::Runsc) => {
                 "ptrace platform, --network=host; runsc ignores OCI seccomp without --oci-seccomp"
                     .into()
             }
-            (Measure::Server(_), _) => format!(
+            (Measure::Server(_) | Measure::Network(_), _) => format!(
                 "{}; no network namespace (the host's)",
                 self.runtime_remark(kind)?
             ),
@@ -380,7 +403,8 @@ impl Runner {
     /// The runtime's version line, for the machine report.
     pub fn version(&self, kind: RuntimeKind) -> Option<String> {
         let program = match kind {
-            RuntimeKind::Native => return None,
+            // Listed once, as oxbox.
+            RuntimeKind::Native | RuntimeKind::OxboxSandbox => return None,
             RuntimeKind::Oxbox => self.oxbox.clone(),
             _ => find_in_path(kind.oci_command()?)?,
         };
@@ -538,34 +562,84 @@ impl Runner {
         c
     }
 
-    /// Starts `server` from the Debian rootfs (`request.binary`) under
-    /// `request.kind` on the host's network, waits until it serves, puts
-    /// its load on it from the host for `request.iterations` (seconds or
-    /// requests, as the server counts them), then stops the server and
-    /// removes its container and scratch directory, whatever failed.
-    /// Returns the load generator's output.
-    pub fn serve(&self, request: &RunRequest<'_>, server: Server) -> Result<RunOutput> {
-        let load = find_in_path(server.load_program())
-            .with_context(|| format!("{} not installed", server.load_program()))?;
+    /// The load generator of `service` on the host.
+    fn load_program(&self, service: Service) -> Result<PathBuf> {
+        let name = match service {
+            Service::Server(server) => server.load_program(),
+            Service::Net(Net::RequestResponse { .. }) => {
+                return self
+                    .tcp_rr
+                    .clone()
+                    .context("the tcp_rr program was not built");
+            }
+            Service::Net(net) => net.load_program(),
+        };
+        find_in_path(name)
+            .with_context(|| format!("{name} not installed (scripts/install-deps.sh)"))
+    }
+
+    /// Starts `service`'s server from the Debian rootfs (`request.binary`)
+    /// under `request.kind`, on the host's network (or, for oxbox's
+    /// sandbox mode, behind a port published on the host's loopback),
+    /// waits until it serves, puts its load on it from the host for
+    /// `request.iterations` (seconds, requests, bytes or round trips, as
+    /// the service counts them), then stops the server and removes its
+    /// container and scratch directory, whatever failed. Returns the load
+    /// generator's output.
+    pub fn serve(&self, request: &RunRequest<'_>, service: Service) -> Result<RunOutput> {
+        let load = self.load_program(service)?;
         self.in_run_dir(|id, dir| {
             let rootfs = request.binary;
+            if let Service::Net(Net::Stream { .. }) = service
+                && !rootfs
+                    .join(network::IPERF3.trim_start_matches('/'))
+                    .is_file()
+            {
+                bail!(
+                    "the Debian root {} has no {}",
+                    rootfs.display(),
+                    network::IPERF3
+                );
+            }
             let guest_dir = format!("/tmp/{id}");
             let host_dir = rootfs.join(guest_dir.trim_start_matches('/'));
             fs::create_dir_all(&host_dir)
                 .with_context(|| format!("creating {}", host_dir.display()))?;
             let served = (|| {
                 let port = servers::free_port()?;
-                server.prepare(&host_dir, &guest_dir, port)?;
-                let argv = server.argv(&guest_dir, port);
+                // In sandbox mode the guest has an address of its own,
+                // which the published port's relay connects to.
+                let bind = match request.kind {
+                    RuntimeKind::OxboxSandbox => Ipv4Addr::UNSPECIFIED,
+                    _ => Ipv4Addr::LOCALHOST,
+                };
+                let argv = match service {
+                    Service::Server(server) => {
+                        server.prepare(&host_dir, &guest_dir, port)?;
+                        server.argv(&guest_dir, port)
+                    }
+                    Service::Net(net) => {
+                        net.prepare(&host_dir, self.tcp_rr.as_deref())?;
+                        net.argv(&guest_dir, bind, port)
+                    }
+                };
                 let (mut command, cleanup) =
-                    self.server_command(request.kind, &argv, rootfs, id, dir)?;
-                let (_, stderr_path) = redirect_output(&mut command, dir)?;
+                    self.server_command(request.kind, &argv, rootfs, id, dir, port)?;
+                let (stdout_path, stderr_path) = redirect_output(&mut command, dir)?;
                 let mut child = command.spawn().context("starting the server")?;
+                let serving = Serving {
+                    service,
+                    port,
+                    stdout: &stdout_path,
+                };
                 let loaded =
-                    wait_until_serving(server, port, &mut child, self.timeout).and_then(|()| {
+                    wait_until_serving(&serving, &mut child, self.timeout).and_then(|()| {
                         let load_dir = dir.join("load");
                         fs::create_dir_all(&load_dir)?;
-                        let generator = server.load_command(&load, port, request.iterations);
+                        let generator = match service {
+                            Service::Server(s) => s.load_command(&load, port, request.iterations),
+                            Service::Net(n) => n.load_command(&load, port, request.iterations),
+                        };
                         run_timed(generator, None, &load_dir, self.timeout)
                             .with_context(|| load.display().to_string())
                     });
@@ -587,7 +661,9 @@ impl Runner {
     }
 
     /// The command that runs a server's `argv` from `rootfs` on the host
-    /// network under `kind`, and the one that deletes its container.
+    /// network under `kind` (for oxbox's sandbox mode: on its own stack,
+    /// with the guest's `port` published on the host's 127.0.0.1:`port`),
+    /// and the one that deletes its container.
     fn server_command(
         &self,
         kind: RuntimeKind,
@@ -595,6 +671,7 @@ impl Runner {
         rootfs: &Path,
         id: &str,
         dir: &Path,
+        port: u16,
     ) -> Result<(Command, Option<Command>)> {
         match kind {
             RuntimeKind::Native => {
@@ -604,15 +681,18 @@ impl Runner {
                 c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
                 Ok((c, None))
             }
-            RuntimeKind::Oxbox => {
+            RuntimeKind::Oxbox | RuntimeKind::OxboxSandbox => {
                 let mut c = Command::new(&self.oxbox);
                 c.arg("do")
                     .arg("--root")
-                    .arg(self.scratch.join("root-oxbox"))
-                    .args(["--network", "host", "--rootfs"])
-                    .arg(rootfs)
-                    .arg("--")
-                    .args(argv);
+                    .arg(self.scratch.join("root-oxbox"));
+                if kind == RuntimeKind::OxboxSandbox {
+                    c.args(["--network", "sandbox", "-p"])
+                        .arg(format!("127.0.0.1:{port}:{port}"));
+                } else {
+                    c.args(["--network", "host"]);
+                }
+                c.arg("--rootfs").arg(rootfs).arg("--").args(argv);
                 c.env_remove("OXBOX_STATS");
                 Ok((c, None))
             }
@@ -848,27 +928,41 @@ fn wait_until_ready(child: &mut Child, stdout: &Path, timeout: Duration) -> Resu
     }
 }
 
-/// Waits until `server` answers on `port`, failing if the run exits
-/// first or the timeout passes.
-fn wait_until_serving(
-    server: Server,
+/// A server being started: what it is, its port, where its stdout goes.
+struct Serving<'a> {
+    service: Service,
     port: u16,
-    child: &mut Child,
-    timeout: Duration,
-) -> Result<()> {
+    stdout: &'a Path,
+}
+
+/// Waits until the server answers on its port and is ready for the load
+/// (iperf3 listens anew after the probe's test), failing if the run exits
+/// first or the timeout passes.
+fn wait_until_serving(serving: &Serving<'_>, child: &mut Child, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let mut answered = false;
     loop {
-        let probe = server.probe(port);
-        if probe.is_ok() {
-            return Ok(());
+        let mut failed = None;
+        if !answered {
+            match serving.service.probe(serving.port) {
+                Ok(()) => answered = true,
+                Err(e) => failed = Some(e),
+            }
+        }
+        if answered {
+            let stdout = fs::read_to_string(serving.stdout).unwrap_or_default();
+            if serving.service.ready_after_probe(&stdout) {
+                return Ok(());
+            }
         }
         if let Some(status) = child.try_wait()? {
             bail!("the server exited before it served: {status}");
         }
         if Instant::now() >= deadline {
-            return probe.with_context(|| format!("not serving after {}s", timeout.as_secs()));
+            let why = failed.unwrap_or_else(|| anyhow!("it answered but did not listen again"));
+            return Err(why.context(format!("not serving after {}s", timeout.as_secs())));
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(Duration::from_millis(if answered { 2 } else { 20 }));
     }
 }
 

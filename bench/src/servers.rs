@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::harness::two_digits;
+
 /// The static file nginx serves: small, so the number is request
 /// handling (accept, parse, open, sendfile), not bandwidth.
 pub const NGINX_FILE_BYTES: usize = 1024;
@@ -191,11 +193,9 @@ impl Server {
         match self {
             Self::Nginx { .. } => seconds.max(1),
             Self::Redis { .. } => {
-                let wanted = pilot_rps * seconds as f64;
                 // Two significant digits, as calibrated loops are.
-                let magnitude = 10f64.powi(wanted.max(1.0).log10().floor() as i32 - 1);
-                let rounded = ((wanted / magnitude).round() * magnitude) as u64;
-                rounded.clamp(self.pilot_amount(), MAX_REDIS_REQUESTS)
+                two_digits(pilot_rps * seconds as f64)
+                    .clamp(self.pilot_amount(), MAX_REDIS_REQUESTS)
             }
         }
     }
@@ -304,6 +304,16 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
+/// A command's arguments as one line, for tests.
+#[cfg(test)]
+pub fn command_line(c: &Command) -> String {
+    let words: Vec<_> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,13 +364,7 @@ Transfer/sec:      3.48MB
             test: "set",
             pipeline: 16,
         };
-        let args = |c: Command| -> String {
-            let words: Vec<_> = c
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            words.join(" ")
-        };
+        let args = |c: Command| command_line(&c);
         let c = redis.load_command(Path::new("redis-benchmark"), 4242, 1000);
         assert_eq!(
             args(c),

@@ -16,6 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::images::Phase;
+use crate::network::{Net, Service};
 use crate::runtime::RuntimeKind;
 use crate::servers::Server;
 
@@ -40,17 +41,19 @@ pub enum Group {
     Costs,
     Lifecycle,
     Servers,
+    Network,
     Images,
 }
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Syscall,
         Self::Processes,
         Self::Ipc,
         Self::Files,
         Self::Servers,
+        Self::Network,
         Self::Costs,
         Self::Lifecycle,
         Self::Images,
@@ -66,6 +69,7 @@ impl Group {
             Self::Costs => "costs",
             Self::Lifecycle => "lifecycle",
             Self::Servers => "servers",
+            Self::Network => "network",
             Self::Images => "images",
         }
     }
@@ -79,14 +83,23 @@ impl Group {
             Self::Costs => "Container costs",
             Self::Lifecycle => "Container lifecycle",
             Self::Servers => "Servers",
+            Self::Network => "Network",
             Self::Images => "Images: import and unpack",
         }
     }
 
-    /// Whether a larger number is better: requests per second of the
-    /// servers. Every other group measures a time, a size or a count.
+    /// Whether a larger number is better for every workload of the
+    /// group: requests per second of the servers. The network group
+    /// mixes goodput and latency (see [`Workload::higher_is_better`]);
+    /// every other group measures a time, a size or a count.
     pub fn higher_is_better(self) -> bool {
         self == Self::Servers
+    }
+
+    /// Whether this group's workloads run on `kind`: oxbox's sandbox
+    /// network mode is measured by the network group only.
+    pub fn runs_on(self, kind: RuntimeKind) -> bool {
+        kind != RuntimeKind::OxboxSandbox || self == Self::Network
     }
 
     /// The target for oxbox against runc, as the largest
@@ -98,6 +111,7 @@ impl Group {
             Self::Syscall => (1.0 / 25.0, "at least 25x faster than runc"),
             Self::Processes => (1.5, "within 1.5x of runc"),
             Self::Ipc | Self::Files | Self::Servers => (1.0, "at or ahead of runc"),
+            Self::Network => (1.05, "within 5% of runc (host-socket mode)"),
             Self::Costs => (1.0, "ahead of runc (by a wide margin)"),
             Self::Lifecycle => (1.2, "within 1.2x of runc"),
             Self::Images => (1.0, "at or ahead of skopeo copy + umoci unpack"),
@@ -137,6 +151,9 @@ pub enum Measure {
     /// A server from the Debian rootfs, started in the container on the
     /// host's network, loaded from the host: requests per second.
     Server(Server),
+    /// iperf3 or tcp_rr in the container (Debian rootfs), driven from
+    /// the host: goodput or round-trip latency.
+    Network(Net),
     /// The wall-clock time of one phase of getting an image ready to run,
     /// oxbox's own against skopeo + umoci (the runc row).
     Image(Phase),
@@ -624,6 +641,73 @@ pub const REDIS_SET_P16: Workload = server(
     },
 );
 
+/// A network workload: iperf3 goodput in Mbit/s or tcp_rr latency.
+const fn network(name: &'static str, description: &'static str, net: Net) -> Workload {
+    let (unit, ns_per_unit) = match net {
+        Net::Stream { .. } => ("Mbit/s", 1.0),
+        Net::RequestResponse { .. } => ("us/op", 1e3),
+    };
+    external(
+        name,
+        Group::Network,
+        description,
+        unit,
+        ns_per_unit,
+        Measure::Network(net),
+    )
+}
+
+/// iperf3, 64-byte writes from the host into the container.
+pub const IPERF3_64: Workload = network(
+    "iperf3_64",
+    "iperf3 stream of 64 B writes, host to container: goodput",
+    Net::Stream {
+        message: 64,
+        reverse: false,
+    },
+);
+
+/// iperf3, 1 KiB writes from the host into the container.
+pub const IPERF3_1K: Workload = network(
+    "iperf3_1k",
+    "iperf3 stream of 1 KiB writes, host to container: goodput",
+    Net::Stream {
+        message: 1024,
+        reverse: false,
+    },
+);
+
+/// iperf3, 64 KiB writes from the host into the container: bulk.
+pub const IPERF3_64K: Workload = network(
+    "iperf3_64k",
+    "iperf3 stream of 64 KiB writes, host to container: bulk goodput",
+    Net::Stream {
+        message: 64 * 1024,
+        reverse: false,
+    },
+);
+
+/// iperf3 -R, 64 KiB writes from the container to the host: bulk.
+pub const IPERF3_64K_REVERSE: Workload = network(
+    "iperf3_64k_reverse",
+    "iperf3 -R stream of 64 KiB writes, container to host: bulk goodput",
+    Net::Stream {
+        message: 64 * 1024,
+        reverse: true,
+    },
+);
+
+/// One byte to the container's echo server and back, TCP_RR style.
+pub const TCP_RR_1: Workload = network(
+    "tcp_rr_1",
+    "TCP_RR: 1-byte request, 1-byte answer from an echo server in the container, TCP_NODELAY (netperf TCP_RR)",
+    Net::RequestResponse { size: 1 },
+);
+
+/// The TCP_RR program: the server in the container and the client on
+/// the host.
+pub const TCP_RR_SOURCE: CSource = source!("tcp_rr.c");
+
 /// From the image archive to a runnable root: `oxbox load` then `oxbox
 /// spec --image` against `skopeo copy` then `umoci unpack`.
 pub const IMAGE_READY: Workload = external(
@@ -677,6 +761,11 @@ pub const ALL: &[Workload] = &[
     REDIS_SET,
     REDIS_GET_P16,
     REDIS_SET_P16,
+    IPERF3_64,
+    IPERF3_1K,
+    IPERF3_64K,
+    IPERF3_64K_REVERSE,
+    TCP_RR_1,
     COLD_START,
     MEMORY,
     OCI_CYCLE,
@@ -706,12 +795,29 @@ impl std::fmt::Display for Unsupported {
 impl std::error::Error for Unsupported {}
 
 impl Workload {
-    /// The server this workload loads, if it is one.
-    pub fn server(&self) -> Option<Server> {
+    /// The server this workload loads from the host, if it is one (a
+    /// servers or a network workload).
+    pub fn server(&self) -> Option<Service> {
         match self.measure {
-            Measure::Server(server) => Some(server),
+            Measure::Server(server) => Some(Service::Server(server)),
+            Measure::Network(net) => Some(Service::Net(net)),
             _ => None,
         }
+    }
+
+    /// Whether a larger number is better: requests per second and
+    /// goodput; every other number is a time, a size or a count.
+    pub fn higher_is_better(&self) -> bool {
+        match self.measure {
+            Measure::Network(net) => net.higher_is_better(),
+            _ => self.group.higher_is_better(),
+        }
+    }
+
+    /// A bulk goodput: the number oxbox's sandbox mode is judged against
+    /// runc on (at least 80% of its goodput).
+    pub fn is_bulk(&self) -> bool {
+        matches!(self.measure, Measure::Network(net) if net.is_bulk())
     }
 
     /// The guest's path inside a container rootfs.

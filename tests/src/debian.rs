@@ -1,6 +1,6 @@
 //! A Debian bookworm root filesystem, for scenarios that run a real
 //! distribution's programs (bash, coreutils, python3, perl, sqlite3, make,
-//! iproute2, curl, nginx, redis, gcc) instead of busybox.
+//! iproute2, curl, nginx, redis, iperf3, gcc) instead of busybox.
 //!
 //! Built with
 //! `debootstrap --variant=minbase --include=<DEBIAN_PACKAGES> bookworm <dir> <mirror>`
@@ -37,8 +37,9 @@ pub const DEBIAN_LAYOUT_VERSION: &str = "oxbox-test-debian/1";
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// Packages added to debootstrap's minbase (`--include`).
 /// iproute2, curl, nginx-light and redis-server are for the networking
-/// scenarios; `libc6-dev` because debootstrap skips gcc's recommended C
-/// library headers.
+/// scenarios, iperf3 for the benchmark's network group (its server side
+/// runs in the container); `libc6-dev` because debootstrap skips gcc's
+/// recommended C library headers.
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "python3",
     "perl",
@@ -49,6 +50,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "curl",
     "nginx-light",
     "redis-server",
+    "iperf3",
     "gcc",
     "libc6-dev",
 ];
