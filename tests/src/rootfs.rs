@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 use crate::{target_dir, workspace_root};
 
 /// Bump when the layout or the fixtures change, to invalidate caches.
-const LAYOUT_VERSION: &str = "oxbox-test-rootfs/1";
+const LAYOUT_VERSION: &str = "oxbox-test-rootfs/2";
 /// Flags every guest program is built with. `-O1` keeps the syscalls the
 /// source asks for (no surprising elision) while staying realistic.
 const GCC_FLAGS: &[&str] = &["-O1", "-Wall", "-Werror"];
@@ -380,8 +380,11 @@ fn populate(
     binaries: &[(String, PathBuf)],
     hello_dynamic: &Path,
 ) -> Result<(), String> {
+    // `sys` as every Linux root has one: runc, run on this root by the
+    // OCI tests, would otherwise make it there (a mount point of its
+    // default config) and change the cached root.
     for dir in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "dev", "guest", "bad",
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys", "dev", "guest", "bad",
     ] {
         mkdir(&root.join(dir), 0o755)?;
     }

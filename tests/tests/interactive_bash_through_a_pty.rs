@@ -195,7 +195,17 @@ fn job_control_session(side: &'static str, argv: &[String]) {
 fn interactive_bash_job_control_matches_native() {
     require_root!();
     let rootfs = debian().path().to_string_lossy().into_owned();
-    let shell = ["/bin/bash", "--norc", "--noprofile", "-i"].map(String::from);
+    // No history file: bash would write /root/.bash_history into the
+    // cached root at exit.
+    let shell = [
+        "/usr/bin/env",
+        "HISTFILE=/dev/null",
+        "/bin/bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    ]
+    .map(String::from);
     let native: Vec<String> = ["unshare", "--pid", "--fork", "--mount", "--uts", "chroot"]
         .map(String::from)
         .into_iter()

@@ -1,4 +1,5 @@
-//! Resource limits of `oxbox do` (`--pids-limit`, `-m/--memory`, `--cpus`)
+//! Resource limits of `oxbox do` (`--pids-limit`, `-m/--memory`,
+//! `--memory-swap`, `--cpus`)
 //! hold guests that try to take the machine:
 //!
 //! - a fork bomb under `--pids-limit` gets EAGAIN from fork, its shell
@@ -9,6 +10,8 @@
 //!   (the cgroup's own `nr_throttled` count, not a timing);
 //! - a descriptor hog gets EMFILE for every kind of new descriptor at its
 //!   limit while another container and the host open files as usual;
+//! - `--memory-swap` is set where the host accounts swap, and said to be
+//!   ignored where it does not, as Docker says it;
 //! - bad values are refused with Docker's messages and status 125;
 //! - each container's cgroup is gone once it exits.
 //!
@@ -240,6 +243,47 @@ fn a_cpus_limit_sets_the_quota_and_throttles_a_busy_loop() {
     assert!(!cpu.exists(), "{} was left behind", cpu.display());
 }
 
+/// `--memory-swap` sets the container's memory+swap limit where the host
+/// accounts swap (v1's `memory.memsw.limit_in_bytes`, read from the host
+/// while the container runs); where it does not, the container runs with
+/// its memory limit alone and Docker's warning says so.
+#[test]
+fn a_swap_limit_is_set_or_its_absence_said_as_docker_does() {
+    require_root!();
+    if skip_without_oxbox() {
+        return;
+    }
+    let accounted = PathBuf::from("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let mut child = container(&["-m", "64m", "--memory-swap", "96m"], "echo ran; sleep 30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running oxbox do");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "ran\n");
+    let memsw = cgroup_dir("memory", child.id()).join("memory.memsw.limit_in_bytes");
+    let limit = fs::read_to_string(&memsw).ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let warning = "WARNING: Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.";
+    if accounted {
+        assert_eq!(limit.as_deref().map(str::trim), Some("100663296"));
+        assert!(!stderr.contains(warning), "{stderr}");
+    } else {
+        assert!(stderr.contains(warning), "{stderr}");
+    }
+}
+
 #[test]
 fn bad_limit_values_are_refused_with_dockers_messages() {
     require_root!();
@@ -255,6 +299,14 @@ fn bad_limit_values_are_refused_with_dockers_messages() {
         (&["--cpus", "0"][..], "it must be at least 0.01"),
         (&["--cpus", "4096"][..], "range of CPUs is from 0.01 to"),
         (&["--pids-limit", "many"][..], "many"),
+        (
+            &["--memory-swap", "64m"][..],
+            "You should always set the Memory limit when using Memoryswap limit",
+        ),
+        (
+            &["-m", "64m", "--memory-swap", "32m"][..],
+            "Minimum memoryswap limit should be larger than memory limit",
+        ),
     ] {
         let o = run(flags, "echo ran");
         assert_eq!(o.status.code(), Some(125), "{flags:?}: {}", describe(&o));

@@ -30,6 +30,23 @@ fn attach_device_filter(dir: &Path, rules: &DeviceRules) -> Result<()> {
         .map_err(|e| Error::io("attach the device filter to", dir, e))
 }
 
+/// v2's `memory.swap.max` for an OCI memory+swap limit `swap` (v1's
+/// meaning): the swap alone, as runc converts it.
+fn v2_swap(swap: i64, memory: Option<i64>) -> Result<String> {
+    if swap < 0 {
+        return Ok("max".into());
+    }
+    match memory {
+        Some(memory) if memory > 0 && swap >= memory => Ok((swap - memory).to_string()),
+        Some(memory) if memory > 0 => Err(Error::Config(format!(
+            "memory+swap limit {swap} should be at least the memory limit {memory}"
+        ))),
+        _ => Err(Error::Config(
+            "a swap limit needs a memory limit on cgroup v2".into(),
+        )),
+    }
+}
+
 /// Where cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -90,7 +107,8 @@ impl Cgroup {
     /// Applies `resources`; limits the host lacks a controller for are
     /// errors, as the user asked for them.
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        let mut files = self.limit_files(resources);
+        let mut files = self.limit_files(resources)?;
+        self.order_memory_and_swap(&mut files);
         if let Some(rules) = resources.devices() {
             let rules = DeviceRules::from_config(rules)?;
             match self {
@@ -109,7 +127,7 @@ impl Cgroup {
 
     /// `(file, value)` pairs for `resources` in this layout, but for the
     /// device rules.
-    fn limit_files(&self, resources: &LinuxResources) -> Vec<(&'static str, String)> {
+    fn limit_files(&self, resources: &LinuxResources) -> Result<Vec<(&'static str, String)>> {
         let v2 = matches!(self, Self::V2(_));
         let mut files = Vec::new();
         if let Some(memory) = resources.memory() {
@@ -127,6 +145,13 @@ impl Cgroup {
                     },
                     value,
                 ));
+            }
+            if let Some(swap) = memory.swap().filter(|s| *s != 0) {
+                files.push(if v2 {
+                    ("memory.swap.max", v2_swap(swap, memory.limit())?)
+                } else {
+                    ("memory.memsw.limit_in_bytes", swap.max(-1).to_string())
+                });
             }
             if let Some(reservation) = memory.reservation().filter(|r| *r > 0) {
                 files.push((
@@ -187,7 +212,39 @@ impl Cgroup {
                 files.push(("cpuset.mems", mems.clone()));
             }
         }
-        files
+        Ok(files)
+    }
+
+    /// v1 keeps the memory limit at or below the memory+swap one: when the
+    /// new memory limit is above the current memory+swap limit (raising
+    /// both, as `update` may), memory+swap goes first.
+    fn order_memory_and_swap(&self, files: &mut [(&'static str, String)]) {
+        let position = |name: &str| files.iter().position(|(file, _)| *file == name);
+        let (Some(memory), Some(swap)) = (
+            position("memory.limit_in_bytes"),
+            position("memory.memsw.limit_in_bytes"),
+        ) else {
+            return;
+        };
+        let current = self.read_number("memory.memsw.limit_in_bytes");
+        let new_memory: Option<u64> = files[memory].1.parse().ok();
+        // -1 (no limit) raises it; a number above the current one too.
+        if new_memory.is_none() || new_memory > current {
+            files.swap(memory, swap);
+        }
+    }
+
+    /// Whether the host accounts swap per cgroup, so that a memory+swap
+    /// limit can be set; asked of the root cgroup (`locate("/")`), where
+    /// v1's `memory.memsw.*` files exist only then.
+    pub fn accounts_swap(&self) -> bool {
+        match self {
+            Self::V1(_) => self
+                .file("memory.memsw.limit_in_bytes")
+                .is_some_and(|f| f.exists()),
+            Self::V2(dir) => fs::read_to_string(dir.join("cgroup.controllers"))
+                .is_ok_and(|controllers| controllers.split_whitespace().any(|c| c == "memory")),
+        }
     }
 
     /// Freezes (`pause`) or thaws (`resume`) every process in the cgroup.
@@ -436,7 +493,7 @@ mod tests {
                 .collect(),
         );
         assert_eq!(
-            v1.limit_files(&resources()),
+            v1.limit_files(&resources()).unwrap(),
             [
                 ("memory.limit_in_bytes", "67108864".to_string()),
                 ("pids.max", "100".into()),
@@ -451,7 +508,7 @@ mod tests {
         );
         let v2 = Cgroup::V2("/sys/fs/cgroup/docker/x".into());
         assert_eq!(
-            v2.limit_files(&resources()),
+            v2.limit_files(&resources()).unwrap(),
             [
                 ("memory.max", "67108864".to_string()),
                 ("pids.max", "100".into()),
@@ -459,6 +516,53 @@ mod tests {
                 ("cpu.max", "50000 100000".into()),
             ]
         );
+    }
+
+    #[test]
+    fn swap_limits_are_memory_plus_swap_on_v1_and_swap_alone_on_v2() {
+        let with_swap = |limit: Option<i64>, swap: i64| {
+            let mut memory = LinuxMemoryBuilder::default().swap(swap);
+            if let Some(limit) = limit {
+                memory = memory.limit(limit);
+            }
+            LinuxResourcesBuilder::default()
+                .memory(memory.build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let v1 = Cgroup::V1(vec![(vec!["memory".into()], "/nonexistent/x".into())]);
+        let v2 = Cgroup::V2("/nonexistent/x".into());
+        let mut files = v1
+            .limit_files(&with_swap(Some(64 << 20), 128 << 20))
+            .unwrap();
+        v1.order_memory_and_swap(&mut files);
+        // Nothing to read the current limit from: memory+swap goes first.
+        assert_eq!(
+            files,
+            [
+                ("memory.memsw.limit_in_bytes", "134217728".to_string()),
+                ("memory.limit_in_bytes", "67108864".into()),
+            ]
+        );
+        assert_eq!(
+            v2.limit_files(&with_swap(Some(64 << 20), 128 << 20))
+                .unwrap(),
+            [
+                ("memory.max", "67108864".to_string()),
+                ("memory.swap.max", "67108864".into()),
+            ]
+        );
+        assert_eq!(
+            v2.limit_files(&with_swap(Some(64 << 20), -1)).unwrap()[1],
+            ("memory.swap.max", "max".into())
+        );
+        for (limit, swap, why) in [
+            (Some(64 << 20), 32 << 20, "at least the memory limit"),
+            (None, 32 << 20, "needs a memory limit"),
+        ] {
+            let err = v2.limit_files(&with_swap(limit, swap)).unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `oxbox do`'s resource limits: Docker's `--memory`, `--pids-limit` and
-//! `--cpus`, with Docker's syntax, enforced by a cgroup of the container's
+//! `oxbox do`'s resource limits: Docker's `--memory`, `--memory-swap`,
+//! `--pids-limit` and `--cpus`, with Docker's syntax, enforced by a cgroup of the container's
 //! own that the OCI runtime's cgroup code creates, fills and removes; and
 //! Docker's `--ulimit`, the first process's `setrlimit` limits.
 //!
@@ -38,6 +38,12 @@ pub struct LimitArgs {
     #[arg(short = 'm', long = "memory", value_name = "BYTES", value_parser = parse_memory)]
     pub memory: Option<i64>,
 
+    /// Memory plus swap the container may use, as Docker's: at least
+    /// --memory (equal: no swap), -1 for unlimited swap [default: twice
+    /// --memory where the host accounts swap]
+    #[arg(long = "memory-swap", value_name = "BYTES", value_parser = parse_memory_swap, allow_hyphen_values = true)]
+    pub memory_swap: Option<i64>,
+
     /// Most processes and threads the container may have (0 or -1: no limit)
     #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -57,12 +63,21 @@ pub struct LimitArgs {
 impl LimitArgs {
     /// The OCI resources these flags ask for, or `None` when none is set.
     fn resources(&self) -> anyhow::Result<Option<LinuxResources>> {
+        if self.memory.is_none() && self.memory_swap.is_some() {
+            anyhow::bail!(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            );
+        }
         if self.memory.is_none() && self.pids_limit.is_none() && self.cpus.is_none() {
             return Ok(None);
         }
         let mut resources = LinuxResourcesBuilder::default();
         if let Some(limit) = self.memory {
-            resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build()?);
+            let mut memory = LinuxMemoryBuilder::default().limit(limit);
+            if let Some(swap) = self.swap_limit(limit)? {
+                memory = memory.swap(swap);
+            }
+            resources = resources.memory(memory.build()?);
         }
         if let Some(limit) = self.pids_limit {
             resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build()?);
@@ -84,6 +99,26 @@ impl LimitArgs {
             );
         }
         Ok(Some(resources.build()?))
+    }
+
+    /// The memory+swap limit for a memory limit of `memory`, as Docker's
+    /// daemon sets it: `--memory-swap`, or twice the memory by default; on
+    /// a host that does not account swap, none (with Docker's warning when
+    /// the user asked for one).
+    fn swap_limit(&self, memory: i64) -> anyhow::Result<Option<i64>> {
+        if self.memory_swap.is_some_and(|s| s > 0 && s < memory) {
+            anyhow::bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
+        }
+        let accounted = Cgroup::locate(std::path::Path::new("/")).is_ok_and(|c| c.accounts_swap());
+        if !accounted {
+            if self.memory_swap.is_some_and(|s| s != -1) {
+                eprintln!(
+                    "WARNING: Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(self.memory_swap.unwrap_or(memory * 2)))
     }
 
     /// The `--ulimit` limits, one per resource (the last given wins, as
@@ -179,9 +214,26 @@ fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Docker's memory sizes: `64m`, `1g`, `512mb`, `100000` (bytes), binary
-/// multiples, at least [`MIN_MEMORY`].
+/// `-m`: a size (see [`parse_size`]) of at least [`MIN_MEMORY`].
 fn parse_memory(text: &str) -> Result<i64, String> {
+    let bytes = parse_size(text)?;
+    if bytes < MIN_MEMORY {
+        return Err("Minimum memory limit allowed is 6MB".into());
+    }
+    Ok(bytes)
+}
+
+/// `--memory-swap`: a size, or `-1` for unlimited swap.
+fn parse_memory_swap(text: &str) -> Result<i64, String> {
+    if text.trim() == "-1" {
+        return Ok(-1);
+    }
+    parse_size(text)
+}
+
+/// Docker's sizes: `64m`, `1g`, `512mb`, `100000` (bytes), binary
+/// multiples.
+fn parse_size(text: &str) -> Result<i64, String> {
     let invalid = || format!("invalid size: '{text}'");
     let lower = text.trim().to_ascii_lowercase();
     let unitless = lower.strip_suffix('b').unwrap_or(&lower);
@@ -200,11 +252,7 @@ fn parse_memory(text: &str) -> Result<i64, String> {
     if bytes > i64::MAX as f64 {
         return Err(invalid());
     }
-    let bytes = bytes as i64;
-    if bytes < MIN_MEMORY {
-        return Err("Minimum memory limit allowed is 6MB".into());
-    }
-    Ok(bytes)
+    Ok(bytes as i64)
 }
 
 /// `--cpus`: a positive decimal, to two places as Docker keeps it.
@@ -348,12 +396,17 @@ mod tests {
     fn flags_become_oci_resources() {
         let limits = LimitArgs {
             memory: Some(64 << 20),
+            memory_swap: None,
             pids_limit: Some(32),
             cpus: Some(0.5),
             ulimits: Vec::new(),
         };
         let resources = limits.resources().unwrap().unwrap();
-        assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        let memory = resources.memory().as_ref().unwrap();
+        assert_eq!(memory.limit(), Some(64 << 20));
+        // Docker's default swap, where the host can limit it.
+        let accounted = Cgroup::locate(std::path::Path::new("/")).is_ok_and(|c| c.accounts_swap());
+        assert_eq!(memory.swap(), accounted.then_some(128 << 20));
         assert_eq!(resources.pids().as_ref().unwrap().limit(), 32);
         let cpu = resources.cpu().as_ref().unwrap();
         assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(100_000)));
@@ -363,6 +416,33 @@ mod tests {
             ..LimitArgs::default()
         };
         assert!(too_many.resources().is_err());
+    }
+
+    #[test]
+    fn swap_limits_get_dockers_checks() {
+        let limits = |memory, memory_swap| LimitArgs {
+            memory,
+            memory_swap,
+            ..LimitArgs::default()
+        };
+        for (args, message) in [
+            (
+                limits(None, Some(64 << 20)),
+                "You should always set the Memory limit",
+            ),
+            (
+                limits(Some(64 << 20), Some(32 << 20)),
+                "Minimum memoryswap limit should be larger than memory limit",
+            ),
+        ] {
+            let err = args.resources().unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
+        assert!(limits(Some(64 << 20), Some(-1)).resources().is_ok());
+        assert!(limits(Some(64 << 20), Some(64 << 20)).resources().is_ok());
+        assert_eq!(parse_memory_swap("-1"), Ok(-1));
+        assert_eq!(parse_memory_swap("1m"), Ok(1 << 20));
+        assert!(parse_memory_swap("-2").is_err());
     }
 
     #[test]
