@@ -85,9 +85,12 @@ fn a_fork_bomb_under_a_pids_limit_is_held_and_other_containers_still_run() {
     if skip_without_oxbox() {
         return;
     }
-    let bomb = container(
+    // The bomb runs in a subshell; its shell, once the bomb gave up, holds
+    // the container (and the bomb's sleeping children) without another
+    // fork while the test looks (it needs well under the 10 s).
+    let mut bomb = container(
         &["--pids-limit", "24"],
-        "while :; do sleep 60 & done; echo unreachable",
+        "(while :; do sleep 60 & done; echo unreachable); echo gave up; exec sleep 10",
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -95,24 +98,44 @@ fn a_fork_bomb_under_a_pids_limit_is_held_and_other_containers_still_run() {
     .expect("starting the fork bomb");
     let monitor = bomb.id();
     let pids = cgroup_dir("pids", monitor);
-    let limited = eventually(Duration::from_secs(30), || {
-        fs::read_to_string(pids.join("pids.max")).is_ok_and(|m| m.trim() == "24")
+    let mut stdout = BufReader::new(bomb.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the bomb's shell");
+    assert_eq!(line, "gave up\n", "the bomb ended otherwise");
+    let limit = fs::read_to_string(pids.join("pids.max"));
+    // `max N`: forks the limit refused.
+    let refused = fs::read_to_string(pids.join("pids.events")).map(|events| {
+        events
+            .lines()
+            .find_map(|l| l.strip_prefix("max "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
     });
-    // While the bomb runs (or right after it gave up), another container
-    // starts, runs and exits as usual.
+    // While the bomb holds its pids, another container starts, runs and
+    // exits as usual.
     let other = run(&[], "echo still here");
     assert_eq!(other.status.code(), Some(0), "{}", describe(&other));
     assert_eq!(String::from_utf8_lossy(&other.stdout), "still here\n");
     let bombed = finish(bomb);
-    assert!(limited, "pids.max of {} never read 24", pids.display());
+    assert_eq!(
+        limit.as_deref().map(str::trim).ok(),
+        Some("24"),
+        "pids.max of {}",
+        pids.display()
+    );
+    assert!(
+        matches!(refused, Ok(Some(n)) if n > 0),
+        "pids.events: {refused:?}"
+    );
     let stderr = String::from_utf8_lossy(&bombed.stderr);
     assert!(
-        stderr.contains("can't fork")
-            && !String::from_utf8_lossy(&bombed.stdout).contains("unreachable"),
+        stderr.contains("can't fork"),
         "the shell did not fail to fork: {}",
         describe(&bombed)
     );
-    assert_ne!(bombed.status.code(), Some(0), "{}", describe(&bombed));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(!rest.contains("unreachable"), "{rest}");
+    assert_eq!(bombed.status.code(), Some(0), "{}", describe(&bombed));
     assert!(!pids.exists(), "{} was left behind", pids.display());
 }
 

@@ -7,8 +7,10 @@
 //! address, socket calls with bad input fail as natively, UDP over
 //! loopback answers as on Linux (also through `read`, `write`, `dup`, an
 //! exec and `SCM_RIGHTS`), and a python UDP echo server inside
-//! answers the host and sends to it. From the host, the container's
-//! processes hold no host TCP/UDP socket at all.
+//! answers the host and sends to it, also through a UDP port published
+//! with `-p PORT/udp`, to two host clients each through a flow of its own.
+//! From the host, the container's processes hold no host TCP/UDP socket at
+//! all.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -254,6 +256,69 @@ fn a_published_port_serves_curl_on_the_host_and_a_taken_one_fails_the_start() {
         )),
         "{stderr}"
     );
+}
+
+/// Echoes four datagrams, each with the address it came from, then ends.
+const UDP_PEER_ECHO: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9053))
+print("ready", flush=True)
+for _ in range(4):
+    data, peer = s.recvfrom(100)
+    s.sendto(data + b" from " + peer[0].encode() + b":" + str(peer[1]).encode(), peer)
+print("answered 4", flush=True)
+"#;
+
+#[test]
+fn a_published_udp_port_answers_each_host_client_through_its_own_flow() {
+    require_root!();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let publish = format!("127.0.0.1:{port}:9053/udp");
+    let mut sandbox = Sandbox::start(
+        debian().path(),
+        &["-p", &publish],
+        &["python3", "-c", UDP_PEER_ECHO],
+    );
+    sandbox.wait_for("ready");
+    // Only a guard against a hang: nothing here depends on how long.
+    let guard = Some(std::time::Duration::from_secs(60));
+    let clients: Vec<std::net::UdpSocket> = (0..2)
+        .map(|_| {
+            let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("a host client");
+            client.set_read_timeout(guard).expect("read timeout");
+            client.connect(("127.0.0.1", port)).expect("connect");
+            client
+        })
+        .collect();
+    let mut peers = Vec::new();
+    for round in 0..2 {
+        for (i, client) in clients.iter().enumerate() {
+            let message = format!("client {i} round {round}");
+            client.send(message.as_bytes()).expect("send");
+            let mut buf = [0u8; 200];
+            let n = client
+                .recv(&mut buf)
+                .expect("the echo, from the published port");
+            let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let (echoed, peer) = answer.split_once(" from ").expect("an echo");
+            assert_eq!(echoed, message);
+            peers.push(peer.to_string());
+        }
+    }
+    // The container sees the gateway, one port per client, kept between
+    // rounds.
+    assert!(
+        peers[0].starts_with(&format!("{}:", sandbox.gateway)),
+        "{peers:?}"
+    );
+    assert_eq!((&peers[0], &peers[1]), (&peers[2], &peers[3]), "{peers:?}");
+    assert_ne!(peers[0], peers[1]);
+    let (status, rest) = sandbox.wait();
+    assert_eq!((status, rest.as_str()), (0, "answered 4\n"));
 }
 
 const FORK_SERVER: &str = r#"

@@ -52,7 +52,7 @@ pub struct DoArgs {
     pub network: String,
 
     /// Publish a container port on the host (with --network sandbox):
-    /// [IP:][HOST_PORT:]PORT[/tcp]; no HOST_PORT: a free one (logged at info)
+    /// [IP:][HOST_PORT:]PORT[/tcp|/udp]; no HOST_PORT: a free one (logged at info)
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST_PORT:]PORT")]
     pub publish: Vec<String>,
 
