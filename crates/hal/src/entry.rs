@@ -72,6 +72,17 @@ impl SyscallFrame {
             divert: 0,
         }
     }
+
+    /// Patched path only: serves the call again as a trap instead. The
+    /// entry returns into the trampoline with `%rax` = the call's number
+    /// and its arguments in place, so the trampoline's `syscall` traps
+    /// with the full register context that some calls need (a `clone`
+    /// starting a thread), at `TRAMPOLINE_ADDR + 2`; the trampoline's
+    /// `ret` then returns to the patched site's caller.
+    pub fn retrap(&mut self) {
+        self.ret = self.call.nr;
+        self.divert = TRAMPOLINE_ADDR;
+    }
 }
 
 /// Which door a syscall came through.
@@ -231,7 +242,7 @@ extern "C" fn patched_syscall(frame: &mut SyscallFrame) {
     if frame.new_stack != 0 {
         move_patched_return(frame.new_stack);
     }
-    if oxbox_signal_pending() {
+    if frame.divert == 0 && oxbox_signal_pending() {
         // Return through the trampoline: its trap delivers the signal from
         // a full register context and hands the guest this call's result.
         crate::cpu::set_saved_ret(frame.ret);

@@ -101,7 +101,8 @@ extern "C" fn thread_main(start: *const ThreadStart) -> ! {
 /// `parent_tid`, `child_tid` and `tls` go to the host as the guest gave
 /// them, `stack` becomes the new thread's stack pointer. Returns the new
 /// thread's id. Fails with ENOSYS when the call did not trap (the kernel
-/// never patches clone sites, so this means a kernel bug).
+/// serves a thread's `clone` from a patched site again as a trap, see
+/// `SyscallFrame::retrap`, so this means a kernel bug).
 pub fn spawn(
     flags: u64,
     stack: u64,

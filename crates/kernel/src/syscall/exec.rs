@@ -25,7 +25,7 @@ use crate::mm::user;
 use crate::{Errno, SysResult, loader, log, signal, stats, task};
 
 const SIGCHLD: u64 = 17;
-const CLONE_VM: u64 = 0x100;
+pub const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_THREAD: u64 = 0x1_0000;
 /// Every `CLONE_NEW*` flag: namespaces need privileges the container lacks.
@@ -103,6 +103,34 @@ pub fn sys_clone3(call: &Call) -> SysResult {
     // clone3 names the lowest address of the stack, clone its top.
     let top = if stack == 0 { 0 } else { stack + stack_size };
     clone(flags | exit_signal, top, parent_tid, child_tid, tls)
+}
+
+/// Whether a `clone` call is a plain fork: no shared memory, no new stack.
+/// Only sites that made one are patched (see `syscall::after_trap`).
+pub fn is_plain_fork(call: &Call) -> bool {
+    call.arg(0) & CLONE_VM == 0 && call.arg(1) == 0
+}
+
+/// A `clone` from a patched site, served again as a trap at the
+/// trampoline (`syscall; cmp; ret`): the caller resumes there and its
+/// `ret` pops the return address the patched `call` pushed. A child given
+/// a stack resumes there too, so that address is copied just below its
+/// stack, which it then starts 8 bytes lower, and its `ret` leaves it
+/// where the guest asked.
+pub fn retrapped_clone(call: &mut oxbox_hal::entry::Call) {
+    let stack = call.args[1];
+    if stack < 8 {
+        return;
+    }
+    let Some(sp) =
+        oxbox_hal::signals::with_trapped_context(|ctx| ctx.regs()[oxbox_abi::ucontext::REG_RSP])
+    else {
+        return;
+    };
+    let copied = user::read_u64(sp).and_then(|ret| user::copy_out(stack - 8, &ret.to_le_bytes()));
+    if copied.is_ok() {
+        call.args[1] = stack - 8;
+    }
 }
 
 /// A new process or thread, as `clone(flags, stack, parent_tid, child_tid,

@@ -55,6 +55,22 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
         frame.ret = oxbox_hal::cpu::saved_ret();
         return;
     }
+    if frame.call.nr == Sysno::clone as u64 {
+        match entry {
+            // A patched `clone` site (one that forked, see `after_trap`)
+            // asked for memory sharing: a thread starts from registers only
+            // a trap provides, and a vfork child's hand-off needs the
+            // caller's stack pointer. Served again as a trap.
+            Entry::Patched if frame.call.args[0] & exec::CLONE_VM != 0 => {
+                frame.retrap();
+                return;
+            }
+            Entry::Trapped { site_end } if site_end == TRAMPOLINE_ADDR + 2 => {
+                exec::retrapped_clone(&mut frame.call);
+            }
+            _ => {}
+        }
+    }
     let call = &frame.call;
     let handler = table::HANDLERS
         .get(call.nr as usize)
@@ -82,25 +98,25 @@ pub fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
         stats::count(nr, entry == Entry::Patched);
     }
     if let Entry::Trapped { site_end } = entry {
-        after_trap(site_end, nr, ret);
+        after_trap(site_end, &frame.call, ret);
     }
 }
 
 /// Patches the site a trapped call came from, so that the next call from
 /// there is a function call. Off the patched path's way.
 #[cold]
-fn after_trap(site_end: u64, nr: u64, ret: u64) {
-    // A new thread starts from, and rt_sigreturn replaces, the registers
-    // only a trap provides; the trampoline's site (where a patched call
+fn after_trap(site_end: u64, call: &Call, ret: u64) {
+    let nr = call.nr;
+    // rt_sigreturn replaces the registers only a trap provides, and a new
+    // thread starts from them: `clone` sites are patched only from a plain
+    // fork (glibc's `fork` has a site of its own), and a patched one that
+    // is asked for a thread serves it as a trap (see `dispatch`); clone3
+    // sites are not patched. The trampoline's site (where a patched call
     // interrupted by a signal restarts) is not a patchable one; a call
     // interrupted by a signal may restart from its `syscall` instruction,
     // which must stay in place.
-    if [
-        Sysno::clone as u64,
-        Sysno::clone3 as u64,
-        Sysno::rt_sigreturn as u64,
-    ]
-    .contains(&nr)
+    if [Sysno::clone3 as u64, Sysno::rt_sigreturn as u64].contains(&nr)
+        || (nr == Sysno::clone as u64 && !exec::is_plain_fork(call))
         || site_end == TRAMPOLINE_ADDR + 2
         || ret == (-(Errno::EINTR.into_raw() as i64)) as u64
     {
