@@ -61,6 +61,17 @@ fn xor_cmp_patched() -> [u8; 10] {
     ]
 }
 
+/// Whether the site whose `syscall` instruction ends at `site_end` is a
+/// `mov $nr,%eax; syscall` that [`try_patch`] can rewrite for `nr`.
+pub fn is_patchable(site_end: u64, nr: u64) -> bool {
+    if nr >= SLOT_COUNT as u64 || site_end < SITE_LEN {
+        return false;
+    }
+    let mut current = [0u8; SITE_LEN as usize];
+    usercopy::copy_in(&mut current, site_end - SITE_LEN).is_ok()
+        && current == original_bytes(nr as u32)
+}
+
 /// Tries to patch the site whose `syscall` instruction ends at `site_end`,
 /// from the trap that `nr` (returning `ret`) made there. `only_thread` says
 /// no other thread of this process can run guest code.

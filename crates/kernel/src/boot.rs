@@ -104,6 +104,10 @@ pub fn start(initial: InitialStack) -> ! {
             "no process table shared with the container ({e:?}): /proc shows this process only"
         );
     }
+    // The 16 random bytes the host put on this image's initial stack.
+    if let Ok(random) = mm::user::read_u64(aux(stack::AT_RANDOM)) {
+        crate::procs::set_tag(random as u8);
+    }
     if aux(stack::AT_SYSINFO_EHDR) != 0 {
         let vdso = aux(stack::AT_SYSINFO_EHDR);
         mm::vma::VMAS.lock().insert(

@@ -15,7 +15,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use oxbox_abi::Sysno;
 use oxbox_hal::shared;
@@ -30,6 +30,9 @@ const PPID: usize = 1;
 const STATE: usize = 2;
 const IDS: usize = 3;
 const CMDLINE_LEN: usize = 4;
+/// A syscall site a fork child of this process trapped at (see
+/// [`tell_parent_site`]); 0 when none.
+const CHILD_SITE: usize = 5;
 const COMM: usize = 6;
 const COMM_WORDS: usize = 2;
 const CMDLINE: usize = 8;
@@ -124,6 +127,7 @@ pub fn publish() {
     s[PPID].store(task::ppid() as u64, Ordering::Relaxed);
     s[STATE].store(b'S' as u64, Ordering::Relaxed);
     s[IDS].store((c.uid as u64) << 32 | c.gid as u64, Ordering::Relaxed);
+    s[CHILD_SITE].store(0, Ordering::Relaxed);
     // Copied straight from the image: no allocation, so a fork child
     // writes none of the heap pages it shares with its parent.
     task::with_image(|image| {
@@ -134,6 +138,75 @@ pub fn publish() {
         s[CMDLINE_LEN].store(len as u64, Ordering::Release);
     });
 }
+
+/// Syscall sites that trap in every fork child, handed to the parent.
+///
+/// Some sites only ever run in a fork child: glibc's `fork` calls
+/// `set_robust_list` in the child only, a child that exits right away
+/// calls `exit_group` where its parent never does, a shell's child calls
+/// `execve`. The child's patch dies with it, so each child of a parent
+/// that forks again and again traps there anew. So a fork child that has
+/// not exec'd (its image is its parent's, at the same addresses) leaves
+/// the site it trapped at in its parent's slot, and the parent, at its
+/// next fork, patches that site in its own memory (after the same checks
+/// as a trap's patch: the bytes must be `mov $nr,%eax; syscall`), so the
+/// children after it inherit the patched site. One site waits at a time;
+/// another child posts the next. A post carries a tag drawn at each
+/// execve of the parent, so a parent that exec'd since ignores its old
+/// children's sites.
+mod child_sites {
+    use super::*;
+
+    /// Whether this process is a fork child that has not exec'd and whose
+    /// parent is still the one it was forked from.
+    static FORK_CHILD: AtomicBool = AtomicBool::new(false);
+    /// This image's tag (8 bits), drawn at boot; inherited by fork.
+    static TAG: AtomicU64 = AtomicU64::new(0);
+
+    const SITE_BITS: u32 = 47;
+    const NR_BITS: u32 = 9;
+
+    pub fn set_tag(random: u8) {
+        TAG.store(random as u64, Ordering::Relaxed);
+    }
+
+    pub fn forked(yes: bool) {
+        FORK_CHILD.store(yes, Ordering::Relaxed);
+    }
+
+    fn pack(site_end: u64, nr: u64) -> Option<u64> {
+        (site_end != 0 && site_end < 1 << SITE_BITS && nr != 0 && nr < 1 << NR_BITS).then(|| {
+            TAG.load(Ordering::Relaxed) << (SITE_BITS + NR_BITS) | nr << SITE_BITS | site_end
+        })
+    }
+
+    /// In a fork child: leaves `site_end` (where call `nr` trapped) for
+    /// the parent, unless another site already waits there.
+    pub fn tell_parent_site(site_end: u64, nr: u64) {
+        if !FORK_CHILD.load(Ordering::Relaxed) || !oxbox_hal::patch::is_patchable(site_end, nr) {
+            return;
+        }
+        let (Some(word), Some(s)) = (pack(site_end, nr), slot_of(task::ppid())) else {
+            return;
+        };
+        let _ = s[CHILD_SITE].compare_exchange(0, word, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// In a parent: takes the site a child left, as `(site_end, nr)`.
+    pub fn take_child_site() -> Option<(u64, u64)> {
+        let s = slot_of(task::pid())?;
+        if s[CHILD_SITE].load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let word = s[CHILD_SITE].swap(0, Ordering::AcqRel);
+        let tag = word >> (SITE_BITS + NR_BITS);
+        let nr = (word >> SITE_BITS) & ((1 << NR_BITS) - 1);
+        let site_end = word & ((1 << SITE_BITS) - 1);
+        (word != 0 && tag == TAG.load(Ordering::Relaxed)).then_some((site_end, nr))
+    }
+}
+
+pub use child_sites::{forked, set_tag, take_child_site, tell_parent_site};
 
 /// Records a new parent (lock-free: called from a signal handler).
 pub fn set_ppid(ppid: i32) {

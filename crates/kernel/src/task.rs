@@ -75,14 +75,20 @@ pub fn ppid() -> i32 {
 /// Refreshes the ids in the child of a `fork`: a new pid, whose parent is
 /// the process that forked.
 pub fn after_fork() {
+    let parent = pid();
     let host = |nr| crate::syscall::host_call(nr, [0; 6]).unwrap_or(0) as i32;
     fast::set(Id::Pid, host(oxbox_abi::Sysno::getpid) as u64);
     oxbox_hal::cpu::set_current_tid(pid() as u64);
     crate::signal::after_fork();
+    // Still the forking parent's child (cleared if the parent dies).
+    crate::procs::forked(true);
     // Asked before reading the parent pid, so a parent that dies in
     // between is not missed.
     let _ = oxbox_hal::signals::watch_parent();
-    parent_changed();
+    read_parent();
+    if ppid() != parent {
+        crate::procs::forked(false);
+    }
     crate::procs::publish();
     // Only the thread that forked lives on in the child.
     THREADS.store(1, Ordering::Relaxed);
@@ -92,6 +98,13 @@ pub fn after_fork() {
 /// container's pid 1, or a subreaper). Called from a signal handler, so
 /// lock-free.
 pub fn parent_changed() {
+    // The new parent runs another image: sites of this one mean nothing
+    // to it.
+    crate::procs::forked(false);
+    read_parent();
+}
+
+fn read_parent() {
     let ppid = crate::syscall::host_call(oxbox_abi::Sysno::getppid, [0; 6]).unwrap_or(0);
     fast::set(Id::Ppid, ppid as i32 as u64);
     crate::procs::set_ppid(ppid as i32);

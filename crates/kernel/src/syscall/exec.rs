@@ -147,6 +147,7 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
     }
     user::check_buffer(parent_tid, 4)?;
     user::check_buffer(child_tid, 4)?;
+    patch_child_site();
     // A child meant to share memory while its parent waits, on a stack of
     // its own (posix_spawn): see `vfork_handoff`.
     let handoff = (flags & CLONE_VM != 0 && stack != 0)
@@ -175,6 +176,21 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
         }
     }
     Ok(pid)
+}
+
+/// Patches the site an earlier child trapped at (see
+/// `procs::tell_parent_site`), so that this fork's child and the next
+/// ones find it patched.
+fn patch_child_site() {
+    let Some((site_end, nr)) = crate::procs::take_child_site() else {
+        return;
+    };
+    if oxbox_hal::patch::try_patch(site_end, nr, 0, task::single_threaded())
+        == oxbox_hal::patch::PatchOutcome::Patched
+        && stats::enabled()
+    {
+        stats::site_patched();
+    }
 }
 
 /// What a `CLONE_VM|CLONE_VFORK` child writes into its parent's memory.

@@ -122,6 +122,7 @@ fn after_trap(site_end: u64, call: &Call, ret: u64) {
     {
         return;
     }
+    crate::procs::tell_parent_site(site_end, nr);
     if first_trap_at(site_end) {
         return;
     }

@@ -147,6 +147,14 @@ pub fn sys_exit(call: &Call) -> SysResult {
         log::write_raw(&stats::render());
     }
     super::exec::vfork_child_exiting();
+    // A fork child's exit site is often one its parent never runs (see
+    // `procs::tell_parent_site`).
+    if let Some(site_end) =
+        oxbox_hal::signals::with_trapped_context(|ctx| ctx.regs()[oxbox_abi::ucontext::REG_RIP])
+        && site_end != oxbox_abi::layout::TRAMPOLINE_ADDR + 2
+    {
+        crate::procs::tell_parent_site(site_end, call.nr);
+    }
     crate::procs::exited();
     host::exit_group(call.int(0) & 0xff)
 }
