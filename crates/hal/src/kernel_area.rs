@@ -28,6 +28,9 @@ use crate::host::{self, Errno, Prot};
 unsafe extern "C" {
     /// End of the image's bss, defined by the linker.
     static _end: u8;
+    /// The image's first byte (its ELF header, in the read-only segment),
+    /// defined by the linker.
+    static __executable_start: u8;
 }
 
 /// First address of the area past the kernel image.
@@ -55,4 +58,76 @@ pub fn commit(addr: u64, len: u64) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     host::protect_kernel_page(addr, len, Prot::READ | Prot::WRITE)
+}
+
+/// Makes the host copy the image's read-only and code mappings' page
+/// tables at fork, as it does for the writable ones. Call before forking,
+/// while no other thread runs (the code is briefly writable too).
+///
+/// The host copies a private file mapping's page-table entries into a
+/// fork child only if the mapping has anonymous pages (an `anon_vma`);
+/// otherwise the child faults every page in again from the page cache.
+/// The image's code and read-only data have none (nothing writes them),
+/// so a fork child took a fault per 64 KiB of them it ran through (four
+/// for a child that only exits). Rewriting one byte of each with its own
+/// value gives each mapping a private copy of that page, and with it an
+/// `anon_vma`. Each whole segment is made writable and back, not just the
+/// page: a private file mapping once made writable stays marked as
+/// accounted, so a page changed alone would stay a host mapping of its
+/// own. Done once per image (fork children inherit the state); costs two
+/// pages of memory per process that forks.
+pub fn copy_image_at_fork() -> Result<(), Errno> {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    const PT_LOAD: u32 = 1;
+    const PF_W: u32 = 2;
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let image = &raw const __executable_start as u64;
+    // SAFETY: the image starts with its ELF header, mapped read-only for
+    // the life of the process: e_phoff at 32, e_phnum at 56.
+    let (phoff, phnum) = unsafe {
+        (
+            ((image + 32) as *const u64).read_unaligned(),
+            ((image + 56) as *const u16).read_unaligned(),
+        )
+    };
+    for i in 0..phnum as u64 {
+        let entry = image + phoff + i * 56;
+        // SAFETY: the program headers lie in the image's first page, right
+        // after the ELF header (the host's exec read them from there).
+        let (kind, flags, vaddr, memsz) = unsafe {
+            (
+                (entry as *const u32).read_unaligned(),
+                ((entry + 4) as *const u32).read_unaligned(),
+                ((entry + 16) as *const u64).read_unaligned(),
+                ((entry + 40) as *const u64).read_unaligned(),
+            )
+        };
+        if kind != PT_LOAD || flags & PF_W != 0 || memsz == 0 {
+            continue;
+        }
+        let start = vaddr & !4095;
+        let len = (vaddr + memsz).next_multiple_of(4096) - start;
+        const PF_X: u32 = 1;
+        const PF_R: u32 = 4;
+        let has = |bit: u32, prot: Prot| {
+            if flags & bit != 0 {
+                prot
+            } else {
+                Prot::empty()
+            }
+        };
+        let prot = has(PF_R, Prot::READ) | has(PF_X, Prot::EXEC);
+        host::protect_kernel_page(start, len, prot | Prot::WRITE)?;
+        let byte = start as *mut u8;
+        // SAFETY: `start` is the first page of a segment of the image,
+        // mapped and now writable; its first byte gets back the value it
+        // has, so code running from it (it stays executable) sees no change.
+        unsafe { byte.write_volatile(byte.read_volatile()) };
+        host::protect_kernel_page(start, len, prot)?;
+    }
+    DONE.store(true, Ordering::Relaxed);
+    Ok(())
 }

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use oxbox_hal::fast::{self, Id};
-use spin::{Mutex, Once};
+use spin::Once;
 
 /// What does not change during the life of the container.
 #[derive(Debug)]
@@ -42,11 +42,10 @@ pub struct Image {
     pub environ: Vec<u8>,
 }
 
-static IMAGE: Mutex<Image> = Mutex::new(Image {
-    exe: String::new(),
-    cmdline: Vec::new(),
-    environ: Vec::new(),
-});
+/// Set once at boot (an `execve` starts a new kernel) and read without a
+/// lock: a fork child reads it to publish itself, and taking a lock would
+/// write (and so copy) the data page it lies in.
+static IMAGE: Once<Image> = Once::new();
 
 pub fn init(container: Container, pid: i32, ppid: i32) {
     fast::set(Id::Uid, container.uid as u64);
@@ -90,8 +89,11 @@ pub fn after_fork() {
         crate::procs::forked(false);
     }
     crate::procs::publish();
-    // Only the thread that forked lives on in the child.
-    THREADS.store(1, Ordering::Relaxed);
+    // Only the thread that forked lives on in the child (stored only when
+    // it changes: a write would copy the data page, see `IMAGE`).
+    if THREADS.load(Ordering::Relaxed) != 1 {
+        THREADS.store(1, Ordering::Relaxed);
+    }
 }
 
 /// The host says the parent died: the process now has another parent (the
@@ -137,6 +139,11 @@ pub fn resume_on_stack(sp: u64) {
 }
 
 pub fn take_new_stack() -> u64 {
+    // Read first: both sides of every fork come here, and a write would
+    // copy the page in each.
+    if NEW_STACK.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
     NEW_STACK.swap(0, Ordering::Relaxed)
 }
 
@@ -148,9 +155,12 @@ pub fn tid() -> i32 {
 }
 
 pub fn set_image(image: Image) {
-    *IMAGE.lock() = image;
+    IMAGE.call_once(|| image);
 }
 
 pub fn with_image<R>(f: impl FnOnce(&Image) -> R) -> R {
-    f(&IMAGE.lock())
+    match IMAGE.get() {
+        Some(image) => f(image),
+        None => f(&Image::default()),
+    }
 }

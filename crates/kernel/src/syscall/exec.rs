@@ -148,6 +148,9 @@ fn clone(flags: u64, stack: u64, parent_tid: u64, child_tid: u64, tls: u64) -> S
     user::check_buffer(parent_tid, 4)?;
     user::check_buffer(child_tid, 4)?;
     patch_child_site();
+    if task::single_threaded() {
+        let _ = oxbox_hal::kernel_area::copy_image_at_fork();
+    }
     // A child meant to share memory while its parent waits, on a stack of
     // its own (posix_spawn): see `vfork_handoff`.
     let handoff = (flags & CLONE_VM != 0 && stack != 0)
