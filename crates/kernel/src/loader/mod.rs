@@ -477,18 +477,28 @@ fn map_segment(file: RawFd, p: &ProgramHeader, bias: u64, name: &str) -> Result<
         // Writable while the tail of the last file page is zeroed, when
         // the segment's zero-filled part starts inside that page; other
         // segments are mapped with their own protection at once (one host
-        // call, and no split and merge of the mapping).
+        // call, and no split and merge of the mapping), but code: it is
+        // mapped writable and then made read-only, so that the host
+        // accounts the whole mapping as once writable, as it does a page
+        // whose syscall sites the kernel patches (hal::patch); patched
+        // pages then merge back into the mapping instead of staying host
+        // mappings of their own, each copied at every fork.
         let zero_tail = p.memsz > p.filesz && !file_end.is_multiple_of(4096);
-        let mapped_prot = if zero_tail { prot | Prot::WRITE } else { prot };
+        let code = p.flags & PF_X != 0;
+        let mapped_prot = if zero_tail || code {
+            prot | Prot::WRITE
+        } else {
+            prot
+        };
         host::map_file_fixed(page, len, mapped_prot, file, p.offset - (start - page))
             .map_err(err)?;
         if zero_tail {
             let zeros = vec![0u8; (page_up(file_end) - file_end) as usize];
             crate::mm::user::copy_out(file_end, &zeros)
                 .map_err(|e| (e, Some("zeroing bss".into())))?;
-            if mapped_prot != prot {
-                host::protect(page, len, prot).map_err(err)?;
-            }
+        }
+        if mapped_prot != prot {
+            host::protect(page, len, prot).map_err(err)?;
         }
         vmas.insert(
             page,
