@@ -2,7 +2,8 @@
 //!
 //! - `/proc` is the kernel's: no host pid is listed or reachable, and its
 //!   files name guest paths only;
-//! - `/dev` holds the kernel's own devices, not the host's disks;
+//! - `/dev` holds the kernel's own devices, not the host's disks, and a
+//!   device node left in the rootfs outside `/dev` opens nothing;
 //! - files outside the rootfs are out of reach by absolute path, `..`
 //!   climbing, or a symlink planted in the rootfs;
 //! - host calls a container must never make (mount, sethostname, ptrace,
@@ -180,6 +181,38 @@ fn dev_holds_only_the_kernels_devices() {
         foreign.is_empty(),
         "host devices in the guest's /dev: {foreign:?}"
     );
+}
+
+/// A device node in the rootfs outside `/dev` (left by whoever made the
+/// root, or by a guest that could make one) opens nothing: the root is
+/// mounted nodev but for the sandbox's `/dev`. Natively, in a chroot of
+/// the same root, the same node reads.
+#[test]
+fn device_nodes_outside_dev_open_nothing() {
+    require_root!();
+    let scratch = Scratch::new(rootfs().path(), "device-nodes");
+    scratch.reset();
+    let zero = scratch.host().join("zero-copy");
+    let made = std::process::Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(&zero)
+        .args(["c", "1", "5"])
+        .status()
+        .expect("coreutils mknod");
+    assert!(made.success(), "mknod {}", zero.display());
+    let script = format!(
+        "head -c 4 {}/zero-copy | wc -c; head -c 4 /dev/zero | wc -c",
+        scratch.guest()
+    );
+    let run = Run::new(["sh", "-c", script.as_str()]);
+    let native = run.native();
+    assert_eq!(native.stdout(), "4\n4\n", "{}", native.describe());
+    if native_only() {
+        return;
+    }
+    let o = run.oxbox();
+    assert_eq!(o.stdout(), "0\n4\n", "{}", o.describe());
+    assert!(o.stderr().contains("Permission denied"), "{}", o.describe());
 }
 
 /// Removes a host file on drop.

@@ -316,23 +316,21 @@ impl Cgroup {
             .and_then(|n| n.trim().parse().ok())
     }
 
-    /// The names of the cgroups directly below this one (in the pids
-    /// hierarchy under v1), for sweeping the ones a killed runtime left.
+    /// The names of the cgroups directly below this one, in any hierarchy
+    /// under v1 (a runtime killed while it made its cgroup may have left
+    /// it in some only), for sweeping the ones a killed runtime left.
     pub fn children(&self) -> Vec<String> {
-        let Some(dir) = self
-            .file("cgroup.procs")
-            .and_then(|f| f.parent().map(Path::to_path_buf))
-        else {
-            return Vec::new();
-        };
-        let Ok(entries) = fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
+        let mut names: Vec<String> = self
+            .dirs()
+            .into_iter()
+            .filter_map(|dir| fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .collect()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Removes the directories (once their processes are gone).

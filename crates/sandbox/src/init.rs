@@ -249,9 +249,10 @@ mod tests {
                 flags: nix::mount::MsFlags::empty(),
                 options: None,
             },
-            MountStep::ReadOnlyTree {
+            MountStep::RestrictTree {
                 root: "/r".into(),
                 except: Vec::new(),
+                add: nix::mount::MsFlags::MS_RDONLY,
             },
             MountStep::PivotRoot {
                 new_root: "/r".into(),

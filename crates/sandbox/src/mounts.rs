@@ -3,7 +3,7 @@
 //! [`plan`] turns the rootfs choice into a list of [`MountStep`]s without
 //! touching the host; [`apply`] performs them through [`HostSys`]. The one
 //! step that depends on the host's state at run time, making a whole tree
-//! read-only, is expanded by [`readonly_remounts`], again a pure function of
+//! read-only and nodev, is expanded by [`restrict_remounts`], again a pure function of
 //! the `/proc/self/mountinfo` text read at that moment.
 //!
 //! The resulting root holds the rootfs (or the host's root), a fresh tmpfs
@@ -101,21 +101,24 @@ pub enum MountStep {
         /// The node.
         node: DeviceNode,
     },
-    /// Make every mount at or under `root` read-only, except those at or
-    /// under the paths in `except`. Expanded at run time by
-    /// [`readonly_remounts`].
-    ReadOnlyTree {
+    /// Add `add` (`MS_NODEV`, and `MS_RDONLY` for a read-only root) to
+    /// every mount at or under `root`, except those at or under the paths
+    /// in `except`. Expanded at run time by [`restrict_remounts`].
+    RestrictTree {
         /// Top of the tree.
         root: PathBuf,
-        /// Subtrees left alone (they are replaced or detached anyway).
+        /// Subtrees left alone (replaced or detached anyway, or the user's
+        /// own mounts with the flags the user gave).
         except: Vec<PathBuf>,
+        /// The flags every mount of the tree gets.
+        add: MsFlags,
     },
-    /// Remount the mount at `target` read-only, keeping the flags in
-    /// `flags` (which a user namespace may have locked).
-    RemountReadOnly {
+    /// Remount the mount at `target` with `flags`: those it had (which a
+    /// user namespace may have locked) and those added.
+    Restrict {
         /// The mount point.
         target: PathBuf,
-        /// Flags to keep, from `mountinfo`.
+        /// Its flags after the remount.
         flags: MsFlags,
     },
     /// Make `new_root` the root and drop the old one.
@@ -171,9 +174,10 @@ pub fn plan(rootfs: &Rootfs, additions: Additions<'_>, ctx: &PlanContext) -> Vec
                         .map(|p| MountStep::Detach { target: p.clone() }),
                 );
             }
-            steps.push(MountStep::ReadOnlyTree {
+            steps.push(MountStep::RestrictTree {
                 root: root.clone(),
                 except: hidden.to_vec(),
+                add: MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
             });
             if ctx.user_namespace {
                 // Locked host mounts stay below; cover them with empty,
@@ -212,18 +216,25 @@ pub fn plan(rootfs: &Rootfs, additions: Additions<'_>, ctx: &PlanContext) -> Vec
             // The user's mounts go before the root turns read-only: their
             // mount points may have to be created, as runc does.
             steps.extend(user_steps(root, mounts));
-            if *read_only {
-                let mut except = vec![at("dev")];
-                except.extend(
-                    mounts.iter().map(|m| {
-                        root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination))
-                    }),
-                );
-                steps.push(MountStep::ReadOnlyTree {
-                    root: root.clone(),
-                    except,
-                });
-            }
+            // Device nodes work only in /dev (the sandbox's, which the
+            // device cgroup governs): one left in a rootfs directory, or
+            // made there, opens nothing.
+            let mut except = vec![at("dev")];
+            except.extend(
+                mounts
+                    .iter()
+                    .map(|m| root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination))),
+            );
+            let add = if *read_only {
+                MsFlags::MS_RDONLY | MsFlags::MS_NODEV
+            } else {
+                MsFlags::MS_NODEV
+            };
+            steps.push(MountStep::RestrictTree {
+                root: root.clone(),
+                except,
+                add,
+            });
         }
     }
     steps.push(MountStep::PivotRoot {
@@ -383,6 +394,7 @@ fn kept_flags(options: &str) -> MsFlags {
     let mut atime = MsFlags::MS_STRICTATIME;
     for option in options.split(',') {
         match option {
+            "ro" => flags |= MsFlags::MS_RDONLY,
             "nosuid" => flags |= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,
@@ -396,14 +408,19 @@ fn kept_flags(options: &str) -> MsFlags {
     flags | atime
 }
 
-/// The remounts that make every mount at or under `root` read-only (a
-/// remount of the top bind alone leaves its submounts writable), skipping
-/// the subtrees in `except`.
+/// The remounts that add `add` to every mount at or under `root` (a
+/// remount of the top bind alone leaves its submounts as they were),
+/// skipping the subtrees in `except`; each keeps the flags it had.
 ///
 /// A remount names a path, so it reaches the topmost of the mounts stacked
 /// there: one remount per path, with the flags of the last mount listed
 /// (mountinfo lists mounts in the order they were made).
-pub fn readonly_remounts(mountinfo: &str, root: &Path, except: &[PathBuf]) -> Vec<MountStep> {
+pub fn restrict_remounts(
+    mountinfo: &str,
+    root: &Path,
+    except: &[PathBuf],
+    add: MsFlags,
+) -> Vec<MountStep> {
     let mut steps: Vec<MountStep> = Vec::new();
     for mount in parse_mountinfo(mountinfo) {
         let inside = mount.mount_point.starts_with(root);
@@ -411,13 +428,13 @@ pub fn readonly_remounts(mountinfo: &str, root: &Path, except: &[PathBuf]) -> Ve
         if !inside || excepted {
             continue;
         }
-        let step = MountStep::RemountReadOnly {
-            flags: kept_flags(&mount.options),
+        let step = MountStep::Restrict {
+            flags: kept_flags(&mount.options) | add,
             target: mount.mount_point,
         };
         let same_path = |s: &MountStep| {
             matches!((s, &step),
-            (MountStep::RemountReadOnly { target: a, .. }, MountStep::RemountReadOnly { target: b, .. }) if a == b)
+            (MountStep::Restrict { target: a, .. }, MountStep::Restrict { target: b, .. }) if a == b)
         };
         match steps.iter_mut().find(|s| same_path(s)) {
             Some(earlier) => *earlier = step,
@@ -444,7 +461,7 @@ pub fn split_before_pivot(steps: &[MountStep]) -> (&[MountStep], &[MountStep]) {
         .take_while(|s| {
             matches!(
                 s,
-                MountStep::ReadOnlyTree { .. } | MountStep::PivotRoot { .. }
+                MountStep::RestrictTree { .. } | MountStep::PivotRoot { .. }
             )
         })
         .count();
@@ -542,14 +559,14 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
         MountStep::MakeDevice { path, node } => host
             .make_device(path, node)
             .map_err(|e| Error::path("make device node", &node.path, e)),
-        MountStep::ReadOnlyTree { root, except } => {
+        MountStep::RestrictTree { root, except, add } => {
             let mountinfo = host
                 .read_mountinfo()
                 .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
-            apply(host, &readonly_remounts(&mountinfo, root, except))
+            apply(host, &restrict_remounts(&mountinfo, root, except, *add))
         }
-        MountStep::RemountReadOnly { target, flags } => {
-            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | *flags;
+        MountStep::Restrict { target, flags } => {
+            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | *flags;
             match host.mount(None, target, None, flags, None) {
                 Ok(()) => Ok(()),
                 // A mount the sandbox cannot reach (covered by a later mount,
@@ -559,7 +576,7 @@ fn apply_one(host: &mut impl HostSys, step: &MountStep) -> Result<()> {
                     tracing::debug!(target = %target.display(), error = %e, "mount not reachable, left as is");
                     Ok(())
                 }
-                Err(e) => Err(Error::path("remount read-only", target, e)),
+                Err(e) => Err(Error::path("remount (read-only, nodev)", target, e)),
             }
         }
         MountStep::PivotRoot { new_root } => {
@@ -647,7 +664,7 @@ mod tests {
     #[test]
     fn host_plan_detaches_proc_sys_dev_tmp_before_read_only() {
         let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
-        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        let ro = position(&steps, |s| matches!(s, MountStep::RestrictTree { .. }));
         for dir in ["proc", "sys", "dev", "tmp"] {
             let target = Path::new("/tmp/oxbox-root").join(dir);
             let detach = position(&steps, |s| {
@@ -662,7 +679,7 @@ mod tests {
     #[test]
     fn host_plan_mounts_writable_tmp_and_dev_after_read_only() {
         let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
-        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        let ro = position(&steps, |s| matches!(s, MountStep::RestrictTree { .. }));
         let tmp = position(&steps, |s| {
             matches!(s, MountStep::Tmpfs { target, mode: 0o1777, flags, .. }
                 if target.ends_with("tmp") && !flags.contains(MsFlags::MS_RDONLY))
@@ -824,10 +841,14 @@ mod tests {
                 path: "/srv/rootfs/dev".into()
             }
         );
-        assert!(
-            !steps
-                .iter()
-                .any(|s| matches!(s, MountStep::ReadOnlyTree { .. }))
+        // Not read-only; nodev but in /dev.
+        assert_eq!(
+            steps[steps.len() - 2],
+            MountStep::RestrictTree {
+                root: "/srv/rootfs".into(),
+                except: vec!["/srv/rootfs/dev".into()],
+                add: MsFlags::MS_NODEV,
+            }
         );
         assert!(
             !steps
@@ -841,9 +862,10 @@ mod tests {
         let steps = plan(&dir_rootfs(true), NOTHING, &dir_ctx());
         let ensure = position(&steps, |s| matches!(s, MountStep::EnsureDir { .. }));
         let ro = position(&steps, |s| {
-            *s == MountStep::ReadOnlyTree {
+            *s == MountStep::RestrictTree {
                 root: "/srv/rootfs".into(),
                 except: vec!["/srv/rootfs/dev".into()],
+                add: MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
             }
         });
         let dev = position(&steps, |s| matches!(s, MountStep::Tmpfs { .. }));
@@ -859,22 +881,15 @@ mod tests {
                 !assemble.is_empty()
                     && !assemble.iter().any(|s| matches!(
                         s,
-                        MountStep::ReadOnlyTree { .. } | MountStep::PivotRoot { .. }
+                        MountStep::RestrictTree { .. } | MountStep::PivotRoot { .. }
                     )),
                 "{assemble:?}"
             );
             let kinds: Vec<bool> = finish
                 .iter()
-                .map(|s| matches!(s, MountStep::ReadOnlyTree { .. }))
+                .map(|s| matches!(s, MountStep::RestrictTree { .. }))
                 .collect();
-            assert_eq!(
-                kinds,
-                if read_only {
-                    vec![true, false]
-                } else {
-                    vec![false]
-                }
-            );
+            assert_eq!(kinds, [true, false]);
             assert!(matches!(finish.last(), Some(MountStep::PivotRoot { .. })));
         }
         let steps = plan(&Rootfs::Host, NOTHING, &host_ctx(false));
@@ -888,7 +903,7 @@ mod tests {
             crate::spec::parse_tmpfs("/scratch"),
         ];
         let steps = plan(&dir_rootfs(true), with_mounts(&mounts), &dir_ctx());
-        let ro = position(&steps, |s| matches!(s, MountStep::ReadOnlyTree { .. }));
+        let ro = position(&steps, |s| matches!(s, MountStep::RestrictTree { .. }));
         let devpts = position(&steps, |s| matches!(s, MountStep::Devpts { .. }));
         let first = position(&steps, |s| {
             *s == MountStep::User {
@@ -900,13 +915,14 @@ mod tests {
         assert!(matches!(&steps[first + 1], MountStep::User { mount, .. } if *mount == mounts[1]));
         assert_eq!(
             steps[ro],
-            MountStep::ReadOnlyTree {
+            MountStep::RestrictTree {
                 root: "/srv/rootfs".into(),
                 except: vec![
                     "/srv/rootfs/dev".into(),
                     "/srv/rootfs/dev/shm".into(),
                     "/srv/rootfs/scratch".into()
                 ],
+                add: MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
             }
         );
         assert!(matches!(steps[ro + 1], MountStep::PivotRoot { .. }));
@@ -962,23 +978,28 @@ bad line
     }
 
     #[test]
-    fn readonly_remounts_cover_submounts_keep_locked_flags_of_the_top_mount_and_skip_exceptions() {
+    fn restrict_remounts_cover_submounts_keep_locked_flags_of_the_top_mount_and_skip_exceptions() {
         let root = Path::new("/tmp/oxbox-root");
-        let steps = readonly_remounts(MOUNTINFO, root, &[root.join("proc")]);
+        let add = MsFlags::MS_NODEV;
+        let steps = restrict_remounts(MOUNTINFO, root, &[root.join("proc")], add);
         assert_eq!(
             steps,
             [
-                MountStep::RemountReadOnly {
+                MountStep::Restrict {
                     target: root.into(),
-                    flags: MsFlags::MS_RELATIME
+                    flags: MsFlags::MS_RELATIME | add
                 },
-                MountStep::RemountReadOnly {
+                // Read-only already: it stays so.
+                MountStep::Restrict {
                     target: root.join("mnt/with space"),
-                    flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME,
+                    flags: MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOATIME,
                 },
-                MountStep::RemountReadOnly {
+                MountStep::Restrict {
                     target: root.join("tmpfoo"),
-                    flags: MsFlags::MS_NODIRATIME | MS_NOSYMFOLLOW | MsFlags::MS_STRICTATIME
+                    flags: MsFlags::MS_NODIRATIME | MS_NOSYMFOLLOW | MsFlags::MS_STRICTATIME | add
                 },
             ]
         );
@@ -1007,29 +1028,31 @@ bad line
         let root = PathBuf::from("/tmp/oxbox-root");
         host.remount_failures
             .insert(root.join("tmpfoo"), libc::ENOENT);
-        let step = MountStep::ReadOnlyTree {
+        let step = MountStep::RestrictTree {
             root: root.clone(),
             except: vec![root.join("proc")],
+            add: MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
         };
         apply(&mut host, &[step]).unwrap();
         let remounts = host.calls_named("mount(");
         assert_eq!(remounts.len(), 2);
         assert!(remounts[0].contains("MS_RDONLY") && remounts[0].contains("MS_REMOUNT"));
         assert!(remounts[0].contains("MS_BIND") && remounts[0].contains("MS_RELATIME"));
+        assert!(remounts[0].contains("MS_NODEV"));
     }
 
     #[test]
     fn a_failing_remount_is_reported_with_its_path() {
         let mut host = FakeHost::default();
         host.remount_failures.insert("/r".into(), libc::EPERM);
-        let step = MountStep::RemountReadOnly {
+        let step = MountStep::Restrict {
             target: "/r".into(),
-            flags: MsFlags::empty(),
+            flags: MsFlags::MS_RDONLY,
         };
         let err = apply(&mut host, &[step]).unwrap_err();
         assert_eq!(
             crate::error::one_line(&err),
-            "remount read-only /r: Operation not permitted"
+            "remount (read-only, nodev) /r: Operation not permitted"
         );
     }
 
