@@ -112,6 +112,7 @@ pub(crate) fn dispatch(frame: &mut SyscallFrame, entry: Entry) {
 
 unsafe extern "C" {
     fn oxbox_slot_stubs();
+    fn oxbox_register_stubs();
     fn oxbox_enter_guest(entry: u64, sp: u64) -> !;
 }
 
@@ -137,6 +138,20 @@ global_asm!(
     "    .balign 16",
     "    .set oxbox_nr, oxbox_nr + 1",
     ".endr",
+    "",
+    // Stubs for sites that load the number from a register (see
+    // `patch::REGISTER_SITES`), in that order.
+    ".globl oxbox_register_stubs",
+    "oxbox_register_stubs:",
+    "    movl %esi, %eax",
+    "    jmp oxbox_patched_entry",
+    "    .balign 16",
+    "    movl %edi, %eax",
+    "    jmp oxbox_patched_entry",
+    "    .balign 16",
+    "    movl %edx, %eax",
+    "    jmp oxbox_patched_entry",
+    "    .balign 16",
     "",
     "oxbox_patched_entry:",
     "    mov %rsp, %gs:{guest_rsp}",
@@ -292,7 +307,10 @@ pub fn install_slot_table() -> Result<(), Errno> {
     let stubs = oxbox_slot_stubs as *const () as u64;
     for nr in 0..SLOT_COUNT as u64 {
         let slot = (SLOT_TABLE_ADDR + nr * 8) as *mut u64;
-        let stub = crate::fast::stub_for(nr).unwrap_or(stubs + nr * 16);
+        let stub = crate::patch::register_stub(nr)
+            .map(|i| oxbox_register_stubs as *const () as u64 + i as u64 * 16)
+            .or_else(|| crate::fast::stub_for(nr))
+            .unwrap_or(stubs + nr * 16);
         // SAFETY: the slot lies in the pages mapped just above, which
         // nothing else uses yet.
         unsafe { slot.write(stub) };

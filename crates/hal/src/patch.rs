@@ -51,32 +51,75 @@ pub fn original_bytes(nr: u32) -> [u8; SITE_LEN as usize] {
 /// glibc's `read` wrapper: `xor %eax,%eax; syscall; cmp $-4096,%rax` (the
 /// number 0 is loaded with `xor`, so the `mov` pattern never appears).
 const XOR_CMP_SITE: [u8; 10] = [0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff];
-/// Its replacement: `call *slot[0]`, then a 3-byte nop. The entry stub ends
-/// with the same `cmp $-4096,%rax`, so the guest's next instruction (a
-/// conditional jump on it) sees the flags it expects.
-fn xor_cmp_patched() -> [u8; 10] {
-    let call = patched_bytes(0);
-    [
-        call[0], call[1], call[2], call[3], call[4], call[5], call[6], 0x0f, 0x1f, 0x00,
-    ]
+
+/// Sites that take the number from a register: `mov %REG,%eax; syscall;
+/// cmp $-4096,%rax`, as glibc's `_exit` calls exit_group (`mov %esi,%eax`).
+/// Each is rewritten like the `xor` read site, into a call through a slot
+/// whose stub does the same `mov` (so the number is the register's at each
+/// call): slots of numbers no x86-64 syscall has (335 to 423 are unused),
+/// whose own `mov $nr,%eax` sites are never patched. The `mov`'s ModRM
+/// byte, and the slot.
+const REGISTER_SITES: [(u8, u64); 3] = [(0xf0, 400), (0xf8, 401), (0xd0, 402)];
+
+/// Which of the register stubs slot `nr` holds, if any.
+pub(crate) fn register_stub(nr: u64) -> Option<usize> {
+    REGISTER_SITES.iter().position(|(_, slot)| *slot == nr)
 }
 
-/// Whether the site whose `syscall` instruction ends at `site_end` is a
-/// `mov $nr,%eax; syscall` that [`try_patch`] can rewrite for `nr`.
-pub fn is_patchable(site_end: u64, nr: u64) -> bool {
-    if nr >= SLOT_COUNT as u64 || site_end < SITE_LEN {
-        return false;
+/// The register site (its ten bytes, and the slot of its stub) that ends
+/// its `syscall` at `site_end`, if that is one.
+fn register_site(site_end: u64) -> Option<(u64, [u8; 10], u64)> {
+    let site = site_end.checked_sub(4)?;
+    let mut bytes = [0u8; 11];
+    usercopy::copy_in(&mut bytes, site - 1).ok()?;
+    // A REX prefix before would make the `mov` a 64-bit one starting a
+    // byte earlier (or the byte belongs to the instruction before, which
+    // cannot be told apart): left alone either way.
+    if (0x40..=0x4f).contains(&bytes[0]) {
+        return None;
     }
+    let current: [u8; 10] = bytes[1..].try_into().ok()?;
+    let (_, slot) = REGISTER_SITES
+        .iter()
+        .find(|(modrm, _)| current[..2] == [0x89, *modrm] && current[2..] == XOR_CMP_SITE[2..])?;
+    Some((site, current, *slot))
+}
+
+/// Whether [`try_patch`] (or [`patch_for_child`]) can rewrite the site
+/// whose `syscall` ends at `site_end`, from call `nr`.
+pub fn is_patchable(site_end: u64, nr: u64) -> bool {
     let mut current = [0u8; SITE_LEN as usize];
-    usercopy::copy_in(&mut current, site_end - SITE_LEN).is_ok()
-        && current == original_bytes(nr as u32)
+    (mov_patchable(nr)
+        && site_end >= SITE_LEN
+        && usercopy::copy_in(&mut current, site_end - SITE_LEN).is_ok()
+        && current == original_bytes(nr as u32))
+        || register_site(site_end).is_some()
+}
+
+fn mov_patchable(nr: u64) -> bool {
+    nr < SLOT_COUNT as u64 && register_stub(nr).is_none()
+}
+
+/// Patches, for a fork child that trapped there, a site of this process
+/// that this process is not trapped at: as [`try_patch`], without moving
+/// a trapped thread past it. Needs `only_thread`.
+pub fn patch_for_child(site_end: u64, nr: u64, only_thread: bool) -> PatchOutcome {
+    if let Some((site, _, slot)) = register_site(site_end) {
+        if !only_thread {
+            return PatchOutcome::Racy;
+        }
+        return rewrite(site, 10, || {
+            usercopy::copy_out(site, &ten_byte_call(slot)).is_ok()
+        });
+    }
+    try_patch(site_end, nr, 0, only_thread)
 }
 
 /// Tries to patch the site whose `syscall` instruction ends at `site_end`,
 /// from the trap that `nr` (returning `ret`) made there. `only_thread` says
 /// no other thread of this process can run guest code.
 pub fn try_patch(site_end: u64, nr: u64, ret: u64, only_thread: bool) -> PatchOutcome {
-    if nr >= SLOT_COUNT as u64 || site_end < SITE_LEN {
+    if !mov_patchable(nr) || site_end < SITE_LEN {
         return PatchOutcome::NotPatchable;
     }
     let site = site_end - SITE_LEN;
@@ -86,6 +129,9 @@ pub fn try_patch(site_end: u64, nr: u64, ret: u64, only_thread: bool) -> PatchOu
     }
     if nr == 0 {
         return patch_xor_cmp_site(site_end - 4, ret, only_thread);
+    }
+    if let Some((site, _, slot)) = register_site(site_end) {
+        return patch_ten_byte_site(site, slot, ret, only_thread);
     }
     PatchOutcome::NotPatchable
 }
@@ -132,11 +178,27 @@ fn patch_xor_cmp_site(site: u64, ret: u64, only_thread: bool) -> PatchOutcome {
     if usercopy::copy_in(&mut current, site).is_err() || current != XOR_CMP_SITE {
         return PatchOutcome::NotPatchable;
     }
+    patch_ten_byte_site(site, 0, ret, only_thread)
+}
+
+/// `call *slot`, then a 3-byte nop: the replacement of a ten-byte site.
+/// The entry stub ends with the same `cmp $-4096,%rax`, so the guest's
+/// next instruction (a conditional jump on it) sees the flags it expects.
+fn ten_byte_call(slot: u64) -> [u8; 10] {
+    let call = patched_bytes(slot as u32);
+    [
+        call[0], call[1], call[2], call[3], call[4], call[5], call[6], 0x0f, 0x1f, 0x00,
+    ]
+}
+
+/// Rewrites a ten-byte site (`xor` or register) into `call *slot` and
+/// moves the trapped thread past it (see `patch_xor_cmp_site`).
+fn patch_ten_byte_site(site: u64, slot: u64, ret: u64, only_thread: bool) -> PatchOutcome {
     if !only_thread || crate::cpu::trap_regs() == 0 {
         return PatchOutcome::Racy;
     }
     let outcome = rewrite(site, XOR_CMP_SITE.len() as u64, || {
-        usercopy::copy_out(site, &xor_cmp_patched()).is_ok()
+        usercopy::copy_out(site, &ten_byte_call(slot)).is_ok()
     });
     if outcome == PatchOutcome::Patched {
         crate::signals::resume_trapped_at(
@@ -224,7 +286,7 @@ mod tests {
 
     #[test]
     fn read_site_keeps_its_length_and_calls_slot_zero() {
-        let new = xor_cmp_patched();
+        let new = ten_byte_call(0);
         assert_eq!(new.len(), XOR_CMP_SITE.len());
         assert_eq!(new[..7], patched_bytes(0));
         assert_eq!(new[7..], [0x0f, 0x1f, 0x00], "a 3-byte nop");

@@ -188,7 +188,7 @@ fn patch_child_site() {
     let Some((site_end, nr)) = crate::procs::take_child_site() else {
         return;
     };
-    if oxbox_hal::patch::try_patch(site_end, nr, 0, task::single_threaded())
+    if oxbox_hal::patch::patch_for_child(site_end, nr, task::single_threaded())
         == oxbox_hal::patch::PatchOutcome::Patched
         && stats::enabled()
     {
