@@ -28,6 +28,18 @@ step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "the cached test roots match their manifests"
+# A root an earlier run changed (see the check at the end) is removed, so
+# the scenarios rebuild it if they still use it.
+for manifest in target/test-rootfs/*.manifest; do
+    [[ -e $manifest ]] || continue
+    root=${manifest%.manifest}
+    if [[ ! -d $root ]] || ! diff -q "$manifest" <(scripts/rootfs-manifest.sh "$root") >/dev/null; then
+        echo "$root does not match its manifest (changed by an earlier run): removed"
+        rm -rf "$root" "$manifest"
+    fi
+done
+
 step "unit and scenario tests"
 OXBOX_BIN="$PWD/target/release/oxbox" cargo test --release --workspace --locked -- --test-threads=2
 
