@@ -4,6 +4,9 @@
 //! kernel (SIGSYS), which rewrites the site into `call *slot`; every later
 //! call at that site is a plain function call into the kernel. The kernel
 //! counts both per syscall and prints them with `oxbox do --stats`.
+//! Patched sites then used in other ways (a clone site by a thread or a
+//! vfork on a stack, a site that takes its number from a register, sites
+//! fork children run) still give what they give natively.
 
 use oxbox_abi::Sysno;
 use oxbox_integration::{
@@ -12,6 +15,20 @@ use oxbox_integration::{
 
 fn stats_of(o: &Outcome) -> Stats {
     Stats::parse(&o.stderr()).unwrap_or_else(|e| panic!("{e}\n{}", o.describe()))
+}
+
+/// `tests/guest/patched/shared_sites.c`: one clone site for forks, a
+/// thread and a vfork on a stack; one `mov %esi,%eax` site for several
+/// calls, in a parent and its fork children.
+#[test]
+fn patched_sites_used_for_forks_threads_and_several_calls_match_native() {
+    require_root!();
+    let (native, oxbox) =
+        Run::guest("patched/shared_sites").matches_native(Compare::StdoutAndStatus);
+    assert_guest_passed(&native);
+    if let Some(oxbox) = oxbox {
+        assert_guest_passed(&oxbox);
+    }
 }
 
 /// glibc's `getppid()` is one `mov $110,%eax; syscall` site: of 10000
