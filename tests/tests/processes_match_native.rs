@@ -9,11 +9,12 @@
 //! mask swap of ppoll/pselect6/epoll_pwait (`tests/guest/signals/interrupt.c`);
 //! a signal that comes as a blocking call starts (`tests/guest/signals/racing.c`);
 //! socket calls with SO_RCVTIMEO/SO_SNDTIMEO, which SA_RESTART does not
-//! restart (`tests/guest/signals/socket_timeouts.c`). Each
+//! restart (`tests/guest/signals/socket_timeouts.c`); background children
+//! of a subshell that exits live on under pid 1. Each
 //! program must pass natively first; under oxbox it must print exactly the
 //! same `ok` lines.
 
-use oxbox_integration::{Run, guest_matches_native, require_root};
+use oxbox_integration::{Compare, Run, guest_matches_native, require_root};
 
 #[test]
 fn fork_exec_wait_and_pipes_match_native() {
@@ -61,4 +62,17 @@ fn socket_calls_with_a_timeout_are_not_restarted() {
 fn handlers_interrupt_blocking_calls_and_restart_them_as_linux_does() {
     require_root!();
     guest_matches_native(Run::guest("signals/interrupt"));
+}
+
+/// A subshell starts 20 background sleeps and exits at once: reparented to
+/// pid 1, they all live on (counted from pid 1's own `/proc`, without a
+/// fork). Those still starting (between their execve and the new kernel's
+/// handler for the parent-death notice) used to die of that notice.
+#[test]
+fn background_children_of_an_exited_subshell_live_on_under_pid_1() {
+    require_root!();
+    let script = "(i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done); \
+                  sleep 1; set -- /proc/[0-9]*; echo $# processes";
+    let (native, _) = Run::new(["sh", "-c", script]).matches_native(Compare::All);
+    assert_eq!(native.stdout(), "21 processes\n", "{}", native.describe());
 }

@@ -128,14 +128,18 @@ pub fn set_guest_mask(mask: u64) -> Result<(), Errno> {
     set_host_mask(host_mask(mask))
 }
 
-/// Blocks on the host every signal the guest can receive, leaving the
-/// guest's mask as it is. For the moment before a host `execve`: a signal
-/// that comes then stays queued in the host for the new image (which
-/// unblocks it as it boots, see `crate::signals::install_kernel_handlers`)
-/// instead of being taken by a handler of this image and lost with it.
+/// Blocks on the host every signal the guest can receive, and the
+/// parent-death notice, leaving the guest's mask as it is. For the moment
+/// before a host `execve`: a signal that comes then stays queued in the
+/// host for the new image (which unblocks it as it boots, see
+/// `crate::signals::install_kernel_handlers`) instead of being taken by a
+/// handler of this image and lost with it. The parent-death notice
+/// survives `execve` but its handler does not: unblocked, a parent that
+/// died before the new image had its handler would kill the process (the
+/// notice's default action), where Linux reparents it.
 /// [`set_guest_mask`] undoes it.
 pub fn hold_guest_signals_in_host() -> Result<(), Errno> {
-    set_host_mask(host_mask(u64::MAX))
+    set_host_mask(host_mask(u64::MAX) | 1 << (crate::signals::PARENT_DIED_SIGNAL - 1))
 }
 
 /// Sets the calling thread's host signal mask.

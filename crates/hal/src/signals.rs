@@ -99,12 +99,14 @@ fn sigaction(sig: u64, handler: u64, flags: u64) -> Result<(), Errno> {
 /// by a guest `execve`, issued from inside the SIGSYS handler, inherits
 /// SIGSYS blocked, and signals the guest blocks must stay pending.)
 pub fn install_kernel_handlers(guest_mask: u64) -> Result<(), Errno> {
-    crate::cpu::set_guest_mask(guest_mask)?;
+    // The handler first: the old image held the parent-death notice
+    // blocked across execve, and the mask below lets it in.
     sigaction(
         PARENT_DIED_SIGNAL,
         parent_died_handler as *const () as u64,
         SA_SIGINFO | SA_ONSTACK | SA_RESTART,
     )?;
+    crate::cpu::set_guest_mask(guest_mask)?;
     // A process whose parent is outside the container (its pid 1, a
     // process `exec`'d into it by the runtime) sees a parent pid of 0 and
     // has no parent change to learn of; it keeps the parent-death signal
