@@ -814,6 +814,64 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
     assert!(!lines.iter().any(|l| l.starts_with("a ")), "{lines:?}");
 }
 
+/// A runtime with its state under `dir` and a bundle running `command` in
+/// the user namespace `user` (the config's entry, e.g. `{"type": "user"}`),
+/// with container root mapped to host 100000 (uid) and 200000 (gid), and
+/// `shared`, a host directory anyone may write, bound on `/tmp`.
+struct MappedBundle {
+    runtime: Runtime,
+    bundle: PathBuf,
+    shared: PathBuf,
+}
+
+impl MappedBundle {
+    fn new(name: &'static str, dir: &Path, command: &str, user: &str) -> MappedBundle {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::remove_dir_all(dir);
+        let runtime = Runtime::named(name, dir.join("root"));
+        std::fs::create_dir_all(&runtime.root).unwrap();
+        let shared = dir.join("shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let bundle = bundle(&dir.join("bundle"), command, None);
+        let config = bundle.join("config.json");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replacen(
+                "\"namespaces\": [",
+                &format!(
+                    "\"uidMappings\": [{{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}}],\n\t\t\
+                     \"gidMappings\": [{{\"containerID\": 0, \"hostID\": 200000, \"size\": 65536}}],\n\t\t\
+                     \"namespaces\": [{user},"
+                ),
+                1,
+            )
+            .replacen(
+                "\"mounts\": [",
+                &format!(
+                    r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{}", "options": ["rbind", "rw"]}},"#,
+                    shared.display()
+                ),
+                1,
+            );
+        std::fs::write(&config, &text).unwrap();
+        MappedBundle {
+            runtime,
+            bundle,
+            shared,
+        }
+    }
+
+    /// `host sees FILE owned by UID:GID`, for a file in `shared`.
+    fn owner_line(&self, file: &str) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(self.shared.join(file))
+            .map(|m| format!("{}:{}", m.uid(), m.gid()))
+            .unwrap_or_else(|e| e.to_string());
+        format!("host sees {file} owned by {owner}")
+    }
+}
+
 /// A user namespace named by path in the config (as containerd gives the
 /// containers of a pod with its own user namespace), held by a process of
 /// the test's: the container joins it before making its other namespaces,
@@ -823,7 +881,6 @@ fn device_rules_reach_the_devices_cgroup_as_under_runc() {
 #[test]
 fn an_existing_user_namespace_is_joined_by_path_as_under_runc() {
     require_root!();
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mut holder = Command::new("unshare")
         .args(["--user", "sleep", "120"])
         .spawn()
@@ -840,44 +897,24 @@ fn an_existing_user_namespace_is_joined_by_path_as_under_runc() {
         std::fs::write(format!("/proc/{}/{file}", holder.id()), map).unwrap();
     }
     let work = std::env::temp_dir().join(format!("oxbox-userns-join-{}", std::process::id()));
+    let user = format!(r#"{{"type": "user", "path": "{namespace}"}}"#);
     let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
-        let dir = work.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        let runtime = Runtime::named(name, dir.join("root"));
-        std::fs::create_dir_all(&runtime.root).unwrap();
-        let shared = dir.join("shared");
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let bundle = bundle(&dir.join("bundle"), "id -u; id -g; touch /tmp/joined", None);
-        let config = bundle.join("config.json");
-        let text = std::fs::read_to_string(&config).unwrap()
-            .replacen(
-                "\"namespaces\": [",
-                &format!(
-                    "\"uidMappings\": [{{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}}],\n\t\t\
-                     \"gidMappings\": [{{\"containerID\": 0, \"hostID\": 200000, \"size\": 65536}}],\n\t\t\
-                     \"namespaces\": [{{\"type\": \"user\", \"path\": \"{namespace}\"}},"
-                ),
-                1,
-            )
-            .replacen(
-                "\"mounts\": [",
-                &format!(
-                    r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{}", "options": ["rbind", "rw"]}},"#,
-                    shared.display()
-                ),
-                1,
-            );
-        std::fs::write(&config, &text).unwrap();
-        let run = runtime.call(&["run", "--bundle", bundle.to_str().unwrap(), "userns-join"]);
-        let owner = std::fs::metadata(shared.join("joined"))
-            .map(|m| format!("{}:{}", m.uid(), m.gid()))
-            .unwrap_or_else(|e| e.to_string());
+        let mapped = MappedBundle::new(
+            name,
+            &work.join(name),
+            "id -u; id -g; touch /tmp/joined",
+            &user,
+        );
+        let bundle = mapped.bundle.to_str().unwrap();
+        let run = mapped
+            .runtime
+            .call(&["run", "--bundle", bundle, "userns-join"]);
         format!(
-            "run: exit={} {}{}; host sees joined owned by {owner}",
+            "run: exit={} {}{}; {}",
             run.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&run.stdout).replace('\n', " "),
-            String::from_utf8_lossy(&run.stderr).trim()
+            String::from_utf8_lossy(&run.stderr).trim(),
+            mapped.owner_line("joined")
         )
     });
     let _ = holder.kill();
@@ -897,42 +934,18 @@ fn an_existing_user_namespace_is_joined_by_path_as_under_runc() {
 #[test]
 fn a_user_namespace_maps_the_containers_root_as_under_runc() {
     require_root!();
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let work = std::env::temp_dir().join(format!("oxbox-userns-{}", std::process::id()));
     let [runc, oxbox] = ["runc", "oxbox"].map(|name| {
-        let dir = work.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        let runtime = Runtime::named(name, dir.join("root"));
-        std::fs::create_dir_all(&runtime.root).unwrap();
-        let shared = dir.join("shared");
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let bundle = bundle(
-            &dir.join("bundle"),
+        let mapped = MappedBundle::new(
+            name,
+            &work.join(name),
             // The second container (for exec) finds the first one's file.
             "test -e /tmp/first && exec sleep 60; id -u; id -g; touch /tmp/first; \
              ls -n /tmp/first | tr -s ' ' | cut -d ' ' -f 3,4",
-            None,
+            r#"{"type": "user"}"#,
         );
-        let config = bundle.join("config.json");
-        let text = std::fs::read_to_string(&config).unwrap()
-            .replacen(
-                "\"namespaces\": [",
-                "\"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}],\n\t\t\
-                 \"gidMappings\": [{\"containerID\": 0, \"hostID\": 200000, \"size\": 65536}],\n\t\t\
-                 \"namespaces\": [{\"type\": \"user\"},",
-                1,
-            )
-            .replacen(
-                "\"mounts\": [",
-                &format!(
-                    r#""mounts": [{{"destination": "/tmp", "type": "bind", "source": "{}", "options": ["rbind", "rw"]}},"#,
-                    shared.display()
-                ),
-                1,
-            );
-        std::fs::write(&config, &text).unwrap();
-        let bundle_arg = bundle.to_str().unwrap();
+        let runtime = &mapped.runtime;
+        let bundle_arg = mapped.bundle.to_str().unwrap();
         let run = runtime.call(&["run", "--bundle", bundle_arg, "userns-run"]);
         let mut lines = vec![format!(
             "run: exit={} {}",
@@ -951,12 +964,7 @@ fn a_user_namespace_maps_the_containers_root_as_under_runc() {
             exec.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&exec.stdout).trim()
         ));
-        for file in ["first", "exec"] {
-            let owner = std::fs::metadata(shared.join(file))
-                .map(|m| format!("{}:{}", m.uid(), m.gid()))
-                .unwrap_or_else(|e| e.to_string());
-            lines.push(format!("host sees {file} owned by {owner}"));
-        }
+        lines.extend(["first", "exec"].map(|file| mapped.owner_line(file)));
         lines
     });
     let _ = std::fs::remove_dir_all(&work);
