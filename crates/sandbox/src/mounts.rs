@@ -194,7 +194,7 @@ pub fn plan(rootfs: &Rootfs, additions: Additions<'_>, ctx: &PlanContext) -> Vec
                     });
                 }
             }
-            dev_steps(root, additions, ctx, &mut steps);
+            dev_steps(additions, ctx, &mut steps);
             steps.push(MountStep::Tmpfs {
                 target: at("tmp"),
                 mode: 0o1777,
@@ -212,7 +212,7 @@ pub fn plan(rootfs: &Rootfs, additions: Additions<'_>, ctx: &PlanContext) -> Vec
                 recursive: true,
             });
             steps.push(MountStep::EnsureDir { path: at("dev") });
-            dev_steps(root, additions, ctx, &mut steps);
+            dev_steps(additions, ctx, &mut steps);
             // The user's mounts go before the root turns read-only: their
             // mount points may have to be created, as runc does.
             steps.extend(user_steps(root, mounts));
@@ -261,8 +261,8 @@ fn shm_mounted(mounts: &[Mount]) -> bool {
 /// The `/dev` tmpfs, the device binds onto it, the configured device
 /// nodes and a private devpts, as runc does, and unless the user mounts
 /// one, `/dev/shm`.
-fn dev_steps(root: &Path, additions: Additions<'_>, ctx: &PlanContext, steps: &mut Vec<MountStep>) {
-    let dev = root.join("dev");
+fn dev_steps(additions: Additions<'_>, ctx: &PlanContext, steps: &mut Vec<MountStep>) {
+    let dev = ctx.root.join("dev");
     steps.push(MountStep::Tmpfs {
         target: dev.clone(),
         mode: 0o755,
