@@ -13,6 +13,19 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The cached test roots (target/test-rootfs/<key>) that are missing or no
+# longer match the manifest written when each was built, one per line.
+changed_test_roots() {
+    local manifest root
+    for manifest in target/test-rootfs/*.manifest; do
+        [[ -e $manifest ]] || continue
+        root=${manifest%.manifest}
+        if [[ ! -d $root ]] || ! diff -q "$manifest" <(scripts/rootfs-manifest.sh "$root") >/dev/null; then
+            echo "$root"
+        fi
+    done
+}
+
 # The host's device nodes that containers see: nothing run below (guests,
 # runc, runsc, crun, dockerd) may change their owner or mode.
 host_devices() { stat -c '%n %u:%g %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; }
@@ -31,13 +44,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "the cached test roots match their manifests"
 # A root an earlier run changed (see the check at the end) is removed, so
 # the scenarios rebuild it if they still use it.
-for manifest in target/test-rootfs/*.manifest; do
-    [[ -e $manifest ]] || continue
-    root=${manifest%.manifest}
-    if [[ ! -d $root ]] || ! diff -q "$manifest" <(scripts/rootfs-manifest.sh "$root") >/dev/null; then
-        echo "$root does not match its manifest (changed by an earlier run): removed"
-        rm -rf "$root" "$manifest"
-    fi
+for root in $(changed_test_roots); do
+    echo "$root does not match its manifest (changed by an earlier run): removed"
+    rm -rf "$root" "$root.manifest"
 done
 
 step "unit and scenario tests"
@@ -55,14 +64,12 @@ cargo run --release --locked -p oxbox-bench -- --quick --out target/bench-quick
 step "the cached test roots are unchanged"
 # Scenarios and the benchmark's runs share these roots (the engine tests
 # build images from them); each was recorded when it was built.
-for manifest in target/test-rootfs/*.manifest; do
-    [[ -e $manifest ]] || continue
-    root=${manifest%.manifest}
-    if ! diff -u "$manifest" <(scripts/rootfs-manifest.sh "$root") >&2; then
-        echo "$root changed during the run (- as built, + now)" >&2
-        exit 1
-    fi
+changed=$(changed_test_roots)
+for root in $changed; do
+    diff -u "$root.manifest" <(scripts/rootfs-manifest.sh "$root") >&2 || true
+    echo "$root changed during the run (- as built, + now)" >&2
 done
+[[ -z $changed ]] || exit 1
 
 step "the host's device nodes are unchanged"
 if [[ $(host_devices) != "$devices_before" ]]; then
